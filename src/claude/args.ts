@@ -1,0 +1,113 @@
+/**
+ * Builds the argv and environment of one headless `claude` run. Pure functions: what the
+ * CLI is told lives here, in one place, and is unit-tested.
+ */
+
+import { RESULT_SERVER_NAME, SUBMIT_RESULT_TOOL } from '../shared/prompts.js';
+
+export { RESULT_SERVER_NAME, SUBMIT_RESULT_TOOL };
+
+export interface ClaudeRunOptions {
+  claudeBin: string;
+  /** Path (inside the sandbox) of the `--mcp-config` JSON file. */
+  mcpConfigPath: string;
+  permissionMode: string;
+  allowedTools?: readonly string[];
+  model?: string;
+  maxTurns?: number;
+  maxBudgetUsd?: number;
+  appendSystemPrompt?: string;
+  /** Continue this session (`--resume`). */
+  resumeSessionId?: string;
+  /** Start a new session under this id (`--session-id`), so the id is known before the run. */
+  newSessionId?: string;
+}
+
+/** Built-in tools a task may use when it lists none: enough to read, write and run code. */
+export const DEFAULT_ALLOWED_TOOLS = ['Bash', 'Read', 'Write', 'Edit', 'Glob', 'Grep', 'LS'] as const;
+
+/**
+ * argv for `claude -p`. The prompt is NOT here: it goes to a file fed on stdin, so it never
+ * hits argv limits or shows up in `ps`.
+ */
+export function buildClaudeArgs(o: ClaudeRunOptions): string[] {
+  if (o.resumeSessionId && o.newSessionId) {
+    throw new Error('a run either resumes a session or starts a new one, not both');
+  }
+  const tools = [...(o.allowedTools ?? DEFAULT_ALLOWED_TOOLS)];
+  if (!tools.includes(SUBMIT_RESULT_TOOL)) tools.push(SUBMIT_RESULT_TOOL);
+
+  // Variadic options (--allowedTools, --mcp-config) take one comma-joined value each and are
+  // always followed by another option, so the CLI never swallows a later argument.
+  const args = [
+    o.claudeBin,
+    '-p',
+    '--output-format',
+    'stream-json',
+    '--verbose',
+    '--mcp-config',
+    o.mcpConfigPath,
+    '--strict-mcp-config',
+    '--allowedTools',
+    tools.join(','),
+    '--permission-mode',
+    o.permissionMode,
+  ];
+  if (o.model) args.push('--model', o.model);
+  if (o.maxTurns !== undefined) args.push('--max-turns', String(o.maxTurns));
+  if (o.maxBudgetUsd !== undefined) args.push('--max-budget-usd', String(o.maxBudgetUsd));
+  if (o.appendSystemPrompt) args.push('--append-system-prompt', o.appendSystemPrompt);
+  if (o.resumeSessionId) args.push('--resume', o.resumeSessionId);
+  if (o.newSessionId) args.push('--session-id', o.newSessionId);
+  return args;
+}
+
+export interface ResultServerConfig {
+  nodeBin: string;
+  serverPath: string;
+  schemaFile: string;
+  resultFile: string;
+  attemptsFile: string;
+}
+
+/** The `--mcp-config` document that starts the result server over stdio. */
+export function buildMcpConfig(c: ResultServerConfig): { mcpServers: Record<string, unknown> } {
+  return {
+    mcpServers: {
+      [RESULT_SERVER_NAME]: {
+        type: 'stdio',
+        command: c.nodeBin,
+        args: [c.serverPath],
+        env: {
+          CCFLOW_RESULT_SCHEMA_FILE: c.schemaFile,
+          CCFLOW_RESULT_FILE: c.resultFile,
+          CCFLOW_RESULT_ATTEMPTS_FILE: c.attemptsFile,
+        },
+      },
+    },
+  };
+}
+
+export interface ModelEndpoint {
+  baseUrl?: string;
+  apiKey: string;
+}
+
+/**
+ * The whole environment of the claude process: an explicit allow-list, never the worker's
+ * own environment. The key enters here, at exec time, and nowhere else.
+ */
+export function buildClaudeEnv(o: { home: string; path: string; model: ModelEndpoint }): Record<string, string> {
+  const env: Record<string, string> = {
+    HOME: o.home,
+    PATH: o.path,
+    LANG: 'C.UTF-8',
+    ANTHROPIC_API_KEY: o.model.apiKey,
+    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+    DISABLE_AUTOUPDATER: '1',
+    DISABLE_ERROR_REPORTING: '1',
+    DISABLE_TELEMETRY: '1',
+  };
+  if (o.model.baseUrl) env.ANTHROPIC_BASE_URL = o.model.baseUrl;
+  return env;
+}

@@ -1,0 +1,223 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Sandbox } from '../sandbox/types.js';
+import { SandboxNotFoundError } from '../sandbox/errors.js';
+import { CcflowFailure, type FailureDetails } from '../shared/failures.js';
+import type { RunProgress } from '../shared/progress.js';
+import { StreamJsonParser } from './stream.js';
+import { RunState } from './run-state.js';
+import { classifyResult } from './classify.js';
+
+/** Files of one agent run inside the sandbox. */
+export function runFiles(runDir: string) {
+  return {
+    prompt: `${runDir}/prompt.txt`,
+    stdout: `${runDir}/stdout.jsonl`,
+    stderr: `${runDir}/stderr.log`,
+    exitCode: `${runDir}/exit-code`,
+    pid: `${runDir}/pid`,
+  };
+}
+
+export interface RunTiming {
+  /**
+   * How often the output file is polled.
+   * @default 100 // ms
+   */
+  pollIntervalMs: number;
+  /**
+   * How often progress is reported (the activity heartbeats on each report).
+   * @default 1_000 // ms
+   */
+  progressIntervalMs: number;
+  /**
+   * How long the CLI may linger after its `result` line before it is killed.
+   * @default 5_000 // ms
+   */
+  resultGraceMs: number;
+}
+
+export const DEFAULT_RUN_TIMING: RunTiming = { pollIntervalMs: 100, progressIntervalMs: 1_000, resultGraceMs: 5_000 };
+
+export interface AgentRunRequest {
+  sandbox: Sandbox;
+  runDir: string;
+  argv: string[];
+  env: Record<string, string>;
+  cwd: string;
+  prompt: string;
+  timing: RunTiming;
+  signal: AbortSignal;
+  onProgress: (p: RunProgress) => void;
+  /**
+   * Progress of an earlier attempt whose process may still run: follow it (from its output
+   * offset) instead of starting the agent again. `runDir` must be the earlier attempt's.
+   */
+  reattach?: RunProgress;
+}
+
+export interface AgentRunSummary {
+  sessionId: string;
+  numTurns: number;
+  costUsd: number;
+  subtype: string;
+  resultText?: string;
+  durationMs: number;
+  reattached: boolean;
+  garbageLines: number;
+}
+
+const READ_CHUNK_BYTES = 1 << 20;
+const STDERR_TAIL_BYTES = 4_000;
+
+/**
+ * Runs (or reattaches to) one `claude -p` process in a sandbox and follows its stream-json
+ * output until the `result` line. Temporal-free: the activity wraps it with heartbeats.
+ */
+export async function runAgent(req: AgentRunRequest): Promise<AgentRunSummary> {
+  const { sandbox, timing, signal } = req;
+  const files = runFiles(req.runDir);
+  const startedAt = Date.now();
+
+  let pid: number;
+  const previous = req.reattach;
+  if (previous?.pid !== undefined) {
+    pid = previous.pid;
+  } else {
+    await sandbox.writeFile(files.prompt, req.prompt);
+    const handle = await sandbox.execDetached(req.argv, {
+      cwd: req.cwd,
+      env: req.env,
+      stdinPath: files.prompt,
+      stdoutPath: files.stdout,
+      stderrPath: files.stderr,
+      exitCodePath: files.exitCode,
+    });
+    pid = handle.pid;
+    // Recorded in the sandbox too, so an attempt that dies before its first heartbeat
+    // can still be found and reattached instead of starting the agent twice.
+    await sandbox.writeFile(files.pid, String(pid));
+  }
+
+  const parser = new StreamJsonParser(previous?.outputOffset ?? 0);
+  let readOffset = parser.offset;
+  const state = new RunState();
+  if (previous) {
+    state.sessionId = previous.sessionId;
+    state.turns = previous.turns;
+  }
+  let lastReport = 0;
+  let resultSeenAt: number | undefined;
+  let exited = false;
+
+  const progress = (): RunProgress => ({
+    sandboxId: sandbox.sandboxId,
+    runDir: req.runDir,
+    pid,
+    outputOffset: parser.offset,
+    sessionId: state.sessionId,
+    turns: state.turns,
+    costUsd: state.result?.total_cost_usd ?? 0,
+    lastTool: state.lastTool,
+    lastText: state.lastText,
+    pendingTools: state.pendingTools,
+    resultServer: state.resultServerStatus,
+    startedAt: previous?.startedAt ?? startedAt,
+    updatedAt: Date.now(),
+  });
+  req.onProgress(progress());
+
+  const failureDetails = async (): Promise<FailureDetails> => ({
+    stderrTail: await tail(sandbox, files.stderr),
+    recentEvents: [...state.recentEvents],
+    sessionId: state.sessionId,
+  });
+
+  try {
+    for (;;) {
+      if (signal.aborted) {
+        await sandbox.kill(pid, 'SIGKILL');
+        throw signal.reason instanceof Error ? signal.reason : new Error('run cancelled');
+      }
+      // Drain everything new before deciding anything, so no line is missed at exit.
+      for (;;) {
+        const chunk = await sandbox.readFileFrom(files.stdout, readOffset, READ_CHUNK_BYTES);
+        if (chunk.length === 0) break;
+        readOffset += chunk.length;
+        for (const event of parser.push(chunk)) state.apply(event);
+      }
+      if (state.init && state.resultServerStatus !== 'connected' && !state.result) {
+        await sandbox.kill(pid, 'SIGKILL');
+        throw new CcflowFailure(
+          'ResultServerUnavailable',
+          `the result MCP server did not connect (status: ${state.resultServerStatus ?? 'not listed'})`,
+          await failureDetails(),
+        );
+      }
+      if (exited) break;
+
+      const now = Date.now();
+      if (now - lastReport >= timing.progressIntervalMs) {
+        lastReport = now;
+        req.onProgress(progress());
+      }
+      if (state.result && resultSeenAt === undefined) resultSeenAt = now;
+
+      const ps = await sandbox.processState(pid, files.exitCode);
+      if (ps.state === 'exited') {
+        exited = true; // one more drain pass picks up the last lines
+        continue;
+      }
+      if (resultSeenAt !== undefined && now - resultSeenAt > timing.resultGraceMs) {
+        // The CLI has been seen to hang after its result line: the result is what counts.
+        await sandbox.kill(pid, 'SIGKILL');
+        break;
+      }
+      await sleep(timing.pollIntervalMs, undefined, { signal }).catch(() => undefined);
+    }
+  } catch (err) {
+    if (err instanceof SandboxNotFoundError) {
+      throw new CcflowFailure('SandboxLost', `sandbox ${sandbox.sandboxId} disappeared while the agent ran`, {
+        recentEvents: [...state.recentEvents],
+        sessionId: state.sessionId,
+      });
+    }
+    throw err;
+  }
+
+  for (const event of parser.end()) state.apply(event);
+  req.onProgress(progress());
+
+  const result = state.result;
+  if (!result) {
+    throw new CcflowFailure('AgentFailed', 'claude exited without a result line', await failureDetails());
+  }
+  const failure = classifyResult(result);
+  if (failure) throw new CcflowFailure(failure.type, failure.message, await failureDetails());
+
+  return {
+    sessionId: result.session_id,
+    numTurns: result.num_turns,
+    costUsd: result.total_cost_usd,
+    subtype: result.subtype,
+    resultText: result.result?.slice(0, 500),
+    durationMs: Date.now() - startedAt,
+    reattached: previous?.pid !== undefined,
+    garbageLines: state.garbageLines,
+  };
+}
+
+/** The pid an earlier attempt recorded in `runDir`, if it started a process there. */
+export async function readRunPid(sandbox: Sandbox, runDir: string): Promise<number | undefined> {
+  const path = runFiles(runDir).pid;
+  const raw = await sandbox.readFile(path);
+  if (!raw) return undefined;
+  const pid = Number.parseInt(raw.toString('utf8').trim(), 10);
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+/** The last few KB of a file, as text; empty when there is none. */
+export async function tail(sandbox: Sandbox, path: string, bytes = STDERR_TAIL_BYTES): Promise<string> {
+  const all = await sandbox.readFile(path).catch(() => undefined);
+  if (!all || all.length === 0) return '';
+  return all.subarray(Math.max(0, all.length - bytes)).toString('utf8');
+}

@@ -1,0 +1,52 @@
+/**
+ * Every way a task can fail, in one table: the failure type users see (in `ccflow`, in Web UI,
+ * as `ApplicationFailure.type`), whether Temporal retries it, and what it means. Pure data, so
+ * workflow code can import it.
+ */
+export const FAILURE_TYPES = {
+  InvalidTaskSpec: { retryable: false, meaning: 'The task input does not match TaskSpec; the message names the field.' },
+  ProviderUnavailable: { retryable: false, meaning: 'The requested sandbox provider is not configured on this worker.' },
+  SandboxUnavailable: { retryable: false, meaning: 'The sandbox cannot be created here (e.g. bubblewrap missing).' },
+  ModelAuthFailed: { retryable: false, meaning: 'The model endpoint rejected the API key (401/403).' },
+  MaxTurnsExceeded: { retryable: false, meaning: 'The agent used up maxTurns before finishing.' },
+  BudgetExceeded: { retryable: false, meaning: 'The agent spent maxBudgetUsd before finishing.' },
+  InvalidResult: { retryable: false, meaning: 'No valid result after the corrective resumes; the last attempt is attached.' },
+  ModelUnavailable: { retryable: true, meaning: 'Rate limit, overload, 5xx or network error talking to the model.' },
+  ResultServerUnavailable: { retryable: true, meaning: 'The result MCP server did not connect; retried once.' },
+  AgentFailed: { retryable: true, meaning: 'The agent ended with an error, or exited without a result line.' },
+  SandboxLost: { retryable: true, meaning: 'The sandbox disappeared under a running agent.' },
+} as const satisfies Record<string, { retryable: boolean; meaning: string }>;
+
+export type FailureType = keyof typeof FAILURE_TYPES;
+
+export const NON_RETRYABLE_FAILURE_TYPES = (Object.keys(FAILURE_TYPES) as FailureType[]).filter(
+  (t) => !FAILURE_TYPES[t].retryable,
+);
+
+/** What a failure carries besides its message, so nothing needed to debug it is lost. */
+export interface FailureDetails {
+  stderrTail?: string;
+  recentEvents?: readonly string[];
+  sessionId?: string;
+  lastAttempt?: unknown;
+  artifacts?: string;
+  [key: string]: unknown;
+}
+
+/**
+ * A classified failure from code below the activities (no Temporal imports there). The
+ * activity layer turns it into `ApplicationFailure.create({ type, nonRetryable, details })`.
+ */
+export class CcflowFailure extends Error {
+  readonly type: FailureType;
+  readonly details: FailureDetails;
+  constructor(type: FailureType, message: string, details: FailureDetails = {}) {
+    super(message);
+    this.name = 'CcflowFailure';
+    this.type = type;
+    this.details = details;
+  }
+  get retryable(): boolean {
+    return FAILURE_TYPES[this.type].retryable;
+  }
+}

@@ -1,0 +1,107 @@
+import { z } from 'zod';
+
+/**
+ * The wire shapes of an agent task. These zod schemas are the single source of truth: the
+ * TypeScript types are inferred from them, the CLI validates with them before starting a
+ * workflow, and the workflow validates with them (through a local activity, so workflow code
+ * stays zod-free) before it creates anything.
+ */
+
+export const PERMISSION_MODES = ['default', 'acceptEdits', 'bypassPermissions', 'dontAsk', 'plan'] as const;
+export const SANDBOX_PROVIDERS = ['local', 'e2b'] as const;
+
+/** The result schema used when a task does not give one. */
+export const DEFAULT_RESULT_SCHEMA = {
+  type: 'object',
+  properties: { summary: { type: 'string', description: 'What you did and what you found, in a few sentences.' } },
+  required: ['summary'],
+} as const;
+
+/** A JSON Schema that describes an object: the only kind a tool's parameters can be. */
+export const JsonSchemaObject = z
+  .record(z.string(), z.unknown())
+  .refine((s) => s.type === 'object', { message: 'must be a JSON Schema object with "type": "object"' })
+  .refine((s) => s.properties === undefined || (typeof s.properties === 'object' && s.properties !== null && !Array.isArray(s.properties)), {
+    message: '"properties" must be an object mapping names to JSON Schemas',
+  });
+export type JsonSchemaObject = z.infer<typeof JsonSchemaObject>;
+
+export const SandboxSpec = z.strictObject({
+  provider: z.enum(SANDBOX_PROVIDERS).optional().describe('Where the agent runs; the worker default when absent.'),
+  timeoutSeconds: z.number().int().positive().max(7 * 24 * 3600).optional().describe('Sandbox lifetime without renewal.'),
+});
+
+/** Workspace files: the keys must stay inside the workspace; the message names the bad key. */
+const WorkspaceFiles = z.record(z.string(), z.string()).superRefine((files, ctx) => {
+  for (const p of Object.keys(files)) {
+    if (p === '' || p.startsWith('/') || p.split('/').includes('..')) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [p],
+        message: 'must be a relative path inside the workspace (no leading "/" and no "..")',
+      });
+    }
+  }
+});
+
+export const TaskSpec = z.strictObject({
+  prompt: z.string().trim().min(1, 'must not be empty').describe('What the agent should do.'),
+  resultSchema: JsonSchemaObject.default(DEFAULT_RESULT_SCHEMA).describe('JSON Schema of the result the agent submits.'),
+  model: z.string().min(1).optional(),
+  allowedTools: z.array(z.string().min(1)).optional().describe('Tools the agent may use without asking.'),
+  permissionMode: z.enum(PERMISSION_MODES).default('dontAsk'),
+  maxTurns: z.number().int().positive().optional(),
+  maxBudgetUsd: z.number().positive().optional(),
+  appendSystemPrompt: z.string().optional(),
+  files: WorkspaceFiles.optional().describe('Files seeded into the workspace: path → content.'),
+  sandbox: SandboxSpec.optional(),
+  resultRetries: z
+    .number()
+    .int()
+    .min(0)
+    .max(10)
+    .default(2)
+    .describe('How many corrective resumes to try when the agent submits no valid result.'),
+});
+/** What a user writes. */
+export type TaskSpecInput = z.input<typeof TaskSpec>;
+/** What the workflow works with, defaults applied. */
+export type TaskSpec = z.output<typeof TaskSpec>;
+
+/** One line per problem, each naming the field, e.g. `resultSchema: must be a JSON Schema object`. */
+export function describeZodError(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => {
+      const where = issue.path.length > 0 ? formatPath(issue.path) : '(input)';
+      if (issue.code === 'unrecognized_keys') {
+        return `${issue.keys.map((k) => formatPath([...issue.path, k])).join(', ')}: unknown field`;
+      }
+      return `${where}: ${issue.message}`;
+    })
+    .join('; ');
+}
+
+/** `a.b[0]["odd key"]`: a path a person can paste. */
+function formatPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((seg, i) => {
+      if (typeof seg === 'number') return `[${seg}]`;
+      const name = String(seg);
+      if (/^[A-Za-z_$][\w$]*$/.test(name)) return i === 0 ? name : `.${name}`;
+      return `[${JSON.stringify(name)}]`;
+    })
+    .join('');
+}
+
+export const TaskResult = z.object({
+  workflowId: z.string(),
+  result: z.record(z.string(), z.unknown()),
+  sessionId: z.string(),
+  numTurns: z.number().int(),
+  totalCostUsd: z.number(),
+  durationMs: z.number(),
+  sandboxId: z.string(),
+  resultAttempts: z.number().int().describe('Agent runs it took to get a valid result (1 = first try).'),
+  artifactsDir: z.string().optional(),
+});
+export type TaskResult = z.infer<typeof TaskResult>;

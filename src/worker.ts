@@ -1,0 +1,132 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { createActivities, type ActivityDeps } from './activities/index.js';
+import { LocalArtifactStore } from './artifacts/local.js';
+import { loadWorkerConfig, localSandboxMounts, type WorkerConfig } from './config.js';
+import { E2BSandboxProvider } from './sandbox/e2b.js';
+import { LocalSandboxProvider } from './sandbox/local.js';
+import type { ProviderName, SandboxProvider } from './sandbox/types.js';
+
+/** Where the workflow code is: the .ts source under tsx (tests, dev), the .js build otherwise. */
+export function workflowsPath(): string {
+  const ts = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
+  return existsSync(ts) ? ts : fileURLToPath(new URL('./workflows/index.js', import.meta.url));
+}
+
+/** Bundles the workflow code once (a few seconds), to share between workers. */
+export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
+  return bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: quietBundlerLogger });
+}
+
+const quietBundlerLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (message: string, meta?: Record<string, unknown>) => console.warn(message, meta ?? ''),
+  error: (message: string, meta?: Record<string, unknown>) => console.error(message, meta ?? ''),
+};
+
+/** Builds the sandbox providers this worker can offer, from its configuration. */
+export function buildProviders(config: WorkerConfig): Partial<Record<ProviderName, SandboxProvider>> {
+  return {
+    local: new LocalSandboxProvider({
+      rootDir: config.sandboxRoot,
+      mounts: localSandboxMounts(),
+      isolation: config.unsafeNoSandbox ? 'none' : 'bubblewrap',
+    }),
+    ...(config.e2b ? { e2b: new E2BSandboxProvider(config.e2b) } : {}),
+  };
+}
+
+/** The activity dependencies of a worker configured from its environment. */
+export function buildActivityDeps(config: WorkerConfig): ActivityDeps {
+  if (!config.model.apiKey) {
+    throw new Error(
+      'ANTHROPIC_API_KEY is not set: the worker passes it to claude at run time. For offline runs start ' +
+        '`ccflow model serve` and use the ANTHROPIC_BASE_URL and ANTHROPIC_API_KEY it prints.',
+    );
+  }
+  return {
+    providers: buildProviders(config),
+    defaultProvider: config.defaultProvider,
+    model: { baseUrl: config.model.baseUrl, apiKey: config.model.apiKey },
+    artifacts: new LocalArtifactStore(config.artifactDir),
+    taskQueue: config.taskQueue,
+    hostTaskQueue: config.hostTaskQueue,
+  };
+}
+
+export interface CcflowWorkers {
+  /** Runs until shutdown() or a fatal error. */
+  run(): Promise<void>;
+  shutdown(): void;
+}
+
+/**
+ * A ccflow worker is two Temporal workers sharing one connection and one set of activities:
+ * one on the shared queue (workflows + any activity) and one on this host's own queue, where
+ * activities on this host's bubblewrap sandboxes are sent.
+ */
+export async function createWorkers(o: {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  hostTaskQueue: string;
+  deps: ActivityDeps;
+  workflowBundle?: WorkflowBundleWithSourceMap;
+  maxConcurrentAgents?: number;
+}): Promise<CcflowWorkers> {
+  const activities = createActivities(o.deps);
+  const workflowBundle = o.workflowBundle ?? (await bundleWorkflows());
+  const maxConcurrentActivityTaskExecutions = o.maxConcurrentAgents ?? 8;
+  const shared = await Worker.create({
+    connection: o.connection,
+    namespace: o.namespace,
+    taskQueue: o.taskQueue,
+    activities,
+    workflowBundle,
+    maxConcurrentActivityTaskExecutions,
+  });
+  const host = await Worker.create({
+    connection: o.connection,
+    namespace: o.namespace,
+    taskQueue: o.hostTaskQueue,
+    activities,
+    maxConcurrentActivityTaskExecutions,
+  });
+  return {
+    run: async () => {
+      await Promise.all([shared.run(), host.run()]);
+    },
+    shutdown: () => {
+      shared.shutdown();
+      host.shutdown();
+    },
+  };
+}
+
+/** `ccflow worker`: a worker configured from the environment, until SIGINT/SIGTERM. */
+export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const config = loadWorkerConfig(env);
+  const deps = buildActivityDeps(config);
+  const connection = await NativeConnection.connect({ address: config.address });
+  try {
+    const workers = await createWorkers({
+      connection,
+      namespace: config.namespace,
+      taskQueue: config.taskQueue,
+      hostTaskQueue: config.hostTaskQueue,
+      deps,
+      maxConcurrentAgents: config.maxConcurrentAgents,
+    });
+    console.error(
+      `ccflow worker: polling ${config.taskQueue} and ${config.hostTaskQueue} on ${config.address} ` +
+        `(sandbox: ${config.defaultProvider}${config.unsafeNoSandbox ? ', UNISOLATED' : ''}; model: ${config.model.baseUrl ?? 'Anthropic API'})`,
+    );
+    await workers.run();
+  } finally {
+    await connection.close();
+  }
+}

@@ -1,0 +1,3 @@
+import { agentTaskSuite } from './agent-task-suite.js';
+
+agentTaskSuite('local bubblewrap sandbox');

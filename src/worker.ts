@@ -81,6 +81,9 @@ export async function createWorkers(o: {
   const activities = createActivities(o.deps);
   const workflowBundle = o.workflowBundle ?? (await bundleWorkflows());
   const maxConcurrentActivityTaskExecutions = o.maxConcurrentAgents ?? 8;
+  // Heartbeats carry cancellation back to a running agent: send them often enough that
+  // `ccflow cancel` kills the agent within seconds, not at 80% of the heartbeat timeout.
+  const heartbeatThrottle = { maxHeartbeatThrottleInterval: '2s', defaultHeartbeatThrottleInterval: '2s' } as const;
   const shared = await Worker.create({
     connection: o.connection,
     namespace: o.namespace,
@@ -88,6 +91,7 @@ export async function createWorkers(o: {
     activities,
     workflowBundle,
     maxConcurrentActivityTaskExecutions,
+    ...heartbeatThrottle,
   });
   const host = await Worker.create({
     connection: o.connection,
@@ -95,6 +99,7 @@ export async function createWorkers(o: {
     taskQueue: o.hostTaskQueue,
     activities,
     maxConcurrentActivityTaskExecutions,
+    ...heartbeatThrottle,
   });
   return {
     run: async () => {

@@ -1,6 +1,7 @@
 import { ApplicationFailure, Context, CancelledFailure } from '@temporalio/activity';
 import { buildClaudeArgs, buildClaudeEnv, buildMcpConfig, type ModelEndpoint } from '../claude/args.js';
-import { DEFAULT_RUN_TIMING, readRunPid, runAgent, runFiles, type RunTiming } from '../claude/runner.js';
+import { DEFAULT_RUN_TIMING, RunCancelled, readRunPid, runAgent, runFiles, type RunTiming } from '../claude/runner.js';
+import { randomUUID } from 'node:crypto';
 import type { ArtifactStore } from '../artifacts/types.js';
 import { SandboxError, SandboxNotFoundError } from '../sandbox/errors.js';
 import {
@@ -143,7 +144,8 @@ export const createActivities = (deps: ActivityDeps) => {
         maxBudgetUsd: input.maxBudgetUsd,
         appendSystemPrompt: input.appendSystemPrompt,
         resumeSessionId: input.resumeSessionId,
-        newSessionId: input.resumeSessionId ? undefined : input.newSessionId,
+        // A retried fresh run cannot reuse the id an earlier attempt may have taken.
+        newSessionId: input.resumeSessionId ? undefined : ctx.info.attempt === 1 ? input.newSessionId : randomUUID(),
       });
       const env = buildClaudeEnv({ home: SANDBOX_HOME, path: SANDBOX_PATH, model: deps.model });
 
@@ -157,12 +159,22 @@ export const createActivities = (deps: ActivityDeps) => {
           prompt: input.prompt,
           timing,
           signal: ctx.cancellationSignal,
+          stallMs: input.stallSeconds === undefined ? undefined : input.stallSeconds * 1000,
           onProgress: (p) => ctx.heartbeat(p),
           reattach,
         });
         return { ...summary, runDir };
       } catch (err) {
-        if (ctx.cancellationSignal.aborted) throw new CancelledFailure('agent run cancelled; its process was killed');
+        if (err instanceof RunCancelled) throw new CancelledFailure(err.message, [err.progress]);
+        if (err instanceof CcflowFailure && err.type === 'ResultServerUnavailable' && ctx.info.attempt >= 2) {
+          // Retried once already: a second failure is not going to heal by itself.
+          throw ApplicationFailure.create({
+            type: err.type,
+            message: `${err.message}; it failed twice, check that the result server runs in the sandbox (node and fastmcp under /opt/ccflow)`,
+            nonRetryable: true,
+            details: [err.details],
+          });
+        }
         throw toApplicationFailure(err);
       }
     },

@@ -47,6 +47,8 @@ export interface AgentRunRequest {
   prompt: string;
   timing: RunTiming;
   signal: AbortSignal;
+  /** No stream output for this long while no tool runs means the agent stalled. */
+  stallMs?: number;
   onProgress: (p: RunProgress) => void;
   /**
    * Progress of an earlier attempt whose process may still run: follow it (from its output
@@ -67,6 +69,14 @@ export interface AgentRunSummary {
 }
 
 const READ_CHUNK_BYTES = 1 << 20;
+
+/** Thrown when the run was cancelled; its process group is already killed. Carries the progress so far. */
+export class RunCancelled extends Error {
+  constructor(readonly progress: RunProgress) {
+    super('agent run cancelled; its processes were killed');
+    this.name = 'RunCancelled';
+  }
+}
 const STDERR_TAIL_BYTES = 4_000;
 
 /**
@@ -106,6 +116,7 @@ export async function runAgent(req: AgentRunRequest): Promise<AgentRunSummary> {
     state.turns = previous.turns;
   }
   let lastReport = 0;
+  let lastOutputAt = Date.now();
   let resultSeenAt: number | undefined;
   let exited = false;
 
@@ -136,13 +147,14 @@ export async function runAgent(req: AgentRunRequest): Promise<AgentRunSummary> {
     for (;;) {
       if (signal.aborted) {
         await sandbox.kill(pid, 'SIGKILL');
-        throw signal.reason instanceof Error ? signal.reason : new Error('run cancelled');
+        throw new RunCancelled(progress());
       }
       // Drain everything new before deciding anything, so no line is missed at exit.
       for (;;) {
         const chunk = await sandbox.readFileFrom(files.stdout, readOffset, READ_CHUNK_BYTES);
         if (chunk.length === 0) break;
         readOffset += chunk.length;
+        lastOutputAt = Date.now();
         for (const event of parser.push(chunk)) state.apply(event);
       }
       if (state.init && state.resultServerStatus !== 'connected' && !state.result) {
@@ -161,6 +173,15 @@ export async function runAgent(req: AgentRunRequest): Promise<AgentRunSummary> {
         req.onProgress(progress());
       }
       if (state.result && resultSeenAt === undefined) resultSeenAt = now;
+      // Silence while a tool runs is normal (a long build); silence while waiting on nothing is not.
+      if (req.stallMs !== undefined && !state.result && state.pendingTools === 0 && now - lastOutputAt > req.stallMs) {
+        await sandbox.kill(pid, 'SIGKILL');
+        throw new CcflowFailure(
+          'AgentStalled',
+          `no output from the agent for ${Math.round((now - lastOutputAt) / 1000)} s while no tool was running`,
+          await failureDetails(),
+        );
+      }
 
       const ps = await sandbox.processState(pid, files.exitCode);
       if (ps.state === 'exited') {

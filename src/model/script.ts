@@ -81,6 +81,12 @@ export const ScriptStepSchema = z
     error: ScriptFailureSchema.optional(),
     /** Wait this long before the response (or error) starts. */
     delayMs: z.number().int().nonnegative().optional(),
+    /**
+     * Delay only the first N requests that land on this step of this script conversation,
+     * in any session (e.g. a model that stalls once, then answers a retried run at once).
+     * Every request is delayed when absent.
+     */
+    delayTimes: z.number().int().positive().optional(),
     /** Override the reported token usage for this step. */
     usage: ScriptUsageSchema.optional(),
   })

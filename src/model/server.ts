@@ -310,6 +310,8 @@ export async function startModelServer(opts: ModelServerOptions): Promise<ModelS
   let script = opts.script;
   /** failFirst progress: `${conversationKey}#${conversationIndex}#${stepIndex}` -> failures served. */
   const failures = new Map<string, number>();
+  /** delayTimes progress: `${conversationIndex}#${stepIndex}` -> delays served (across sessions). */
+  const delays = new Map<string, number>();
   const requests: RecordedRequest[] = [];
   const closing = new AbortController();
 
@@ -350,9 +352,13 @@ export async function startModelServer(opts: ModelServerOptions): Promise<ModelS
     const failure = step.error ?? step.failFirst?.[failedSoFar];
     if (step.error === undefined && failure !== undefined) failures.set(failKey, failedSoFar + 1);
     rec.status = failure?.status ?? 200;
-    if (step.delayMs) {
+    const delayKey = `${conversationIndex}#${stepIndex}`;
+    const delayedSoFar = delays.get(delayKey) ?? 0;
+    const delay = step.delayTimes === undefined || delayedSoFar < step.delayTimes ? step.delayMs : undefined;
+    if (delay) delays.set(delayKey, delayedSoFar + 1);
+    if (delay) {
       try {
-        await sleep(step.delayMs, undefined, { signal: closing.signal });
+        await sleep(delay, undefined, { signal: closing.signal });
       } catch {
         return; // server closing
       }
@@ -429,6 +435,7 @@ export async function startModelServer(opts: ModelServerOptions): Promise<ModelS
     setScript(s: ModelScript): void {
       script = s;
       failures.clear();
+      delays.clear();
     },
     close(): Promise<void> {
       closing.abort();

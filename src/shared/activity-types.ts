@@ -33,6 +33,8 @@ export interface RunClaudeInput {
   appendSystemPrompt?: string;
   resumeSessionId?: string;
   newSessionId?: string;
+  /** Watchdog: no stream output for this long while no tool runs means a stall. */
+  stallSeconds?: number;
 }
 
 export interface RunClaudeOutput {

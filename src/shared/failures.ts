@@ -1,7 +1,7 @@
 /**
  * Every way a task can fail, in one table: the failure type users see (in `ccflow`, in Web UI,
- * as `ApplicationFailure.type`), whether Temporal retries it, and what it means. Pure data, so
- * workflow code can import it.
+ * as `ApplicationFailure.type`), whether Temporal retries the activity that hit it (with
+ * backoff), and what it means. Pure data, so workflow code can import it.
  */
 export const FAILURE_TYPES = {
   InvalidTaskSpec: { retryable: false, meaning: 'The task input does not match TaskSpec; the message names the field.' },
@@ -11,10 +11,15 @@ export const FAILURE_TYPES = {
   MaxTurnsExceeded: { retryable: false, meaning: 'The agent used up maxTurns before finishing.' },
   BudgetExceeded: { retryable: false, meaning: 'The agent spent maxBudgetUsd before finishing.' },
   InvalidResult: { retryable: false, meaning: 'No valid result after the corrective resumes; the last attempt is attached.' },
+  TaskTimedOut: { retryable: false, meaning: 'The task ran past timeouts.taskSeconds; the agent was stopped.' },
+  SandboxLost: {
+    retryable: false,
+    meaning: 'The sandbox disappeared under a running agent; the workflow starts over in a fresh sandbox (twice at most).',
+  },
   ModelUnavailable: { retryable: true, meaning: 'Rate limit, overload, 5xx or network error talking to the model.' },
-  ResultServerUnavailable: { retryable: true, meaning: 'The result MCP server did not connect; retried once.' },
+  ResultServerUnavailable: { retryable: true, meaning: 'The result MCP server did not connect; retried once, then final.' },
+  AgentStalled: { retryable: true, meaning: 'No stream output for timeouts.stallSeconds while no tool ran; the agent was killed.' },
   AgentFailed: { retryable: true, meaning: 'The agent ended with an error, or exited without a result line.' },
-  SandboxLost: { retryable: true, meaning: 'The sandbox disappeared under a running agent.' },
 } as const satisfies Record<string, { retryable: boolean; meaning: string }>;
 
 export type FailureType = keyof typeof FAILURE_TYPES;

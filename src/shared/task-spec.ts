@@ -44,6 +44,28 @@ const WorkspaceFiles = z.record(z.string(), z.string()).superRefine((files, ctx)
   }
 });
 
+export const TaskTimeouts = z.strictObject({
+  taskSeconds: z
+    .number()
+    .int()
+    .positive()
+    .default(24 * 3600)
+    .describe('Wall-clock limit of the whole task; past it the task ends with TaskTimedOut.'),
+  heartbeatSeconds: z
+    .number()
+    .int()
+    .min(5)
+    .default(60)
+    .describe('How long an agent run may go without a heartbeat before Temporal retries it elsewhere.'),
+  stallSeconds: z
+    .number()
+    .int()
+    .positive()
+    .default(600)
+    .describe('No stream output for this long while no tool runs means the agent stalled: it is killed and retried.'),
+});
+export type TaskTimeouts = z.output<typeof TaskTimeouts>;
+
 export const TaskSpec = z.strictObject({
   prompt: z.string().trim().min(1, 'must not be empty').describe('What the agent should do.'),
   resultSchema: JsonSchemaObject.default(DEFAULT_RESULT_SCHEMA).describe('JSON Schema of the result the agent submits.'),
@@ -55,6 +77,7 @@ export const TaskSpec = z.strictObject({
   appendSystemPrompt: z.string().optional(),
   files: WorkspaceFiles.optional().describe('Files seeded into the workspace: path → content.'),
   sandbox: SandboxSpec.optional(),
+  timeouts: TaskTimeouts.prefault({}),
   resultRetries: z
     .number()
     .int()

@@ -1,9 +1,12 @@
 import {
+  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   defineQuery,
   isCancellation,
+  log,
+  sleep,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -14,8 +17,8 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { CreatedSandbox, FetchedResult, RunClaudeOutput } from '../shared/activity-types.js';
-import { NON_RETRYABLE_FAILURE_TYPES } from '../shared/failures.js';
-import type { TaskResult, TaskSpec } from '../shared/task-spec.js';
+import { NON_RETRYABLE_FAILURE_TYPES, type FailureType } from '../shared/failures.js';
+import type { TaskResult, TaskSpec, TaskTimeouts } from '../shared/task-spec.js';
 import { correctivePromptText, taskPromptText } from '../shared/prompts.js';
 
 export const TASK_QUEUE = 'ccflow';
@@ -39,6 +42,8 @@ export interface TaskStatus {
   totalCostUsd: number;
   resultAttempts: number;
   lastResultErrors?: string[];
+  /** How often the task started over because its sandbox was lost. */
+  sandboxRestarts?: number;
 }
 
 export const statusQuery = defineQuery<TaskStatus>('status');
@@ -53,8 +58,8 @@ const retry: RetryPolicy = {
 
 /** Quick sandbox bookkeeping calls. */
 const shortCall = { startToCloseTimeout: '2m', retry } as const satisfies ActivityOptions;
-/** The agent run: no start-to-close cap, only an overall deadline and a heartbeat. */
-const agentRun = { scheduleToCloseTimeout: '24h', heartbeatTimeout: '60s', retry } as const satisfies ActivityOptions;
+/** How often the workflow starts over in a fresh sandbox when one is lost under the agent. */
+const MAX_SANDBOX_RESTARTS = 2;
 
 const { validateTaskSpec } = proxyLocalActivities<Activities>({
   startToCloseTimeout: '30s',
@@ -62,10 +67,20 @@ const { validateTaskSpec } = proxyLocalActivities<Activities>({
 });
 const { createSandbox } = proxyActivities<Activities>({ ...shortCall, taskQueue: TASK_QUEUE });
 
-/** Activities on one sandbox: a local sandbox pins them to the task queue of its host. */
-function sandboxActivities(sandbox: CreatedSandbox) {
+/**
+ * Activities on one sandbox: a local sandbox pins them to the task queue of its host. The
+ * agent run has no start-to-close cap: only the task's deadline and a heartbeat timeout, and
+ * a cancellation waits until the agent's processes are really killed.
+ */
+function sandboxActivities(sandbox: CreatedSandbox, timeouts: TaskTimeouts) {
   const short = proxyActivities<Activities>({ ...shortCall, taskQueue: sandbox.taskQueue });
-  const long = proxyActivities<Activities>({ ...agentRun, taskQueue: sandbox.taskQueue });
+  const long = proxyActivities<Activities>({
+    taskQueue: sandbox.taskQueue,
+    scheduleToCloseTimeout: `${timeouts.taskSeconds}s`,
+    heartbeatTimeout: `${timeouts.heartbeatSeconds}s`,
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry,
+  });
   return { runClaude: long.runClaude, fetchResult: short.fetchResult, destroySandbox: short.destroySandbox };
 }
 
@@ -85,44 +100,38 @@ export async function agentTask(input: unknown): Promise<TaskResult> {
     throw surface(err, 'invalid task');
   }
 
-  status.phase = 'creating-sandbox';
-  const sandbox = await createSandbox({
-    provider: spec.sandbox?.provider,
-    timeoutSeconds: spec.sandbox?.timeoutSeconds,
-    files: spec.files,
-  });
-  status.sandboxId = sandbox.sandboxId;
-  const acts = sandboxActivities(sandbox);
-  const runNames: string[] = [];
+  const sandboxes: Array<{ sandbox: CreatedSandbox; runNames: string[] }> = [];
+  let runCount = 0;
 
-  const run = async (prompt: string, session: { resume: string } | { fresh: string }): Promise<RunClaudeOutput> => {
-    const runName = `run-${runNames.length + 1}`;
-    runNames.push(runName);
-    const out = await acts.runClaude({
-      sandboxId: sandbox.sandboxId,
-      provider: sandbox.provider,
-      runName,
-      prompt,
-      resultSchema: spec.resultSchema,
-      permissionMode: spec.permissionMode,
-      allowedTools: spec.allowedTools,
-      model: spec.model,
-      maxTurns: spec.maxTurns,
-      maxBudgetUsd: spec.maxBudgetUsd,
-      appendSystemPrompt: spec.appendSystemPrompt,
-      ...('resume' in session ? { resumeSessionId: session.resume } : { newSessionId: session.fresh }),
-    });
-    // total_cost_usd is per process: the task's cost is the sum over its runs.
-    status.runs.push({ runName, sessionId: out.sessionId, numTurns: out.numTurns, costUsd: out.costUsd, subtype: out.subtype });
-    status.numTurns += out.numTurns;
-    status.totalCostUsd += out.costUsd;
-    status.sessionId = out.sessionId;
-    return out;
-  };
+  /** Runs the agent in one sandbox until a valid result, or throws. */
+  const runInSandbox = async (sandbox: CreatedSandbox, runNames: string[]): Promise<TaskResult> => {
+    const acts = sandboxActivities(sandbox, spec.timeouts);
+    const run = async (prompt: string, session: { resume: string } | { fresh: string }): Promise<RunClaudeOutput> => {
+      const runName = `run-${++runCount}`;
+      runNames.push(runName);
+      const out = await acts.runClaude({
+        sandboxId: sandbox.sandboxId,
+        provider: sandbox.provider,
+        runName,
+        prompt,
+        resultSchema: spec.resultSchema,
+        permissionMode: spec.permissionMode,
+        allowedTools: spec.allowedTools,
+        model: spec.model,
+        maxTurns: spec.maxTurns,
+        maxBudgetUsd: spec.maxBudgetUsd === undefined ? undefined : spec.maxBudgetUsd - status.totalCostUsd,
+        appendSystemPrompt: spec.appendSystemPrompt,
+        stallSeconds: spec.timeouts.stallSeconds,
+        ...('resume' in session ? { resumeSessionId: session.resume } : { newSessionId: session.fresh }),
+      });
+      // total_cost_usd is per process: the task's cost is the sum over its runs.
+      status.runs.push({ runName, sessionId: out.sessionId, numTurns: out.numTurns, costUsd: out.costUsd, subtype: out.subtype });
+      status.numTurns += out.numTurns;
+      status.totalCostUsd += out.costUsd;
+      status.sessionId = out.sessionId;
+      return out;
+    };
 
-  let outcome: TaskResult | undefined;
-  let failure: unknown;
-  try {
     status.phase = 'running';
     let last = await run(taskPromptText(spec.prompt), { fresh: uuid4() });
     for (;;) {
@@ -134,7 +143,7 @@ export async function agentTask(input: unknown): Promise<TaskResult> {
         resultSchema: spec.resultSchema,
       });
       if (fetched.status === 'valid') {
-        outcome = {
+        return {
           workflowId: workflowInfo().workflowId,
           result: fetched.result,
           sessionId: last.sessionId,
@@ -144,15 +153,22 @@ export async function agentTask(input: unknown): Promise<TaskResult> {
           sandboxId: sandbox.sandboxId,
           resultAttempts: status.resultAttempts,
         };
-        break;
       }
       const errors = fetched.status === 'invalid' ? fetched.errors : ['no result was submitted'];
       status.lastResultErrors = errors;
       if (status.resultAttempts > spec.resultRetries) {
         throw ApplicationFailure.create({
-          type: 'InvalidResult',
+          type: 'InvalidResult' satisfies FailureType,
           nonRetryable: true,
           message: `no valid result after ${status.resultAttempts} agent run(s): ${errors.join('; ')}`,
+          details: [{ errors, lastAttempt: fetched.lastAttempt, sessionId: last.sessionId }],
+        });
+      }
+      if (spec.maxBudgetUsd !== undefined && status.totalCostUsd >= spec.maxBudgetUsd) {
+        throw ApplicationFailure.create({
+          type: 'BudgetExceeded' satisfies FailureType,
+          nonRetryable: true,
+          message: `the task spent $${status.totalCostUsd.toFixed(4)} of its $${spec.maxBudgetUsd} budget without a valid result`,
           details: [{ errors, lastAttempt: fetched.lastAttempt, sessionId: last.sessionId }],
         });
       }
@@ -161,22 +177,92 @@ export async function agentTask(input: unknown): Promise<TaskResult> {
         resume: last.sessionId,
       });
     }
+  };
+
+  /** Creates a sandbox and runs in it; a sandbox lost under the agent means a fresh start. */
+  const runTask = async (): Promise<TaskResult> => {
+    for (let restart = 0; ; restart++) {
+      status.phase = 'creating-sandbox';
+      const sandbox = await createSandbox({
+        provider: spec.sandbox?.provider,
+        timeoutSeconds: spec.sandbox?.timeoutSeconds,
+        files: spec.files,
+      });
+      const entry = { sandbox, runNames: [] as string[] };
+      sandboxes.push(entry);
+      status.sandboxId = sandbox.sandboxId;
+      try {
+        return await runInSandbox(sandbox, entry.runNames);
+      } catch (err) {
+        if (restart < MAX_SANDBOX_RESTARTS && failureType(err) === 'SandboxLost') {
+          log.warn('sandbox lost under the agent; starting over in a fresh sandbox', { sandboxId: sandbox.sandboxId });
+          status.sandboxRestarts = restart + 1;
+          continue;
+        }
+        throw err;
+      }
+    }
+  };
+
+  // The task's wall-clock limit: past it, the work is cancelled (killing the agent) and the
+  // task fails with TaskTimedOut after teardown.
+  let timedOut = false;
+  const work = new CancellationScope();
+  const deadline = CancellationScope.cancellable(() =>
+    sleep(`${spec.timeouts.taskSeconds}s`).then(() => {
+      timedOut = true;
+      work.cancel();
+    }),
+  );
+  deadline.catch(() => undefined);
+
+  let outcome: TaskResult | undefined;
+  let failure: unknown;
+  try {
+    outcome = await work.run(runTask);
   } catch (err) {
     failure = err;
   }
 
   // Teardown runs whatever happened, cancellation included, and saves the transcripts first.
   status.phase = 'destroying-sandbox';
-  const destroyed = await CancellationScope.nonCancellable(() =>
-    acts.destroySandbox({ sandboxId: sandbox.sandboxId, provider: sandbox.provider, runNames }),
-  );
+  let artifactsDir: string | undefined;
+  await CancellationScope.nonCancellable(async () => {
+    for (const { sandbox, runNames } of sandboxes) {
+      try {
+        const destroyed = await sandboxActivities(sandbox, spec.timeouts).destroySandbox({
+          sandboxId: sandbox.sandboxId,
+          provider: sandbox.provider,
+          runNames,
+        });
+        artifactsDir = destroyed.artifactsDir;
+      } catch (err) {
+        // Keep the task's own outcome; the sweeper removes what teardown could not.
+        log.error('sandbox teardown failed', { sandboxId: sandbox.sandboxId, error: String(err) });
+      }
+    }
+  });
 
   if (outcome) {
     status.phase = 'done';
-    return { ...outcome, artifactsDir: destroyed.artifactsDir };
+    return { ...outcome, artifactsDir };
   }
   status.phase = 'failed';
-  throw surface(failure, 'the task failed', destroyed.artifactsDir);
+  if (timedOut) {
+    throw ApplicationFailure.create({
+      type: 'TaskTimedOut' satisfies FailureType,
+      nonRetryable: true,
+      message: `the task ran longer than its limit of ${spec.timeouts.taskSeconds} s${artifactsDir ? ` (transcripts: ${artifactsDir})` : ''}`,
+      details: [{ numTurns: status.numTurns, totalCostUsd: status.totalCostUsd, sessionId: status.sessionId, artifacts: artifactsDir }],
+    });
+  }
+  throw surface(failure, 'the task failed', artifactsDir);
+}
+
+/** The ApplicationFailure type behind an activity failure, if any. */
+function failureType(err: unknown): string | undefined {
+  const app = err instanceof ActivityFailure ? err.cause : err;
+  return app instanceof ApplicationFailure ? (app.type ?? undefined) : undefined;
 }
 
 /**

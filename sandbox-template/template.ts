@@ -1,0 +1,75 @@
+/**
+ * ccflow's E2B sandbox template, as code. It lays a sandbox out the way every ccflow provider
+ * does (see src/sandbox/types.ts): the pinned claude CLI at /opt/ccflow/bin/claude, node at
+ * /opt/ccflow/bin/node, the result MCP server at /opt/ccflow/result-server with its
+ * dependencies installed, an unprivileged `user` with HOME /home/user and the workspace at
+ * /home/user/workspace.
+ *
+ * Nothing secret goes in here: the model key reaches claude at run time, in its environment.
+ * Build it with `npm run template:build` (see build.ts); `Template.toDockerfile()` shows it
+ * offline.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Template, type TemplateBuilder } from 'e2b';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+
+/** The template name the worker creates sandboxes from unless CCFLOW_E2B_TEMPLATE says otherwise. */
+export const DEFAULT_TEMPLATE_NAME = 'ccflow';
+
+function dependencyVersion(packageJson: string, name: string): string {
+  const pkg = JSON.parse(readFileSync(packageJson, 'utf8')) as { dependencies?: Record<string, string> };
+  const version = pkg.dependencies?.[name];
+  if (!version || !/^\d+\.\d+\.\d+$/.test(version)) {
+    throw new Error(`${packageJson} must pin ${name} to an exact version (found ${JSON.stringify(version)})`);
+  }
+  return version;
+}
+
+/** The claude CLI version the worker pins; the template installs exactly this one. */
+export const CLAUDE_CODE_VERSION = dependencyVersion(path.join(HERE, '..', 'package.json'), '@anthropic-ai/claude-code');
+
+/** Where the template puts ccflow's files (mirrors src/sandbox/types.ts). */
+export const LAYOUT = {
+  bin: '/opt/ccflow/bin',
+  resultServer: '/opt/ccflow/result-server',
+  home: '/home/user',
+  workspace: '/home/user/workspace',
+  user: 'user',
+} as const;
+
+export function ccflowTemplate(): TemplateBuilder {
+  const claudePkg = `@anthropic-ai/claude-code@${CLAUDE_CODE_VERSION}`;
+  return (
+    Template({ fileContextPath: HERE })
+      .fromNodeImage('20')
+      .aptInstall(['git', 'ripgrep', 'ca-certificates', 'procps', 'util-linux'], { noInstallRecommends: true })
+      .npmInstall(claudePkg, { g: true })
+      // The native binary of the platform package, so nothing depends on the npm wrapper's
+      // postinstall step.
+      .runCmd(
+        [
+          `mkdir -p ${LAYOUT.bin}`,
+          `ln -sf "$(command -v node)" ${LAYOUT.bin}/node`,
+          `ln -sf "$(find "$(npm root -g)/@anthropic-ai" -path '*/claude-code-linux-*/claude' -type f ! -path '*musl*' | head -n 1)" ${LAYOUT.bin}/claude`,
+          `${LAYOUT.bin}/claude --version`,
+        ],
+        { user: 'root' },
+      )
+      .copy('result-server/package.json', `${LAYOUT.resultServer}/package.json`)
+      .copy('result-server/server.mjs', `${LAYOUT.resultServer}/server.mjs`)
+      .runCmd(`cd ${LAYOUT.resultServer} && npm install --omit=dev --no-audit --no-fund`, { user: 'root' })
+      .runCmd(
+        [
+          `id -u ${LAYOUT.user} >/dev/null 2>&1 || useradd --create-home --home-dir ${LAYOUT.home} --shell /bin/bash ${LAYOUT.user}`,
+          `mkdir -p ${LAYOUT.workspace}`,
+          `chown -R ${LAYOUT.user}: ${LAYOUT.home}`,
+        ],
+        { user: 'root' },
+      )
+      .setUser(LAYOUT.user)
+      .setWorkdir(LAYOUT.workspace)
+  );
+}

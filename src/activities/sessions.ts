@@ -1,0 +1,251 @@
+import { randomUUID } from 'node:crypto';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { ArtifactStore } from '../artifacts/types.js';
+import { SandboxError, SandboxNotFoundError } from '../sandbox/errors.js';
+import { SANDBOX_CCFLOW_DIR, SANDBOX_HOME, SANDBOX_WORKDIR, type ProviderName, type Sandbox, type SandboxProvider } from '../sandbox/types.js';
+import type { FailureType } from '../shared/failures.js';
+import type {
+  ClearResultInput,
+  ProbeSandboxInput,
+  ProbedSandbox,
+  RestoreSessionInput,
+  RestoredSession,
+  SaveSessionInput,
+  SavedSession,
+} from '../shared/session-types.js';
+
+/**
+ * Session persistence: a Claude session outlives its sandbox. After every turn the session's
+ * transcript and a tarball of the workspace go to the artifact store; a follow-up that finds
+ * its sandbox gone, or a new task continuing an old one, restores both into a fresh sandbox at
+ * the same paths, so `claude --resume` finds the conversation and the agent finds its files.
+ */
+
+/** `claude` keeps sessions under `$HOME/.claude/projects/<cwd, every "/" and "." a "-">/`. */
+export const CLAUDE_PROJECT_DIR = `${SANDBOX_HOME}/.claude/projects/${SANDBOX_WORKDIR.replace(/[^A-Za-z0-9]/g, '-')}`;
+
+/** Artifact names, under the task's workflow id. */
+export const sessionArtifacts = {
+  manifest: 'session/session.json',
+  transcript: (sessionId: string) => `session/${sessionId}.jsonl`,
+  workspace: 'session/workspace.tar.gz',
+  turnResult: (turn: number) => `turns/${turn}/result.json`,
+};
+
+/** Inside the sandbox. */
+const paths = {
+  work: `${SANDBOX_CCFLOW_DIR}/session`,
+  result: `${SANDBOX_CCFLOW_DIR}/result.json`,
+  attempts: `${SANDBOX_CCFLOW_DIR}/result-attempts.jsonl`,
+};
+
+/**
+ * Workspaces larger than this (compressed) are not saved: the session then cannot be restored
+ * elsewhere, and a restore says so.
+ */
+export const MAX_WORKSPACE_TARBALL_BYTES = 256 * 1024 * 1024;
+const SESSION_ID_RE = /^[A-Za-z0-9][A-Za-z0-9-]{0,127}$/;
+const TOOL_ENV = { PATH: '/usr/bin:/bin', HOME: SANDBOX_HOME, LANG: 'C.UTF-8' };
+
+interface Manifest {
+  sessionId: string;
+  turn: number;
+  savedAt: string;
+  transcriptBytes: number;
+  workspaceBytes: number | null;
+  workspaceError?: string;
+}
+
+export interface SessionDeps {
+  providers: Partial<Record<ProviderName, SandboxProvider>>;
+  artifacts: ArtifactStore;
+  /** How often a helper process in the sandbox (tar, rm) is polled. @default 50 // ms */
+  pollIntervalMs?: number;
+}
+
+export const createSessionActivities = (deps: SessionDeps) => {
+  const pollMs = deps.pollIntervalMs ?? 50;
+
+  const connect = async (name: ProviderName, sandboxId: string): Promise<Sandbox> => {
+    const provider = deps.providers[name];
+    if (!provider) {
+      throw ApplicationFailure.create({
+        type: 'ProviderUnavailable' satisfies FailureType,
+        message: `sandbox provider "${name}" is not configured on this worker`,
+        nonRetryable: true,
+      });
+    }
+    try {
+      return await provider.connect(sandboxId);
+    } catch (err) {
+      if (err instanceof SandboxNotFoundError) {
+        throw ApplicationFailure.create({ type: 'SandboxLost' satisfies FailureType, message: err.message, nonRetryable: true });
+      }
+      if (err instanceof SandboxError && !err.retryable) {
+        throw ApplicationFailure.create({ type: 'SandboxUnavailable' satisfies FailureType, message: err.message, nonRetryable: true });
+      }
+      throw err;
+    }
+  };
+
+  const notFound = (message: string): ApplicationFailure =>
+    ApplicationFailure.create({ type: 'SessionNotFound' satisfies FailureType, message, nonRetryable: true });
+
+  return {
+    /** Whether a sandbox still exists (a follow-up restores the session elsewhere when not). */
+    async probeSandbox(input: ProbeSandboxInput): Promise<ProbedSandbox> {
+      const provider = deps.providers[input.provider];
+      if (!provider) return { alive: false };
+      try {
+        const sandbox = await provider.connect(input.sandboxId);
+        // A sandbox whose files are gone is as good as gone.
+        await sandbox.readFileFrom(`${SANDBOX_CCFLOW_DIR}/mcp.json`, 0, 1);
+        return { alive: true };
+      } catch (err) {
+        if (err instanceof SandboxNotFoundError || (err instanceof SandboxError && !err.retryable)) return { alive: false };
+        throw err;
+      }
+    },
+
+    /** Removes the previous turn's result files, so this turn's result is this turn's. */
+    async clearResult(input: ClearResultInput): Promise<void> {
+      const sandbox = await connect(input.provider, input.sandboxId);
+      await runTool(sandbox, ['rm', '-f', '--', paths.result, paths.attempts], `${paths.work}/rm`, pollMs);
+    },
+
+    /** Saves the session transcript, a workspace tarball and the turn's result. */
+    async saveSession(input: SaveSessionInput): Promise<SavedSession> {
+      if (!SESSION_ID_RE.test(input.sessionId)) throw notFound(`"${input.sessionId}" is not a session id`);
+      const taskId = Context.current().info.workflowExecution?.workflowId ?? input.sessionId;
+      const sandbox = await connect(input.provider, input.sandboxId);
+      const transcriptPath = `${CLAUDE_PROJECT_DIR}/${input.sessionId}.jsonl`;
+      const transcript = await sandbox.readFile(transcriptPath);
+      if (!transcript) {
+        throw notFound(`claude left no transcript for session ${input.sessionId} at ${transcriptPath}; the session cannot be saved`);
+      }
+      await deps.artifacts.put(taskId, sessionArtifacts.transcript(input.sessionId), transcript);
+
+      const result = await sandbox.readFile(paths.result);
+      if (result) await deps.artifacts.put(taskId, sessionArtifacts.turnResult(input.turn), result);
+
+      // tar runs inside the sandbox (it is in the read-only system directories of every
+      // provider); exit code 1 means "a file changed while it was read", which is fine here.
+      const tarball = `${paths.work}/workspace.tar.gz`;
+      const tar = await runTool(sandbox, ['tar', '-czf', tarball, '-C', SANDBOX_WORKDIR, '.'], `${paths.work}/tar`, pollMs);
+      let workspaceBytes: number | null = null;
+      let workspaceError: string | undefined;
+      if (tar.exitCode !== 0 && tar.exitCode !== 1) {
+        workspaceError = `tar exited with ${tar.exitCode}: ${tar.stderr.slice(-500)}`;
+      } else {
+        const content = await sandbox.readFile(tarball);
+        if (!content) workspaceError = 'tar wrote no tarball';
+        else if (content.length > MAX_WORKSPACE_TARBALL_BYTES) {
+          workspaceError = `the workspace tarball is ${content.length} bytes, over the ${MAX_WORKSPACE_TARBALL_BYTES}-byte limit`;
+        } else {
+          await deps.artifacts.put(taskId, sessionArtifacts.workspace, content);
+          workspaceBytes = content.length;
+        }
+      }
+      const manifest: Manifest = {
+        sessionId: input.sessionId,
+        turn: input.turn,
+        savedAt: new Date().toISOString(),
+        transcriptBytes: transcript.length,
+        workspaceBytes,
+        ...(workspaceError ? { workspaceError } : {}),
+      };
+      await deps.artifacts.put(taskId, sessionArtifacts.manifest, `${JSON.stringify(manifest, null, 2)}\n`);
+      if (workspaceError) Context.current().log.warn('workspace not saved', { sessionId: input.sessionId, error: workspaceError });
+      return {
+        location: deps.artifacts.location(taskId),
+        transcriptBytes: transcript.length,
+        workspaceBytes,
+        ...(workspaceError ? { workspaceError } : {}),
+      };
+    },
+
+    /**
+     * Restores a saved session into a sandbox: the transcript where `claude --resume` looks
+     * for it, and the workspace files. Anything missing is a clear SessionNotFound, never a
+     * silent fresh start.
+     */
+    async restoreSession(input: RestoreSessionInput): Promise<RestoredSession> {
+      const from = input.fromWorkflowId;
+      const where = deps.artifacts.location(from);
+      const rawManifest = await deps.artifacts.get(from, sessionArtifacts.manifest);
+      if (!rawManifest) {
+        throw notFound(
+          `task ${from} has no saved session (nothing at ${where}/${sessionArtifacts.manifest}): it never finished a turn, ` +
+            `its artifacts were deleted, or it is not a ccflow task`,
+        );
+      }
+      const manifest = JSON.parse(rawManifest.toString('utf8')) as Manifest;
+      const sessionId = input.sessionId ?? manifest.sessionId;
+      if (!SESSION_ID_RE.test(sessionId)) throw notFound(`"${sessionId}" is not a session id`);
+
+      let transcriptBytes = 0;
+      if (!input.workspaceOnly) {
+        const transcript = await deps.artifacts.get(from, sessionArtifacts.transcript(sessionId));
+        if (!transcript) {
+          const known = (await deps.artifacts.list(from))
+            .filter((n) => n.startsWith('session/') && n.endsWith('.jsonl'))
+            .map((n) => n.slice('session/'.length, -'.jsonl'.length));
+          throw notFound(
+            `no saved transcript for session ${sessionId} of task ${from} (expected ${where}/${sessionArtifacts.transcript(sessionId)}; ` +
+              `saved sessions: ${known.length ? known.join(', ') : 'none'})`,
+          );
+        }
+        transcriptBytes = transcript.length;
+      }
+      const workspace = await deps.artifacts.get(from, sessionArtifacts.workspace);
+      if (!workspace) {
+        const why = manifest.workspaceError ? `: it was not saved (${manifest.workspaceError})` : ` (expected ${where}/${sessionArtifacts.workspace})`;
+        throw notFound(`no saved workspace for task ${from}${why}`);
+      }
+
+      const sandbox = await connect(input.provider, input.sandboxId);
+      if (!input.workspaceOnly) {
+        const transcript = await deps.artifacts.get(from, sessionArtifacts.transcript(sessionId));
+        await sandbox.writeFile(`${CLAUDE_PROJECT_DIR}/${sessionId}.jsonl`, transcript ?? Buffer.alloc(0));
+      }
+      const tarball = `${paths.work}/restore.tar.gz`;
+      await sandbox.writeFile(tarball, workspace);
+      const tar = await runTool(sandbox, ['tar', '-xzf', tarball, '-C', SANDBOX_WORKDIR], `${paths.work}/untar`, pollMs);
+      if (tar.exitCode !== 0) {
+        throw ApplicationFailure.create({
+          type: 'SandboxUnavailable' satisfies FailureType,
+          message: `could not unpack the saved workspace of task ${from}: tar exited with ${tar.exitCode}: ${tar.stderr.slice(-500)}`,
+          nonRetryable: true,
+        });
+      }
+      await runTool(sandbox, ['rm', '-f', '--', tarball], `${paths.work}/rm`, pollMs);
+      Context.current().log.info('session restored', { from, sessionId, sandboxId: input.sandboxId });
+      return { sessionId, transcriptBytes, workspaceBytes: workspace.length };
+    },
+  };
+};
+
+/** Runs a short helper command in the sandbox and waits for it (output to files, like agents). */
+async function runTool(sandbox: Sandbox, argv: string[], prefix: string, pollMs: number): Promise<{ exitCode: number; stderr: string }> {
+  // A directory of its own: an exit code left by an earlier run would read as "already done".
+  const dir = `${prefix}-${randomUUID().slice(0, 8)}`;
+  const files = { stdout: `${dir}/stdout`, stderr: `${dir}/stderr`, exitCode: `${dir}/exit-code` };
+  await sandbox.writeFile(files.stdout, '');
+  const { pid } = await sandbox.execDetached(argv, {
+    cwd: SANDBOX_HOME,
+    env: TOOL_ENV,
+    stdoutPath: files.stdout,
+    stderrPath: files.stderr,
+    exitCodePath: files.exitCode,
+  });
+  const ctx = Context.current();
+  for (;;) {
+    const state = await sandbox.processState(pid, files.exitCode);
+    if (state.state === 'exited') {
+      const stderr = (await sandbox.readFile(files.stderr))?.toString('utf8') ?? '';
+      return { exitCode: state.exitCode ?? -1, stderr };
+    }
+    ctx.heartbeat();
+    await ctx.sleep(pollMs);
+  }
+}

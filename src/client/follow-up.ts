@@ -1,0 +1,158 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { ApplicationFailure, defaultPayloadConverter, fromPayloadsAtIndex } from '@temporalio/common';
+import { DEFAULT_TASK_QUEUE } from '../config.js';
+import { JsonSchemaObject, TaskSpec, describeZodError, type TaskSpecInput } from '../shared/task-spec.js';
+import { TASK_CLOSING, closeSignal, followUpUpdate, type FollowUpInput, type FollowUpResult } from '../workflows/follow-ups.js';
+import { statusQuery, type agentTask } from '../workflows/agent-task.js';
+
+/** How a follow-up was delivered. */
+export type FollowUpOutcome =
+  /** The task was open: the Update ran in its session (same sandbox, or restored). */
+  | { kind: 'update'; workflowId: string; result: FollowUpResult }
+  /**
+   * The task had closed: a new task restored its saved session and ran the prompt. With a
+   * keep-alive (inherited from the old task) the new task stays open and this is its first turn.
+   */
+  | { kind: 'continued'; workflowId: string; continuedFrom: string; result: FirstResult; keepAliveSeconds: number };
+
+/** A task's first result: its workflow result, or turn 1 of a task that stays open. */
+export interface FirstResult {
+  workflowId: string;
+  result: Record<string, unknown>;
+  sessionId: string;
+  numTurns: number;
+  totalCostUsd: number;
+  durationMs: number;
+  artifactsDir?: string;
+}
+
+export interface FollowUpOpts {
+  /** Task queue for a continuation task. @default 'ccflow' */
+  taskQueue?: string;
+  /** Workflow id for a continuation task. @default `<workflowId>-cont-<8 hex>` */
+  newWorkflowId?: string;
+  /** Called once the path is known (e.g. to tell a person a new task started). */
+  onStart?: (what: { kind: 'update' | 'continued'; workflowId: string }) => void;
+}
+
+/** Thrown for a follow-up that cannot be delivered at all (unknown task, not an agentTask). */
+export class FollowUpError extends Error {
+  override readonly name = 'FollowUpError';
+}
+
+/**
+ * Sends a follow-up to a task: the `followUp` Update while it is open, otherwise a new task
+ * that continues the closed one from its saved session and workspace (linked by its memo).
+ */
+export async function sendFollowUp(client: Client, workflowId: string, input: FollowUpInput, o: FollowUpOpts = {}): Promise<FollowUpOutcome> {
+  if (input.resultSchema !== undefined) {
+    const checked = JsonSchemaObject.safeParse(input.resultSchema);
+    if (!checked.success) throw new FollowUpError(`invalid follow-up: resultSchema: ${describeZodError(checked.error)}`);
+  }
+  const handle = client.workflow.getHandle<typeof agentTask>(workflowId);
+  let description;
+  try {
+    description = await handle.describe();
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw new FollowUpError(`no task with workflow id "${workflowId}"`);
+    throw err;
+  }
+  if (description.type !== 'agentTask') {
+    throw new FollowUpError(`workflow "${workflowId}" is a ${description.type}, not an agentTask; follow-ups go to tasks`);
+  }
+
+  if (description.status.name === 'RUNNING') {
+    o.onStart?.({ kind: 'update', workflowId });
+    try {
+      const result = await handle.executeUpdate(followUpUpdate, { args: [input] });
+      return { kind: 'update', workflowId, result };
+    } catch (err) {
+      // Closing right now (refused as TaskClosing, or closed under the Update): wait for it to
+      // finish, then continue it like any closed task. A failed turn of an open task is an error.
+      const closing = err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure && err.cause.type === TASK_CLOSING;
+      if (!closing) {
+        const now = await handle.describe().catch(() => undefined);
+        if (!now || now.status.name === 'RUNNING') throw err;
+      }
+      await handle.result().catch(() => undefined);
+    }
+  }
+  return continueTask(client, workflowId, input, o);
+}
+
+/** Starts a new task that restores a closed task's saved session and runs `input.prompt`. */
+export async function continueTask(client: Client, workflowId: string, input: FollowUpInput, o: FollowUpOpts = {}): Promise<FollowUpOutcome> {
+  const previous = await startedSpec(client, workflowId);
+  // Everything of the old spec carries over but its seed files (the workspace is restored instead).
+  const { files: _files, continueFrom: _from, ...rest } = previous;
+  const spec: TaskSpecInput = {
+    ...rest,
+    prompt: input.prompt,
+    ...(input.resultSchema !== undefined ? { resultSchema: input.resultSchema } : {}),
+    continueFrom: { workflowId },
+  };
+  const parsed = TaskSpec.safeParse(spec);
+  if (!parsed.success) throw new FollowUpError(`cannot continue ${workflowId}: ${describeZodError(parsed.error)}`);
+  const newId = o.newWorkflowId ?? `${workflowId}-cont-${randomUUID().slice(0, 8)}`;
+  const handle = await client.workflow.start<typeof agentTask>('agentTask', {
+    taskQueue: o.taskQueue ?? DEFAULT_TASK_QUEUE,
+    workflowId: newId,
+    args: [spec],
+    memo: { continuedFrom: workflowId },
+  });
+  o.onStart?.({ kind: 'continued', workflowId: newId });
+  const keepAliveSeconds = parsed.data.keepAliveSeconds;
+  const result = await waitForFirstTurn(client, newId);
+  return { kind: 'continued', workflowId: newId, continuedFrom: workflowId, result, keepAliveSeconds };
+}
+
+/** Ends an open task's keep-alive window now (queued follow-ups still run). */
+export async function closeTask(client: Client, workflowId: string): Promise<void> {
+  await client.workflow.getHandle(workflowId).signal(closeSignal);
+}
+
+/**
+ * Waits for the first result of a task that stays open for follow-ups (its workflow result only
+ * comes when it closes): polls the status query until turn 1 has a result.
+ */
+export async function waitForFirstTurn(
+  client: Client,
+  workflowId: string,
+  o: { pollIntervalMs?: number } = {},
+): Promise<FirstResult> {
+  const handle = client.workflow.getHandle<typeof agentTask>(workflowId);
+  // Polls rather than long-polling the result, so nothing is left in flight once turn 1 is in.
+  for (;;) {
+    const status = await handle.query(statusQuery).catch(() => undefined);
+    const first = status?.turns?.[0];
+    if (first?.result && first.sessionId) {
+      return { workflowId, result: first.result, sessionId: first.sessionId, numTurns: first.numTurns, totalCostUsd: first.costUsd, durationMs: first.durationMs };
+    }
+    const { status: state } = await handle.describe();
+    if (state.name !== 'RUNNING') {
+      const r = await handle.result(); // throws the task's failure
+      return {
+        workflowId,
+        result: r.result,
+        sessionId: r.sessionId,
+        numTurns: r.numTurns,
+        totalCostUsd: r.totalCostUsd,
+        durationMs: r.durationMs,
+        ...(r.artifactsDir ? { artifactsDir: r.artifactsDir } : {}),
+      };
+    }
+    await sleep(o.pollIntervalMs ?? 500);
+  }
+}
+
+/** The TaskSpec a task was started with, read from its history's first event. */
+async function startedSpec(client: Client, workflowId: string): Promise<TaskSpecInput> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const payloads = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads;
+  const spec: unknown = fromPayloadsAtIndex(defaultPayloadConverter, 0, payloads);
+  const parsed = TaskSpec.safeParse(spec);
+  if (!parsed.success) throw new FollowUpError(`cannot continue ${workflowId}: its input is not a TaskSpec (${describeZodError(parsed.error)})`);
+  return spec as TaskSpecInput;
+}

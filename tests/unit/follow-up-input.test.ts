@@ -1,0 +1,23 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { checkFollowUpInput } from '../../src/workflows/follow-ups.js';
+
+describe('follow-up input (the Update validator)', () => {
+  test('accepts a prompt, with or without a result schema', () => {
+    checkFollowUpInput({ prompt: 'go on' });
+    checkFollowUpInput({ prompt: 'go on', resultSchema: { type: 'object', properties: { n: { type: 'number' } } } });
+  });
+
+  test('refuses what cannot run, naming the field', () => {
+    const cases: Array<[unknown, RegExp]> = [
+      ['go on', /a follow-up is an object/],
+      [{}, /prompt: must be a non-empty string/],
+      [{ prompt: '   ' }, /prompt: must be a non-empty string/],
+      [{ prompt: 'x', schema: {} }, /schema: unknown field/],
+      [{ prompt: 'x', resultSchema: { type: 'string' } }, /resultSchema: must be a JSON Schema object/],
+      [{ prompt: 'x', resultSchema: { type: 'object', properties: [] } }, /"properties" must be an object/],
+      [{ prompt: 'x'.repeat(200_001) }, /longer than 200000 characters/],
+    ];
+    for (const [input, pattern] of cases) assert.throws(() => checkFollowUpInput(input), pattern);
+  });
+});

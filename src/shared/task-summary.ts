@@ -1,0 +1,36 @@
+import type { TaskSpec, TaskSpecInput } from './task-spec.js';
+
+/**
+ * How a task introduces itself to people: a one-line summary and a short Markdown block of
+ * details, shown by Temporal Web UI. Pure (no imports), so workflow code can use it too.
+ */
+
+const SUMMARY_CHARS = 120;
+const SCHEMA_CHARS = 1_500;
+const DEFAULT_TOOLS = 'Bash, Read, Write, Edit, Glob, Grep, LS';
+const DEFAULT_SCHEMA_NOTE = { summary: 'string (the default result schema)' };
+
+/** The prompt's first non-empty line, shortened: the workflow's summary in the UI. */
+export function taskSummary(prompt: string): string {
+  const first = prompt.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? '';
+  return first.length > SUMMARY_CHARS ? `${first.slice(0, SUMMARY_CHARS - 1)}…` : first;
+}
+
+/** Model, tools, limits and result schema, as Markdown. */
+export function taskDetails(spec: TaskSpec | TaskSpecInput): string {
+  const limits = [
+    spec.maxTurns !== undefined ? `max ${spec.maxTurns} turns` : undefined,
+    spec.maxBudgetUsd !== undefined ? `max $${spec.maxBudgetUsd}` : undefined,
+  ].filter(Boolean);
+  const schema = JSON.stringify(spec.resultSchema ?? DEFAULT_SCHEMA_NOTE, null, 2);
+  const lines = [
+    `**Model:** ${spec.model ?? 'default'}`,
+    `**Tools:** ${spec.allowedTools?.join(', ') ?? DEFAULT_TOOLS}`,
+    `**Permission mode:** ${spec.permissionMode ?? 'dontAsk'}`,
+    `**Sandbox:** ${spec.sandbox?.provider ?? 'worker default'}`,
+    ...(limits.length > 0 ? [`**Limits:** ${limits.join(', ')}`] : []),
+    ...(spec.files ? [`**Seed files:** ${Object.keys(spec.files).length}`] : []),
+    `**Result schema:**\n\n\`\`\`json\n${schema.length > SCHEMA_CHARS ? `${schema.slice(0, SCHEMA_CHARS - 1)}…` : schema}\n\`\`\``,
+  ];
+  return lines.join('\n\n');
+}

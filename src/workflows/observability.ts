@@ -1,0 +1,159 @@
+/**
+ * What a ccflow workflow tells the outside world about itself, as a workflow interceptor so
+ * the workflows' own code stays about the task: search attributes (CcflowStatus, CcflowModel,
+ * CcflowCostUsd, CcflowTurns, CcflowSandbox) for filtering runs, current details (Markdown in
+ * Web UI) with the phase, cost and task description, a summary on every activity, and the
+ * tasks started/succeeded/failed counters (workflow metrics are not emitted during replay).
+ *
+ * It learns everything from the activities it sees go by (the validated spec, the sandbox,
+ * each agent run's turns and cost), so it also explains tasks started from the Temporal CLI,
+ * which have no static summary. Bundled with the workflows (`workflowInterceptorModules`).
+ */
+import {
+  ContinueAsNew,
+  ApplicationFailure,
+  ActivityFailure,
+  isCancellation,
+  log,
+  metricMeter,
+  setCurrentDetails,
+  upsertSearchAttributes,
+  type ActivityInput,
+  type LocalActivityInput,
+  type Next,
+  type WorkflowInboundCallsInterceptor,
+  type WorkflowInterceptors,
+  type WorkflowOutboundCallsInterceptor,
+} from '@temporalio/workflow';
+import type { CreateSandboxInput, CreatedSandbox, DestroySandboxInput, RunClaudeInput, RunClaudeOutput } from '../shared/activity-types.js';
+import { CcflowCostUsd, CcflowModel, CcflowSandbox, CcflowStatus, CcflowTurns, type TaskState } from '../shared/search-attributes.js';
+import type { TaskSpec } from '../shared/task-spec.js';
+import { taskDetails, taskSummary } from '../shared/task-summary.js';
+
+interface Observed {
+  state: TaskState;
+  activity?: string;
+  spec?: TaskSpec;
+  provider?: string;
+  sandboxId?: string;
+  runs: number;
+  turns: number;
+  costUsd: number;
+  failure?: string;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A one-line summary per activity, for the event history and the pending activity view. */
+export function activitySummary(activityType: string, args: readonly unknown[]): string | undefined {
+  const arg = isRecord(args[0]) ? args[0] : {};
+  switch (activityType) {
+    case 'validateTaskSpec':
+      return 'validate the task spec';
+    case 'createSandbox':
+      return `create a sandbox (${(arg as CreateSandboxInput).provider ?? "the worker's default provider"})`;
+    case 'runClaude': {
+      const run = arg as Partial<RunClaudeInput>;
+      const model = run.model ? ` on ${run.model}` : '';
+      return run.resumeSessionId
+        ? `${run.runName ?? 'run'}: resume session ${run.resumeSessionId.slice(0, 8)} to correct the result${model}`
+        : `${run.runName ?? 'run'}: claude -p in sandbox ${run.sandboxId ?? '?'}${model}`;
+    }
+    case 'fetchResult':
+      return 'read and validate the submitted result';
+    case 'destroySandbox':
+      return `save transcripts, destroy sandbox ${(arg as Partial<DestroySandboxInput>).sandboxId ?? '?'}`;
+    default:
+      return undefined;
+  }
+}
+
+/** The Markdown shown as the workflow's current details. */
+export function currentDetailsMarkdown(o: Observed): string {
+  const lines = [
+    `**Status:** ${o.state}${o.activity && o.state === 'running' ? ` · ${o.activity}` : ''}${o.failure ? ` · ${o.failure}` : ''}`,
+    `**Turns:** ${o.turns} · **Cost:** $${o.costUsd.toFixed(4)} · **Agent runs:** ${o.runs}`,
+  ];
+  if (o.provider) lines.push(`**Sandbox:** ${o.provider}${o.sandboxId ? ` \`${o.sandboxId}\`` : ''}`);
+  if (o.spec) lines.push(`**Task:** ${taskSummary(o.spec.prompt)}`, taskDetails(o.spec));
+  if (o.state === 'running') {
+    lines.push('Live progress (tool in use, latest text) is in the pending activity\'s heartbeat details, and in `ccflow watch`.');
+  }
+  return lines.join('\n\n');
+}
+
+function failureType(err: unknown): string {
+  const inner = err instanceof ActivityFailure ? err.cause : err;
+  return inner instanceof ApplicationFailure ? (inner.type ?? 'ApplicationFailure') : inner instanceof Error ? inner.name : 'unknown';
+}
+
+export const interceptors = (): WorkflowInterceptors => {
+  const o: Observed = { state: 'running', runs: 0, turns: 0, costUsd: 0 };
+  const publish = () => setCurrentDetails(currentDetailsMarkdown(o));
+
+  const inbound: WorkflowInboundCallsInterceptor = {
+    async execute(input, next) {
+      metricMeter.createCounter('ccflow_tasks_started_total', 'tasks', 'Tasks (workflows) started').add(1);
+      upsertSearchAttributes([{ key: CcflowStatus, value: 'running' }]);
+      publish();
+      try {
+        const result = await next(input);
+        o.state = 'succeeded';
+        return result;
+      } catch (err) {
+        if (err instanceof ContinueAsNew) throw err;
+        o.state = isCancellation(err) ? 'cancelled' : 'failed';
+        if (o.state === 'failed') o.failure = failureType(err);
+        throw err;
+      } finally {
+        if (o.state !== 'running') {
+          upsertSearchAttributes([{ key: CcflowStatus, value: o.state }]);
+          o.activity = undefined;
+          publish();
+          const name = `ccflow_tasks_${o.state}_total`;
+          metricMeter.createCounter(name, 'tasks', `Tasks (workflows) ${o.state}`).add(1, o.failure ? { failure_type: o.failure } : {});
+          log.info(`task ${o.state}`, { turns: o.turns, costUsd: o.costUsd, agentRuns: o.runs, ...(o.failure ? { failureType: o.failure } : {}) });
+        }
+      }
+    },
+  };
+
+  const outbound: WorkflowOutboundCallsInterceptor = {
+    async scheduleActivity(input: ActivityInput, next: Next<WorkflowOutboundCallsInterceptor, 'scheduleActivity'>) {
+      const summary = input.options.summary ?? activitySummary(input.activityType, input.args);
+      o.activity = summary ?? input.activityType;
+      publish();
+      const result = await next(summary ? { ...input, options: { ...input.options, summary } } : input);
+      if (input.activityType === 'createSandbox' && isRecord(result)) {
+        const created = result as unknown as CreatedSandbox;
+        o.provider = created.provider;
+        o.sandboxId = created.sandboxId;
+        upsertSearchAttributes([{ key: CcflowSandbox, value: created.provider }]);
+      } else if (input.activityType === 'runClaude' && isRecord(result)) {
+        const run = result as unknown as RunClaudeOutput;
+        o.runs += 1;
+        o.turns += typeof run.numTurns === 'number' ? run.numTurns : 0;
+        o.costUsd += typeof run.costUsd === 'number' ? run.costUsd : 0;
+        upsertSearchAttributes([
+          { key: CcflowTurns, value: o.turns },
+          { key: CcflowCostUsd, value: o.costUsd },
+        ]);
+      }
+      publish();
+      return result;
+    },
+
+    async scheduleLocalActivity(input: LocalActivityInput, next: Next<WorkflowOutboundCallsInterceptor, 'scheduleLocalActivity'>) {
+      const summary = input.options.summary ?? activitySummary(input.activityType, input.args);
+      const result = await next(summary ? { ...input, options: { ...input.options, summary } } : input);
+      if (input.activityType === 'validateTaskSpec' && isRecord(result) && typeof result.prompt === 'string') {
+        o.spec = result as unknown as TaskSpec;
+        upsertSearchAttributes([{ key: CcflowModel, value: o.spec.model ?? 'default' }]);
+        publish();
+      }
+      return result;
+    },
+  };
+
+  return { inbound: [inbound], outbound: [outbound] };
+};

@@ -33,6 +33,11 @@ export interface WorkerConfig {
   unsafeNoSandbox: boolean;
   model: { baseUrl?: string; apiKey?: string };
   maxConcurrentAgents: number;
+  /** Prometheus metrics port (CCFLOW_METRICS_PORT); no metrics endpoint when absent. */
+  metricsPort?: number;
+  /** CCFLOW_LOG_LEVEL (default INFO) and CCFLOW_LOG_FORMAT (`json`, the default, or `text`). */
+  logLevel: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  logFormat: 'json' | 'text';
   /** E2B sandboxes; absent when E2B_API_KEY is not set (tasks asking for e2b then fail at once). */
   e2b?: E2BConfig;
 }
@@ -73,6 +78,9 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     unsafeNoSandbox: env.CCFLOW_UNSAFE_NO_SANDBOX === '1',
     model: { baseUrl: env.ANTHROPIC_BASE_URL || undefined, apiKey: env.ANTHROPIC_API_KEY || undefined },
     maxConcurrentAgents: maxAgents,
+    ...(env.CCFLOW_METRICS_PORT ? { metricsPort: parsePort(env.CCFLOW_METRICS_PORT, 'CCFLOW_METRICS_PORT') } : {}),
+    logLevel: oneOf(env.CCFLOW_LOG_LEVEL?.toUpperCase() ?? 'INFO', ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const, 'CCFLOW_LOG_LEVEL'),
+    logFormat: oneOf(env.CCFLOW_LOG_FORMAT ?? 'json', ['json', 'text'] as const, 'CCFLOW_LOG_FORMAT'),
     e2b: e2bKey
       ? {
           apiKey: e2bKey,
@@ -83,6 +91,18 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
         }
       : undefined,
   };
+}
+
+function parsePort(raw: string, name: string): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 65_535) throw new Error(`${name} must be a port number, not "${raw}"`);
+  return n;
+}
+
+function oneOf<const T extends string>(raw: string, allowed: readonly T[], name: string): T {
+  const found = allowed.find((a) => a === raw);
+  if (!found) throw new Error(`${name} must be one of ${allowed.join(', ')}, not "${raw}"`);
+  return found;
 }
 
 /** Host paths of what every local sandbox mounts read-only under /opt/ccflow. */

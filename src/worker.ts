@@ -7,6 +7,8 @@ import { loadWorkerConfig, localSandboxMounts, type WorkerConfig } from './confi
 import { E2BSandboxProvider } from './sandbox/e2b.js';
 import { LocalSandboxProvider } from './sandbox/local.js';
 import type { ProviderName, SandboxProvider } from './sandbox/types.js';
+import { createActivityMetrics, installRuntime } from './telemetry.js';
+import { ensureSearchAttributes } from './temporal/search-attributes.js';
 
 /** Where the workflow code is: the .ts source under tsx (tests, dev), the .js build otherwise. */
 export function workflowsPath(): string {
@@ -14,9 +16,18 @@ export function workflowsPath(): string {
   return existsSync(ts) ? ts : fileURLToPath(new URL('./workflows/index.js', import.meta.url));
 }
 
-/** Bundles the workflow code once (a few seconds), to share between workers. */
+/** Workflow interceptors bundled with the workflows (search attributes, details, summaries, metrics). */
+export function workflowInterceptorModules(): string[] {
+  const ts = fileURLToPath(new URL('./workflows/observability.ts', import.meta.url));
+  return [existsSync(ts) ? ts : fileURLToPath(new URL('./workflows/observability.js', import.meta.url))];
+}
+
+/**
+ * Bundles the workflow code once (a few seconds), to share between workers. Replay tests must
+ * use this bundle too: the interceptors add commands (search attribute upserts) to history.
+ */
 export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: quietBundlerLogger });
+  return bundleWorkflowCode({ workflowsPath: workflowsPath(), workflowInterceptorModules: workflowInterceptorModules(), logger: quietBundlerLogger });
 }
 
 const quietBundlerLogger = {
@@ -84,6 +95,8 @@ export async function createWorkers(o: {
   // Heartbeats carry cancellation back to a running agent: send them often enough that
   // `ccflow cancel` kills the agent within seconds, not at 80% of the heartbeat timeout.
   const heartbeatThrottle = { maxHeartbeatThrottleInterval: '2s', defaultHeartbeatThrottleInterval: '2s' } as const;
+  // ccflow's activity metrics (agents running, tokens, cost, sandbox latency) on Temporal's meter.
+  const interceptors = { activity: [createActivityMetrics().interceptor] };
   const shared = await Worker.create({
     connection: o.connection,
     namespace: o.namespace,
@@ -92,6 +105,7 @@ export async function createWorkers(o: {
     workflowBundle,
     maxConcurrentActivityTaskExecutions,
     ...heartbeatThrottle,
+    interceptors,
   });
   const host = await Worker.create({
     connection: o.connection,
@@ -100,6 +114,7 @@ export async function createWorkers(o: {
     activities,
     maxConcurrentActivityTaskExecutions,
     ...heartbeatThrottle,
+    interceptors,
   });
   return {
     run: async () => {
@@ -116,8 +131,15 @@ export async function createWorkers(o: {
 export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const config = loadWorkerConfig(env);
   const deps = buildActivityDeps(config);
+  // JSON logs and the metrics endpoint: before the first connection creates a default runtime.
+  installRuntime({ metricsPort: config.metricsPort, logLevel: config.logLevel, logFormat: config.logFormat });
   const connection = await NativeConnection.connect({ address: config.address });
   try {
+    const added = await ensureSearchAttributes(connection.operatorService, config.namespace).catch((err: unknown) => {
+      console.error(`ccflow worker: could not check ccflow's search attributes (${String(err)}); register them with \`ccflow temporal operator search-attribute create\``);
+      return [];
+    });
+    if (added.length > 0) console.error(`ccflow worker: registered search attributes ${added.join(', ')}`);
     const workers = await createWorkers({
       connection,
       namespace: config.namespace,
@@ -128,7 +150,8 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<v
     });
     console.error(
       `ccflow worker: polling ${config.taskQueue} and ${config.hostTaskQueue} on ${config.address} ` +
-        `(sandbox: ${config.defaultProvider}${config.unsafeNoSandbox ? ', UNISOLATED' : ''}; model: ${config.model.baseUrl ?? 'Anthropic API'})`,
+        `(sandbox: ${config.defaultProvider}${config.unsafeNoSandbox ? ', UNISOLATED' : ''}; model: ${config.model.baseUrl ?? 'Anthropic API'}` +
+        `${config.metricsPort !== undefined ? `; metrics: http://0.0.0.0:${config.metricsPort}/metrics` : ''})`,
     );
     await workers.run();
   } finally {

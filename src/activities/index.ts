@@ -2,6 +2,9 @@ import { ApplicationFailure, Context, CancelledFailure } from '@temporalio/activ
 import { buildClaudeArgs, buildClaudeEnv, buildMcpConfig, type ModelEndpoint } from '../claude/args.js';
 import { DEFAULT_RUN_TIMING, RunCancelled, readRunPid, runAgent, runFiles, type RunTiming } from '../claude/runner.js';
 import { randomUUID } from 'node:crypto';
+import { StreamJsonParser } from '../claude/stream.js';
+import { RunState } from '../claude/run-state.js';
+import { classifyResult } from '../claude/classify.js';
 import type { ArtifactStore } from '../artifacts/types.js';
 import { SandboxError, SandboxNotFoundError } from '../sandbox/errors.js';
 import {
@@ -16,6 +19,8 @@ import {
   type SandboxProvider,
 } from '../sandbox/types.js';
 import { CcflowFailure, type FailureType } from '../shared/failures.js';
+import { createPipelineActivities } from './pipeline.js';
+import { createSessionActivities } from './sessions.js';
 import { RunProgress } from '../shared/progress.js';
 import { checkResult, compileResultSchema } from '../shared/result-schema.js';
 import { TaskSpec, describeZodError } from '../shared/task-spec.js';
@@ -73,6 +78,9 @@ export const createActivities = (deps: ActivityDeps) => {
     translate(() => provider(name).connect(sandboxId));
 
   return {
+    // Session persistence (follow-ups, continuations) and the pipeline's spec check.
+    ...createSessionActivities({ providers: deps.providers, artifacts: deps.artifacts, pollIntervalMs: timing.pollIntervalMs }),
+    ...createPipelineActivities(),
     /** Validates raw workflow input against TaskSpec; the one place that may say "bad input". */
     async validateTaskSpec(input: unknown): Promise<TaskSpec> {
       const parsed = TaskSpec.safeParse(input);
@@ -248,11 +256,20 @@ async function findEarlierAttempt(
     if (c.pid === undefined) continue;
     const ps = await sandbox.processState(c.pid, runFiles(c.runDir).exitCode);
     if (ps.state === 'running') return c;
-    // Ended: worth following only if it finished with a result line the last attempt never read.
-    const out = await sandbox.readFile(runFiles(c.runDir).stdout);
-    if (out && /"type"\s*:\s*"result"/.test(out.subarray(Math.max(0, out.length - 65_536)).toString('utf8'))) return c;
+    // Ended. Worth following (from the start) only if it succeeded and the attempt that
+    // started it died before reporting; a failed run was already reported and is retried fresh.
+    if (await endedWithSuccess(sandbox, c.runDir)) return { ...c, outputOffset: 0, turns: 0 };
   }
   return undefined;
+}
+
+async function endedWithSuccess(sandbox: Sandbox, runDir: string): Promise<boolean> {
+  const out = await sandbox.readFile(runFiles(runDir).stdout);
+  if (!out) return false;
+  const parser = new StreamJsonParser();
+  const state = new RunState();
+  for (const e of [...parser.push(out), ...parser.end()]) state.apply(e);
+  return state.result !== undefined && classifyResult(state.result) === undefined;
 }
 
 async function readLastAttempt(sandbox: Sandbox): Promise<unknown> {

@@ -31,6 +31,7 @@ export class RunState {
   garbageLines = 0;
   unknownTypes = new Set<string>();
   readonly #pendingTools = new Set<string>();
+  #lastMessageId: string | undefined;
   readonly #recent: string[] = [];
 
   get pendingTools(): number {
@@ -55,7 +56,11 @@ export class RunState {
         this.#remember(`init: model=${e.event.model ?? '?'} mcp=${e.event.mcp_servers.map((s) => `${s.name}:${s.status}`).join(',')}`);
         break;
       case 'assistant': {
-        if (e.event.parent_tool_use_id == null) this.turns += 1;
+        // The CLI prints one line per content block, all with their message's id: a turn is
+        // a new message id from the main agent (not a subagent).
+        const id = e.event.message.id;
+        if (e.event.parent_tool_use_id == null && (id === undefined || id !== this.#lastMessageId)) this.turns += 1;
+        this.#lastMessageId = id;
         for (const block of e.event.message.content) {
           if (block.type === 'text' && 'text' in block && typeof block.text === 'string' && block.text.trim()) {
             this.lastText = block.text.trim().slice(0, TEXT_CHARS);

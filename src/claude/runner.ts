@@ -6,6 +6,8 @@ import type { RunProgress } from '../shared/progress.js';
 import { StreamJsonParser } from './stream.js';
 import { RunState } from './run-state.js';
 import { classifyResult } from './classify.js';
+import { tokenUsage } from './usage.js';
+import type { TokenUsage } from '../shared/activity-types.js';
 
 /** Files of one agent run inside the sandbox. */
 export function runFiles(runDir: string) {
@@ -61,6 +63,7 @@ export interface AgentRunSummary {
   sessionId: string;
   numTurns: number;
   costUsd: number;
+  usage: TokenUsage;
   subtype: string;
   resultText?: string;
   durationMs: number;
@@ -219,6 +222,7 @@ export async function runAgent(req: AgentRunRequest): Promise<AgentRunSummary> {
     sessionId: result.session_id,
     numTurns: result.num_turns,
     costUsd: result.total_cost_usd,
+    usage: tokenUsage(result.usage),
     subtype: result.subtype,
     resultText: result.result?.slice(0, 500),
     durationMs: Date.now() - startedAt,

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { ccflowHome } from '../config.js';
 import { startDevServer, temporalBinary } from '../temporal/dev-server.js';
 import type { TaskSpecInput } from '../shared/task-spec.js';
-import { CcflowClient, describeFailure } from './client.js';
+import { CcflowClient } from './client.js';
 import { runDemo } from './demo.js';
 
 const HELP = `ccflow: run Claude Code as durable background jobs on Temporal
@@ -22,7 +22,27 @@ Tasks
       --provider <local|e2b>   Sandbox provider (default: the worker's)
       --id <workflowId>        Workflow id (default: task-<uuid>)
       --no-wait                Print the workflow id and return
-      --json                   Print the result as JSON
+      --json                   Print progress events and the result as JSON lines
+      --quiet                  No progress, only the result
+      --keep-alive <seconds>   Stay open for follow-ups this long after each result;
+                               prints the first result and returns
+  followup <id> "prompt" [--schema <file.json>] [--json]
+                             Next turn in the same Claude session: an open task runs it
+                             (Update "followUp"); a closed one is continued in a new task
+  close <id>                 End an open task's keep-alive window now (signal "close")
+  watch <id> [--json]        Live progress of a task, then its result
+  status <id> [--json]       Where a task is now (phase, turns, cost, tool, agent text)
+  result <id> [--json]       Wait for a task and print its result
+  logs <id> [--raw] [--dir <artifacts dir>]
+                             The task's saved transcripts, readable
+  list [--status running|succeeded|failed|cancelled|terminated|timed-out] [--limit 20] [--json]
+                             Recent tasks with status, turns, cost, duration
+  cancel <id> [--no-wait]    Cancel a task; waits until its sandbox is torn down
+
+Pipelines
+  pipeline run <file.yaml|file.json> [--id <id>] [--no-wait] [--json]
+                             Run named agent steps (dependsOn, templates, when, sessions),
+                             showing each step's state as it changes, then the results
 
 Infrastructure
   server [--port 7233] [--ui-port 8233] [--db <file>] [--headless]
@@ -35,6 +55,9 @@ Infrastructure
   model serve [--script <file.json>] [--port <n>]
                              Scripted Anthropic-compatible model server for offline runs
   demo [--keep]              Dev server + worker + scripted model + one task, end to end
+  sweep [--grace <minutes>] [--dry-run]
+                             Destroy this host's sandboxes whose task is closed or gone
+                             and older than the grace period (default 15 minutes)
 
 Environment
   TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE     Where the Temporal server is
@@ -55,6 +78,19 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     case 'run':
       return runCommand(rest);
+    case 'watch':
+    case 'status':
+    case 'result':
+    case 'logs':
+    case 'list':
+    case 'cancel':
+      return taskCommand(command, rest);
+    case 'followup':
+      return (await import('./cli-sessions.js')).followupCommand(rest);
+    case 'close':
+      return (await import('./cli-sessions.js')).closeCommand(rest);
+    case 'pipeline':
+      return (await import('./cli-sessions.js')).pipelineCommand(rest);
     case 'server':
       return serverCommand(rest);
     case 'worker': {
@@ -66,6 +102,8 @@ export async function main(argv: string[]): Promise<number> {
       return devCommand(rest);
     case 'temporal':
       return temporalCommand(rest);
+    case 'sweep':
+      return sweepCommand(rest);
     case 'model':
       return modelCommand(rest);
     case 'demo': {
@@ -92,6 +130,8 @@ async function runCommand(args: string[]): Promise<number> {
       id: { type: 'string' },
       'no-wait': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
+      quiet: { type: 'boolean', default: false },
+      'keep-alive': { type: 'string' },
     },
   });
   const prompt = positionals.join(' ').trim();
@@ -104,6 +144,7 @@ async function runCommand(args: string[]): Promise<number> {
   if (values['max-turns']) spec.maxTurns = parseNumber(values['max-turns'], '--max-turns');
   if (values['max-budget-usd']) spec.maxBudgetUsd = parseNumber(values['max-budget-usd'], '--max-budget-usd');
   if (values.provider) spec.sandbox = { provider: values.provider as 'local' | 'e2b' };
+  if (values['keep-alive']) spec.keepAliveSeconds = parseNumber(values['keep-alive'], '--keep-alive');
 
   const client = await CcflowClient.connect();
   try {
@@ -113,18 +154,16 @@ async function runCommand(args: string[]): Promise<number> {
       process.stdout.write(`${handle.workflowId}\n`);
       return 0;
     }
-    try {
-      const result = await handle.result();
-      if (values.json) {
-        process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-      } else {
-        process.stdout.write(`${formatResult(result)}\n`);
-      }
+    if (spec.keepAliveSeconds) {
+      // The task stays open: print its first result and leave it to follow-ups.
+      const { waitForFirstTurn } = await import('./follow-up.js');
+      const first = await waitForFirstTurn(client.temporal, handle.workflowId);
+      process.stdout.write(values.json ? `${JSON.stringify(first, null, 2)}\n` : `${formatResult(first)}\n`);
+      process.stderr.write(`${handle.workflowId} stays open for ${spec.keepAliveSeconds} s: ccflow followup ${handle.workflowId} "..."\n`);
       return 0;
-    } catch (err) {
-      process.stderr.write(`task ${handle.workflowId} failed: ${describeFailure(err)}\n`);
-      return 1;
     }
+    const { followTask, interruptSignal } = await import('./commands.js');
+    return await followTask(client, handle.workflowId, { json: values.json ?? false, quiet: values.quiet ?? false, signal: interruptSignal() });
   } finally {
     await client.close();
   }
@@ -138,6 +177,26 @@ export function formatResult(r: { workflowId: string; result: Record<string, unk
   ];
   if (r.artifactsDir) lines.push(`transcripts: ${r.artifactsDir}`);
   return lines.join('\n');
+}
+
+/** watch, status, result, logs, list, cancel: see commands.ts. */
+async function taskCommand(command: string, args: string[]): Promise<number> {
+  const commands = await import('./commands.js');
+  const run = {
+    watch: commands.watchCommand,
+    status: commands.statusCommand,
+    result: commands.resultCommand,
+    logs: commands.logsCommand,
+    list: commands.listCommand,
+    cancel: commands.cancelCommand,
+  }[command];
+  if (!run) throw new UsageError(`unknown command "${command}"`);
+  const client = await CcflowClient.connect();
+  try {
+    return await run(args, client);
+  } finally {
+    await client.close();
+  }
 }
 
 async function serverCommand(args: string[]): Promise<number> {
@@ -188,6 +247,13 @@ async function devCommand(args: string[]): Promise<number> {
 }
 
 async function temporalCommand(args: string[]): Promise<number> {
+  // `--input @file.json` reads the input from a file (the CLI itself spells it --input-file).
+  args = args.flatMap((a, i) => {
+    const prev = args[i - 1];
+    if ((prev === '--input' || prev === '-i') && a.startsWith('@')) return [a.slice(1)];
+    if ((a === '--input' || a === '-i') && args[i + 1]?.startsWith('@')) return ['--input-file'];
+    return [a];
+  });
   const child = spawn(temporalBinary(), args, { stdio: 'inherit' });
   return new Promise((resolve, reject) => {
     child.on('error', reject);
@@ -202,6 +268,35 @@ async function modelCommand(args: string[]): Promise<number> {
   const { serveModelCommand } = await import('../model/index.js');
   await serveModelCommand({ scriptPath: values.script, port: values.port ? parseNumber(values.port, '--port') : undefined });
   return 0;
+}
+
+async function sweepCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { grace: { type: 'string', default: '15' }, 'dry-run': { type: 'boolean', default: false } },
+  });
+  const { loadWorkerConfig } = await import('../config.js');
+  const { buildProviders } = await import('../worker.js');
+  const { sweepOrphans } = await import('./sweep.js');
+  const config = loadWorkerConfig();
+  const providers = Object.values(buildProviders(config)).filter((p) => p !== undefined);
+  const client = await CcflowClient.connect({ address: config.address, namespace: config.namespace });
+  try {
+    const decisions = await sweepOrphans({
+      providers,
+      client: client.temporal,
+      graceMs: parseNumber(values.grace ?? '15', '--grace') * 60_000,
+      dryRun: values['dry-run'],
+    });
+    for (const d of decisions) {
+      process.stdout.write(`${d.action.padEnd(13)} ${d.provider}/${d.sandboxId}  ${d.workflowId ?? '-'}  ${d.reason}\n`);
+    }
+    const removed = decisions.filter((d) => d.action !== 'kept').length;
+    process.stdout.write(`${removed} of ${decisions.length} sandbox(es) ${values['dry-run'] ? 'would be' : 'were'} destroyed\n`);
+    return 0;
+  } finally {
+    await client.close();
+  }
 }
 
 /** A mistake in how ccflow was called: printed without a stack trace. */

@@ -2,6 +2,7 @@ import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@t
 import { randomUUID } from 'node:crypto';
 import { DEFAULT_ADDRESS, DEFAULT_NAMESPACE, DEFAULT_TASK_QUEUE } from '../config.js';
 import { TaskSpec, describeZodError, type TaskResult, type TaskSpecInput } from '../shared/task-spec.js';
+import { taskDetails, taskSummary } from '../shared/task-summary.js';
 import type { agentTask } from '../workflows/index.js';
 
 /** A typed client for ccflow tasks: what `ccflow run` uses, usable from any program. */
@@ -27,6 +28,9 @@ export class CcflowClient {
       taskQueue: this.taskQueue,
       workflowId: o.workflowId ?? `task-${randomUUID()}`,
       args: [spec],
+      // What Web UI shows for the run: the prompt's first line, and model/tools/schema.
+      staticSummary: taskSummary(parsed.data.prompt),
+      staticDetails: taskDetails(parsed.data),
     });
   }
 

@@ -75,6 +75,12 @@ export const ScriptStepSchema = z
      */
     failFirst: z.array(ScriptFailureSchema).optional(),
     /**
+     * Whom `failFirst` counts for: each session on its own (`session`, the default), or every
+     * session of this script conversation together (`conversation`: a model that fails N times
+     * in all, so a run retried under a new session id gets through).
+     */
+    failScope: z.enum(['session', 'conversation']).optional(),
+    /**
      * Permanent error: every request landing on this step gets it, with
      * `x-should-retry: false` unless `shouldRetry` says otherwise.
      */

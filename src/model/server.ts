@@ -347,7 +347,7 @@ export async function startModelServer(opts: ModelServerOptions): Promise<ModelS
       return;
     }
     // Decide before the delay so concurrent retries count in arrival order.
-    const failKey = `${rec.conversationKey}#${conversationIndex}#${stepIndex}`;
+    const failKey = `${step.failScope === 'conversation' ? '*' : rec.conversationKey}#${conversationIndex}#${stepIndex}`;
     const failedSoFar = failures.get(failKey) ?? 0;
     const failure = step.error ?? step.failFirst?.[failedSoFar];
     if (step.error === undefined && failure !== undefined) failures.set(failKey, failedSoFar + 1);

@@ -37,10 +37,19 @@ export interface RunClaudeInput {
   stallSeconds?: number;
 }
 
+/** Tokens one agent process used, from its `result` line. */
+export interface TokenUsage {
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheCreationTokens: number;
+}
+
 export interface RunClaudeOutput {
   sessionId: string;
   numTurns: number;
   costUsd: number;
+  usage?: TokenUsage;
   subtype: string;
   resultText?: string;
   durationMs: number;

@@ -66,6 +66,14 @@ export const TaskTimeouts = z.strictObject({
 });
 export type TaskTimeouts = z.output<typeof TaskTimeouts>;
 
+/** An earlier task whose saved session (transcript + workspace) a new task starts from. */
+export const ContinueFrom = z.strictObject({
+  workflowId: z.string().min(1).describe('The earlier agentTask workflow whose saved session is restored.'),
+  sessionId: z.string().min(1).optional().describe('Which of its sessions; the last one it saved when absent.'),
+  workspaceOnly: z.boolean().default(false).describe('Restore the workspace files only and start a new session.'),
+});
+export type ContinueFrom = z.output<typeof ContinueFrom>;
+
 export const TaskSpec = z.strictObject({
   prompt: z.string().trim().min(1, 'must not be empty').describe('What the agent should do.'),
   resultSchema: JsonSchemaObject.default(DEFAULT_RESULT_SCHEMA).describe('JSON Schema of the result the agent submits.'),
@@ -85,6 +93,14 @@ export const TaskSpec = z.strictObject({
     .max(10)
     .default(2)
     .describe('How many corrective resumes to try when the agent submits no valid result.'),
+  keepAliveSeconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(7 * 24 * 3600)
+    .default(0)
+    .describe('How long the task stays open for follow-ups after each result (0: it ends with its first result).'),
+  continueFrom: ContinueFrom.optional().describe("Start from an earlier task's saved session and workspace."),
 });
 /** What a user writes. */
 export type TaskSpecInput = z.input<typeof TaskSpec>;
@@ -116,6 +132,21 @@ function formatPath(path: readonly PropertyKey[]): string {
     .join('');
 }
 
+/** One turn of a task (its first prompt, or one follow-up), as kept in its result and status. */
+export const TurnSummary = z.object({
+  turn: z.number().int().describe('1 for the task prompt, 2.. for follow-ups.'),
+  prompt: z.string().describe('The prompt as given (cut after 2,000 characters).'),
+  result: z.record(z.string(), z.unknown()).optional(),
+  error: z.string().optional(),
+  sessionId: z.string().optional(),
+  sandboxId: z.string().optional(),
+  numTurns: z.number().int(),
+  costUsd: z.number(),
+  durationMs: z.number(),
+  restored: z.boolean().optional().describe('The session was restored into a new sandbox for this turn.'),
+});
+export type TurnSummary = z.infer<typeof TurnSummary>;
+
 export const TaskResult = z.object({
   workflowId: z.string(),
   result: z.record(z.string(), z.unknown()),
@@ -126,5 +157,7 @@ export const TaskResult = z.object({
   sandboxId: z.string(),
   resultAttempts: z.number().int().describe('Agent runs it took to get a valid result (1 = first try).'),
   artifactsDir: z.string().optional(),
+  turns: z.array(TurnSummary).optional().describe('Every turn of the task: its first prompt, then each follow-up.'),
+  continuedFrom: z.string().optional().describe('The task this one continued (continueFrom.workflowId).'),
 });
 export type TaskResult = z.infer<typeof TaskResult>;

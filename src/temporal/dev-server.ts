@@ -5,6 +5,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { PACKAGE_ROOT } from '../config.js';
+import { searchAttributeCliPairs } from '../shared/search-attributes.js';
 
 /** The Temporal CLI version the project pins (installed by `npm install` into `.venv`). */
 export const TEMPORAL_CLI_VERSION = '1.5.1';
@@ -66,6 +67,8 @@ export function devServerArgs(o: Required<Pick<DevServerOpts, 'port' | 'ip' | 'n
   if (o.headless) args.push('--headless');
   else args.push('--ui-port', String(o.uiPort));
   if (o.dbFile) args.push('--db-filename', o.dbFile);
+  // ccflow's search attributes, so workflows can upsert them and users can filter on them.
+  for (const pair of searchAttributeCliPairs()) args.push('--search-attribute', pair);
   return args;
 }
 

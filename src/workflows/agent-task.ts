@@ -20,10 +20,26 @@ import type { CreatedSandbox, FetchedResult, RunClaudeOutput } from '../shared/a
 import { NON_RETRYABLE_FAILURE_TYPES, type FailureType } from '../shared/failures.js';
 import type { TaskResult, TaskSpec, TaskTimeouts } from '../shared/task-spec.js';
 import { correctivePromptText, taskPromptText } from '../shared/prompts.js';
+import type { TurnSummary } from '../shared/task-spec.js';
+import { FollowUps, type SandboxEntry, type TaskHooks, type Turn } from './follow-ups.js';
 
 export const TASK_QUEUE = 'ccflow';
 
-export type TaskPhase = 'validating' | 'creating-sandbox' | 'running' | 'fetching-result' | 'correcting' | 'destroying-sandbox' | 'done' | 'failed';
+export type TaskPhase =
+  | 'validating'
+  | 'creating-sandbox'
+  | 'running'
+  | 'fetching-result'
+  | 'correcting'
+  | 'destroying-sandbox'
+  | 'done'
+  | 'failed'
+  // follow-ups (see follow-ups.ts)
+  | 'restoring-session'
+  | 'saving-session'
+  | 'open'
+  | 'following-up'
+  | 'closing';
 
 export interface TaskRunRecord {
   runName: string;
@@ -44,6 +60,14 @@ export interface TaskStatus {
   lastResultErrors?: string[];
   /** How often the task started over because its sandbox was lost. */
   sandboxRestarts?: number;
+  /** Every turn: the task prompt, then each follow-up (queued ones included). */
+  turns: TurnSummary[];
+  /** While the task waits for follow-ups: when it closes unless one arrives (ms since epoch). */
+  openUntil?: number;
+  /** The task this one continues (continueFrom). */
+  continuedFrom?: string;
+  /** Why the last session save failed, if it did. */
+  sessionSaveError?: string;
 }
 
 export const statusQuery = defineQuery<TaskStatus>('status');
@@ -90,8 +114,10 @@ function sandboxActivities(sandbox: CreatedSandbox, timeouts: TaskTimeouts) {
  */
 export async function agentTask(input: unknown): Promise<TaskResult> {
   const startedAt = Date.now();
-  const status: TaskStatus = { phase: 'validating', runs: [], numTurns: 0, totalCostUsd: 0, resultAttempts: 0 };
+  const status: TaskStatus = { phase: 'validating', runs: [], turns: [], numTurns: 0, totalCostUsd: 0, resultAttempts: 0 };
   setHandler(statusQuery, () => status);
+  // Registered first, so a follow-up sent while the first turn runs is queued, not refused.
+  const followUps = new FollowUps(status);
 
   let spec: TaskSpec;
   try {
@@ -103,9 +129,11 @@ export async function agentTask(input: unknown): Promise<TaskResult> {
   const sandboxes: Array<{ sandbox: CreatedSandbox; runNames: string[] }> = [];
   let runCount = 0;
 
-  /** Runs the agent in one sandbox until a valid result, or throws. */
-  const runInSandbox = async (sandbox: CreatedSandbox, runNames: string[]): Promise<TaskResult> => {
+  /** Runs one turn (the task prompt unless given) in one sandbox until a valid result, or throws. */
+  const runInSandbox = async (sandbox: CreatedSandbox, runNames: string[], turn?: Turn): Promise<TaskResult> => {
     const acts = sandboxActivities(sandbox, spec.timeouts);
+    const t: Turn = turn ?? { prompt: taskPromptText(spec.prompt), session: { fresh: uuid4() }, resultSchema: spec.resultSchema };
+    const attemptsBefore = status.resultAttempts;
     const run = async (prompt: string, session: { resume: string } | { fresh: string }): Promise<RunClaudeOutput> => {
       const runName = `run-${++runCount}`;
       runNames.push(runName);
@@ -114,7 +142,7 @@ export async function agentTask(input: unknown): Promise<TaskResult> {
         provider: sandbox.provider,
         runName,
         prompt,
-        resultSchema: spec.resultSchema,
+        resultSchema: t.resultSchema,
         permissionMode: spec.permissionMode,
         allowedTools: spec.allowedTools,
         model: spec.model,
@@ -133,14 +161,14 @@ export async function agentTask(input: unknown): Promise<TaskResult> {
     };
 
     status.phase = 'running';
-    let last = await run(taskPromptText(spec.prompt), { fresh: uuid4() });
+    let last = await run(t.prompt, t.session);
     for (;;) {
       status.phase = 'fetching-result';
       status.resultAttempts += 1;
       const fetched: FetchedResult = await acts.fetchResult({
         sandboxId: sandbox.sandboxId,
         provider: sandbox.provider,
-        resultSchema: spec.resultSchema,
+        resultSchema: t.resultSchema,
       });
       if (fetched.status === 'valid') {
         return {
@@ -156,11 +184,11 @@ export async function agentTask(input: unknown): Promise<TaskResult> {
       }
       const errors = fetched.status === 'invalid' ? fetched.errors : ['no result was submitted'];
       status.lastResultErrors = errors;
-      if (status.resultAttempts > spec.resultRetries) {
+      if (status.resultAttempts - attemptsBefore > spec.resultRetries) {
         throw ApplicationFailure.create({
           type: 'InvalidResult' satisfies FailureType,
           nonRetryable: true,
-          message: `no valid result after ${status.resultAttempts} agent run(s): ${errors.join('; ')}`,
+          message: `no valid result after ${status.resultAttempts - attemptsBefore} agent run(s): ${errors.join('; ')}`,
           details: [{ errors, lastAttempt: fetched.lastAttempt, sessionId: last.sessionId }],
         });
       }
@@ -192,7 +220,11 @@ export async function agentTask(input: unknown): Promise<TaskResult> {
       sandboxes.push(entry);
       status.sandboxId = sandbox.sandboxId;
       try {
-        return await runInSandbox(sandbox, entry.runNames);
+        // A continued task starts from the earlier task's saved session and workspace.
+        const first = spec.continueFrom
+          ? await followUps.restoreFirst(entry, spec.continueFrom, uuid4(), taskPromptText(spec.prompt), spec.resultSchema)
+          : undefined;
+        return await runInSandbox(sandbox, entry.runNames, first);
       } catch (err) {
         if (restart < MAX_SANDBOX_RESTARTS && failureType(err) === 'SandboxLost') {
           log.warn('sandbox lost under the agent; starting over in a fresh sandbox', { sandboxId: sandbox.sandboxId });
@@ -216,12 +248,30 @@ export async function agentTask(input: unknown): Promise<TaskResult> {
   );
   deadline.catch(() => undefined);
 
+  // After the first result the task stays open for follow-ups (keepAliveSeconds, follow-ups.ts).
+  const hooks: TaskHooks = {
+    spec,
+    current: () => sandboxes[sandboxes.length - 1] as SandboxEntry,
+    newSandbox: async () => {
+      status.phase = 'creating-sandbox';
+      const sandbox = await createSandbox({ provider: spec.sandbox?.provider, timeoutSeconds: spec.sandbox?.timeoutSeconds });
+      const entry = { sandbox, runNames: [] as string[] };
+      sandboxes.push(entry);
+      status.sandboxId = sandbox.sandboxId;
+      return entry;
+    },
+    runTurn: (entry, turn) => runInSandbox(entry.sandbox, entry.runNames, turn),
+  };
+
   let outcome: TaskResult | undefined;
   let failure: unknown;
   try {
-    outcome = await work.run(runTask);
+    outcome = await work.run(async () => followUps.serve(await runTask(), hooks));
   } catch (err) {
     failure = err;
+    followUps.end('the task failed');
+    // Saved even so (best effort), so `ccflow followup` can continue a failed task.
+    await CancellationScope.nonCancellable(() => followUps.saveAfterFailure(sandboxes[sandboxes.length - 1]));
   }
 
   // Teardown runs whatever happened, cancellation included, and saves the transcripts first.

@@ -15,6 +15,7 @@ import type { TaskResult } from '../../src/shared/task-spec.js';
 import type { Sandbox, SandboxProvider } from '../../src/sandbox/types.js';
 import { SANDBOX_WORKDIR } from '../../src/sandbox/types.js';
 import { PACKAGE_ROOT } from '../../src/config.js';
+import { recordHistory } from '../helpers/histories.js';
 import { startHarness, TEST_API_KEY, type Harness, type ProviderFactory } from '../helpers/harness.js';
 
 const execFileAsync = promisify(execFile);
@@ -113,6 +114,7 @@ describe(`agentTask end to end (${name})`, () => {
       ],
     });
     const result = (await handle.result()) as TaskResult;
+    if (h.provider.name === 'local') await recordHistory(h.server.address, handle.workflowId);
 
     assert.deepEqual(result.result, { summary: 'wrote report.txt', file: 'report.txt' });
     assert.match(result.sessionId, /^[0-9a-f-]{36}$/);
@@ -133,6 +135,15 @@ describe(`agentTask end to end (${name})`, () => {
     assert.match(transcript, /"type":"result"/);
     assert.ok(!transcript.includes(TEST_API_KEY));
 
+    // The key reached claude (it authenticated) but appears nowhere durable: not in history,
+    // not in any artifact.
+    const history = JSON.stringify(await handle.fetchHistory());
+    assert.ok(!history.includes(h.apiKey), 'no API key in workflow history');
+    for (const name of await h.artifacts.list('e2e-happy')) {
+      const content = await h.artifacts.get('e2e-happy', name);
+      assert.ok(!content?.includes(h.apiKey), `no API key in artifact ${name}`);
+    }
+
     // claude was started the way ccflow promises: the result server connected, key sent.
     const main = h.model.requests.filter((r) => !r.side && r.path.startsWith('/v1/messages'));
     assert.ok(main.length >= 3);
@@ -146,6 +157,7 @@ describe(`agentTask end to end (${name})`, () => {
       args: [{ prompt: '[fix-once] Summarize.' }],
     });
     const result = (await handle.result()) as TaskResult;
+    if (h.provider.name === 'local') await recordHistory(h.server.address, handle.workflowId);
     assert.deepEqual(result.result, { summary: 'fixed after correction' });
     assert.equal(result.resultAttempts, 2);
 
@@ -166,6 +178,7 @@ describe(`agentTask end to end (${name})`, () => {
       args: [{ prompt: '[never-valid] Summarize.', resultRetries: 1 }],
     });
     const failure = await failureOf(handle.result());
+    if (h.provider.name === 'local') await recordHistory(h.server.address, handle.workflowId);
     assert.equal(failure.type, 'InvalidResult');
     assert.equal(failure.nonRetryable, true);
     assert.match(failure.message, /no valid result after 2 agent run\(s\)/);

@@ -1,11 +1,13 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import { createActivities, type ActivityDeps } from '../../src/activities/index.js';
 import { LocalArtifactStore } from '../../src/artifacts/local.js';
-import { localSandboxMounts } from '../../src/config.js';
+import { PACKAGE_ROOT, localSandboxMounts } from '../../src/config.js';
 import { startModelServer, type ModelServer, type ModelScriptInput, parseScript } from '../../src/model/index.js';
 import { LocalSandboxProvider } from '../../src/sandbox/local.js';
 import type { SandboxProvider } from '../../src/sandbox/types.js';
@@ -13,6 +15,23 @@ import { startDevServer, type DevServer } from '../../src/temporal/dev-server.js
 import { bundleWorkflows, createWorkers, type CcflowWorkers } from '../../src/worker.js';
 
 export const TEST_API_KEY = 'sk-test-ccflow-secret-0123456789';
+
+/**
+ * Processes (inside sandboxes) that still carry this harness's API key in their environment:
+ * the agent, its wrapper shell and its MCP server. Empty after every well-behaved test.
+ */
+export async function processesWithKey(apiKey: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const environ = await readFile(`/proc/${entry}/environ`).catch(() => undefined);
+    if (environ?.includes(`ANTHROPIC_API_KEY=${apiKey}\0`)) {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+      if (!/\) Z /.test(stat)) found.push(Number(entry));
+    }
+  }
+  return found;
+}
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 /** The workflow bundle, built once per test process. */
@@ -39,7 +58,13 @@ export interface Harness {
   tmp: string;
   taskQueue: string;
   hostTaskQueue: string;
+  /** This harness's model key: unique, so its processes can be told apart from any other's. */
+  apiKey: string;
   startWorker(overrides?: Partial<ActivityDeps>): Promise<CcflowWorkers>;
+  /** `ccflow worker` as a child process, configured like the in-process one (for crash tests). */
+  spawnWorker(): Promise<ChildProcess>;
+  /** Stops the dev server and starts it again on the same port and database file. */
+  restartServer(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -51,11 +76,16 @@ export async function startHarness(o: {
   script: ModelScriptInput;
   timing?: ActivityDeps['timing'];
   providerFactory?: ProviderFactory;
+  /** Keep the server's state in a SQLite file (needed to restart it). */
+  persistent?: boolean;
+  /** Serve the dev server's Web UI too (`harness.server.uiUrl`), for browser tests. */
+  ui?: boolean;
 }): Promise<Harness> {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'ccflow-test-'));
   // Started one after another so a failure closes what already runs (no hung test process).
   const model = await startModelServer({ script: parseScript(o.script) });
-  const server = await startDevServer({ port: 0, headless: true }).catch(async (err: unknown) => {
+  const dbFile = o.persistent ? path.join(tmp, 'temporal.db') : undefined;
+  let server = await startDevServer({ port: 0, headless: !o.ui, dbFile }).catch(async (err: unknown) => {
     await model.close();
     throw err;
   });
@@ -67,19 +97,23 @@ export async function startHarness(o: {
   const provider = made.provider;
   const artifacts = new LocalArtifactStore(path.join(tmp, 'artifacts'));
   const taskQueue = 'ccflow';
+  const apiKey = `${TEST_API_KEY}-${randomBytes(6).toString('hex')}`;
   const hostTaskQueue = `ccflow@test-${path.basename(tmp)}`;
   const deps: ActivityDeps = {
     providers: { [provider.name]: provider },
     defaultProvider: provider.name,
-    model: { baseUrl: model.url, apiKey: TEST_API_KEY },
+    model: { baseUrl: model.url, apiKey },
     artifacts,
     taskQueue,
     hostTaskQueue,
     timing: { pollIntervalMs: 50, progressIntervalMs: 500, resultGraceMs: 3_000, ...o.timing },
   };
   const workers: Array<{ w: CcflowWorkers; running: Promise<void> }> = [];
+  const children: ChildProcess[] = [];
   return {
-    server,
+    get server() {
+      return server;
+    },
     model,
     client,
     provider,
@@ -88,6 +122,41 @@ export async function startHarness(o: {
     tmp,
     taskQueue,
     hostTaskQueue,
+    apiKey,
+    async spawnWorker() {
+      if (provider.name !== 'local') throw new Error('spawnWorker runs the local provider only');
+      const child = spawn(process.execPath, ['--import', 'tsx', path.join(PACKAGE_ROOT, 'src/client/main.ts'), 'worker'], {
+        cwd: PACKAGE_ROOT,
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          TEMPORAL_ADDRESS: server.address,
+          ANTHROPIC_BASE_URL: model.url,
+          ANTHROPIC_API_KEY: apiKey,
+          CCFLOW_SANDBOX_ROOT: path.join(tmp, 'sandboxes'),
+          CCFLOW_ARTIFACT_DIR: path.join(tmp, 'artifacts'),
+          CCFLOW_HOST_TASK_QUEUE: hostTaskQueue,
+        },
+      });
+      children.push(child);
+      // Ready once it says it polls (it bundles workflow code first).
+      await new Promise<void>((resolve, reject) => {
+        let err = '';
+        child.stderr?.on('data', (d: Buffer) => {
+          err += d.toString('utf8');
+          if (err.includes('ccflow worker: polling')) resolve();
+        });
+        child.once('exit', (code) => reject(new Error(`worker exited with ${code}: ${err.slice(-2000)}`)));
+      });
+      return child;
+    },
+    async restartServer() {
+      if (!dbFile) throw new Error('restartServer needs startHarness({ persistent: true })');
+      const port = server.port;
+      await server.stop();
+      server = await startDevServer({ port, headless: true, dbFile });
+    },
     async startWorker(overrides = {}) {
       const w = await createWorkers({
         connection,
@@ -101,8 +170,13 @@ export async function startHarness(o: {
       return w;
     },
     async close() {
+      for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       for (const { w, running } of workers) {
-        w.shutdown();
+        try {
+          w.shutdown();
+        } catch {
+          // already stopped by the test
+        }
         await running.catch(() => undefined);
       }
       await clientConnection.close();

@@ -96,6 +96,9 @@ describe('RunState', () => {
     assert.equal(s.pendingTools, 1);
     assert.equal(s.lastTool, 'Bash: npm test -- --watch=false');
     assert.equal(s.lastText, 'Let me look.');
+    // A second content block of the same message is not a new turn.
+    feed({ ...lines.toolUse, message: { ...lines.toolUse.message, content: [{ type: 'text', text: 'same message' }] } });
+    assert.equal(s.turns, 2);
     feed(lines.toolResult, lines.result);
     assert.equal(s.pendingTools, 0);
     assert.equal(s.result?.subtype, 'success');

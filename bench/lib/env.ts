@@ -1,0 +1,68 @@
+/**
+ * The benchmark's world: a Temporal dev server on free ports, the scripted model server (in this
+ * process), a client, and worker processes built from the current source.
+ */
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { parseScript, startModelServer, type ModelServer } from '../../src/model/index.js';
+import { startDevServer, type DevServer } from '../../src/temporal/dev-server.js';
+import { benchScript } from '../scenario.js';
+import { BENCH_TMP } from './paths.js';
+import { startWorkerProcess, type WorkerProcess } from './worker-handle.js';
+
+/** A fake key: the scripted model accepts any, and a real one must never be used here. */
+export const BENCH_API_KEY = 'sk-bench-not-a-real-key';
+export const TASK_QUEUE = 'ccflow';
+export const HOST_TASK_QUEUE = 'ccflow@bench';
+
+export interface BenchEnv {
+  server: DevServer;
+  model: ModelServer;
+  client: Client;
+  /** Scratch directory of this run (sandboxes, artifacts, logs, profiles). */
+  dir: string;
+  startWorker(o: { name: string; maxConcurrentAgents: number; workflowBundleFile?: string }): Promise<WorkerProcess>;
+  close(): Promise<void>;
+}
+
+export async function startBenchEnv(): Promise<BenchEnv> {
+  const dir = path.join(BENCH_TMP, 'run');
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  const model = await startModelServer({ script: parseScript(benchScript, 'bench script') });
+  const server = await startDevServer({ port: 0, headless: true }).catch(async (err: unknown) => {
+    await model.close();
+    throw err;
+  });
+  const connection = await Connection.connect({ address: server.address });
+  const client = new Client({ connection });
+  const workers: WorkerProcess[] = [];
+  return {
+    server,
+    model,
+    client,
+    dir,
+    async startWorker(o) {
+      const w = await startWorkerProcess({
+        temporalAddress: server.address,
+        modelUrl: model.url,
+        apiKey: BENCH_API_KEY,
+        taskQueue: TASK_QUEUE,
+        hostTaskQueue: HOST_TASK_QUEUE,
+        sandboxRoot: path.join(dir, 'sandboxes'),
+        artifactDir: path.join(dir, 'artifacts'),
+        maxConcurrentAgents: o.maxConcurrentAgents,
+        logFile: path.join(dir, `worker-${o.name}.log`),
+        workflowBundleFile: o.workflowBundleFile,
+      });
+      workers.push(w);
+      return w;
+    },
+    async close() {
+      for (const w of workers) await w.stop().catch(() => undefined);
+      await connection.close();
+      await Promise.all([server.stop(), model.close()]);
+    },
+  };
+}

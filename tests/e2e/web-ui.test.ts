@@ -179,7 +179,8 @@ describe('operating ccflow: CLI views, search attributes, Web UI', () => {
     });
     try {
       const page = browser.pages()[0] ?? (await browser.newPage());
-      const docs = path.join(PACKAGE_ROOT, 'docs');
+      // README's screenshots are refreshed on request only, so a test run leaves the tree clean.
+      const docs = process.env.CCFLOW_UPDATE_SCREENSHOTS === '1' ? path.join(PACKAGE_ROOT, 'docs') : profile;
       await mkdir(docs, { recursive: true });
 
       // The workflow list filtered by ccflow's search attribute: the succeeded task only.

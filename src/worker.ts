@@ -89,6 +89,13 @@ export async function createWorkers(o: {
   workflowBundle?: WorkflowBundleWithSourceMap;
   maxConcurrentAgents?: number;
 }): Promise<CcflowWorkers> {
+  // The workflows upsert ccflow's search attributes: without them every workflow task fails.
+  // A namespace (or a dev server database) made before they existed gets them here.
+  const added = await ensureSearchAttributes(o.connection.operatorService, o.namespace).catch((err: unknown) => {
+    console.error(`ccflow worker: could not check ccflow's search attributes (${String(err)}); register them with \`ccflow temporal operator search-attribute create\``);
+    return [];
+  });
+  if (added.length > 0) console.error(`ccflow worker: registered search attributes ${added.join(', ')}`);
   const activities = createActivities(o.deps);
   const workflowBundle = o.workflowBundle ?? (await bundleWorkflows());
   const maxConcurrentActivityTaskExecutions = o.maxConcurrentAgents ?? 8;
@@ -135,11 +142,6 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<v
   installRuntime({ metricsPort: config.metricsPort, logLevel: config.logLevel, logFormat: config.logFormat });
   const connection = await NativeConnection.connect({ address: config.address });
   try {
-    const added = await ensureSearchAttributes(connection.operatorService, config.namespace).catch((err: unknown) => {
-      console.error(`ccflow worker: could not check ccflow's search attributes (${String(err)}); register them with \`ccflow temporal operator search-attribute create\``);
-      return [];
-    });
-    if (added.length > 0) console.error(`ccflow worker: registered search attributes ${added.join(', ')}`);
     const workers = await createWorkers({
       connection,
       namespace: config.namespace,

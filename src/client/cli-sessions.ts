@@ -2,10 +2,9 @@
  * `ccflow followup`, `ccflow close` and `ccflow pipeline run`: the CLI side of follow-ups and
  * pipelines (loaded by cli.ts on demand).
  */
-import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { CcflowClient, describeFailure } from './client.js';
-import { UsageError, formatResult } from './cli.js';
+import { UsageError, formatResult, readJsonFile } from './cli.js';
 import { FollowUpError, closeTask, sendFollowUp } from './follow-up.js';
 import { PipelineSpecError, followPipeline, formatPipelineResult, formatStepChange, loadPipelineFile, startPipeline } from './pipeline-run.js';
 
@@ -22,7 +21,7 @@ export async function followupCommand(args: string[]): Promise<number> {
   const [workflowId, ...words] = positionals;
   const prompt = words.join(' ').trim();
   if (!workflowId || !prompt) throw new UsageError('usage: ccflow followup <workflowId> "prompt" [--schema <file.json>] [--id <newWorkflowId>] [--json]');
-  const resultSchema = values.schema ? await readJson(values.schema, '--schema') : undefined;
+  const resultSchema = values.schema ? await readJsonFile(values.schema, '--schema') : undefined;
 
   const client = await CcflowClient.connect();
   try {
@@ -122,19 +121,5 @@ export async function pipelineCommand(args: string[]): Promise<number> {
     }
   } finally {
     await client.close();
-  }
-}
-
-async function readJson(file: string, flag: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new UsageError(`${flag}: cannot read ${file}: ${(err as Error).message}`);
-  }
-  try {
-    return JSON.parse(text) as Record<string, unknown>;
-  } catch (err) {
-    throw new UsageError(`${flag}: ${file} is not valid JSON: ${(err as Error).message}`);
   }
 }

@@ -308,7 +308,8 @@ function parseNumber(raw: string, flag: string): number {
   return n;
 }
 
-async function readJsonFile(file: string, flag: string): Promise<Record<string, unknown>> {
+/** Reads a JSON file named by a CLI flag; errors name the flag and the file. */
+export async function readJsonFile(file: string, flag: string): Promise<Record<string, unknown>> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');

@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   measure('node');
   const { NativeConnection } = await import('@temporalio/worker');
   measure('import @temporalio/worker');
-  const { buildActivityDeps, bundleWorkflows, createWorkers } = await import('../src/worker.js');
+  const { buildActivityDeps, bundleWorkflows, createConfiguredWorkers } = await import('../src/worker.js');
   const { loadWorkerConfig } = await import('../src/config.js');
   measure('import ccflow worker code (activities, providers, zod, e2b)');
   const config = loadWorkerConfig(process.env);
@@ -37,15 +37,7 @@ async function main(): Promise<void> {
   const prebuilt = process.env.BENCH_WORKFLOW_BUNDLE;
   const workflowBundle = prebuilt ? { code: await readFile(prebuilt, 'utf8'), sourceMap: '' } : await bundleWorkflows();
   measure(prebuilt ? 'load prebuilt workflow bundle' : 'bundle workflow code (webpack)');
-  const workers = await createWorkers({
-    connection,
-    namespace: config.namespace,
-    taskQueue: config.taskQueue,
-    hostTaskQueue: config.hostTaskQueue,
-    deps,
-    workflowBundle,
-    maxConcurrentAgents: config.maxConcurrentAgents,
-  });
+  const workers = await createConfiguredWorkers(connection, config, deps, workflowBundle);
   const running = workers.run();
   await sleep(2_000);
   measure('workers created and polling (2 s)');

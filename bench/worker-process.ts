@@ -13,7 +13,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { loadWorkerConfig, localSandboxMounts } from '../src/config.js';
 import { LocalSandboxProvider } from '../src/sandbox/local.js';
-import { buildActivityDeps, bundleWorkflows, createWorkers } from '../src/worker.js';
+import { buildActivityDeps, bundleWorkflows, createConfiguredWorkers } from '../src/worker.js';
 import type { FromWorker, ToWorker, WorkerStats } from './lib/ipc.js';
 import { timingProvider, type TimingRecord } from './timing-provider.js';
 
@@ -59,15 +59,7 @@ async function main(): Promise<void> {
   const workflowBundle = prebuilt ? { code: await readFile(prebuilt, 'utf8'), sourceMap: '' } : await bundleWorkflows();
   const bundleMs = prebuilt ? 0 : performance.now() - tb;
   const connection = await NativeConnection.connect({ address: config.address });
-  const workers = await createWorkers({
-    connection,
-    namespace: config.namespace,
-    taskQueue: config.taskQueue,
-    hostTaskQueue: config.hostTaskQueue,
-    deps,
-    workflowBundle,
-    maxConcurrentAgents: config.maxConcurrentAgents,
-  });
+  const workers = await createConfiguredWorkers(connection, config, deps, workflowBundle);
 
   let profiler: Session | undefined;
   const onProfile = async (m: Extract<ToWorker, { type: 'profile-start' | 'profile-stop' }>) => {

@@ -134,6 +134,24 @@ export async function createWorkers(o: {
   };
 }
 
+/** createWorkers with the queues, namespace and concurrency a WorkerConfig names. */
+export function createConfiguredWorkers(
+  connection: NativeConnection,
+  config: WorkerConfig,
+  deps: ActivityDeps,
+  workflowBundle?: WorkflowBundleWithSourceMap,
+): Promise<CcflowWorkers> {
+  return createWorkers({
+    connection,
+    namespace: config.namespace,
+    taskQueue: config.taskQueue,
+    hostTaskQueue: config.hostTaskQueue,
+    deps,
+    workflowBundle,
+    maxConcurrentAgents: config.maxConcurrentAgents,
+  });
+}
+
 /** `ccflow worker`: a worker configured from the environment, until SIGINT/SIGTERM. */
 export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const config = loadWorkerConfig(env);
@@ -142,14 +160,7 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<v
   installRuntime({ metricsPort: config.metricsPort, logLevel: config.logLevel, logFormat: config.logFormat });
   const connection = await NativeConnection.connect({ address: config.address });
   try {
-    const workers = await createWorkers({
-      connection,
-      namespace: config.namespace,
-      taskQueue: config.taskQueue,
-      hostTaskQueue: config.hostTaskQueue,
-      deps,
-      maxConcurrentAgents: config.maxConcurrentAgents,
-    });
+    const workers = await createConfiguredWorkers(connection, config, deps);
     console.error(
       `ccflow worker: polling ${config.taskQueue} and ${config.hostTaskQueue} on ${config.address} ` +
         `(sandbox: ${config.defaultProvider}${config.unsafeNoSandbox ? ', UNISOLATED' : ''}; model: ${config.model.baseUrl ?? 'Anthropic API'}` +

@@ -3,7 +3,7 @@ import { Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { ccflowHome, loadWorkerConfig } from '../config.js';
 import { freePort, startDevServer, type DevServer } from '../temporal/dev-server.js';
-import { buildActivityDeps, createWorkers } from '../worker.js';
+import { buildActivityDeps, createConfiguredWorkers } from '../worker.js';
 import { CcflowClient, describeFailure } from './client.js';
 import { formatResult } from './cli.js';
 
@@ -49,13 +49,7 @@ export async function runDemo(o: { keep: boolean }): Promise<number> {
     const config = loadWorkerConfig(env);
     const connection = await NativeConnection.connect({ address: config.address });
     stops.push(() => connection.close());
-    const workers = await createWorkers({
-      connection,
-      namespace: config.namespace,
-      taskQueue: config.taskQueue,
-      hostTaskQueue: config.hostTaskQueue,
-      deps: buildActivityDeps(config),
-    });
+    const workers = await createConfiguredWorkers(connection, config, buildActivityDeps(config));
     const running = workers.run();
     stops.push(async () => {
       workers.shutdown();

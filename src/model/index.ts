@@ -19,16 +19,8 @@ export type {
   ScriptToolUse,
   ScriptUsage,
 } from './script.js';
-export {
-  NO_MATCH_TEXT,
-  SCRIPT_FINISHED_TEXT,
-  SIDE_TEXT,
-  firstUserText,
-  isSideRequest,
-  serveModelCommand,
-  sessionIdOf,
-  startModelServer,
-  stepIndexOf,
-} from './server.js';
-export type { ModelServer, ModelServerOptions, RecordedRequest } from './server.js';
+export { NO_MATCH_TEXT, SCRIPT_FINISHED_TEXT, SIDE_TEXT, startModelServer } from './server.js';
+export { firstUserText, isSideRequest, offeredTools, sessionIdOf, stepIndexOf } from './request.js';
+export { serveModelCommand } from './serve-command.js';
+export type { ModelServer, ModelServerOptions, RecordedRequest, ToolRefusal } from './server.js';
 export { DEFAULT_SCRIPT_FILE, defaultScript } from './default-script.js';

@@ -13,15 +13,18 @@
  *   consecutive 529s; `x-should-retry: false` stops retries at once.
  * Anything else (HEAD /, count_tokens, tool-less "side" requests such as
  * title generation, GET /v1/models) is answered without consuming script steps.
+ *
+ * Like a real model, it only calls tools the request offered (see `offeredTools`): a step
+ * whose `toolUse` names any other tool is refused with HTTP 400 and recorded in `refusals()`,
+ * so a script that relies on a tool the CLI never offered fails its test instead of passing.
  */
-import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { defaultScript } from './default-script.js';
-import { loadScript } from './script.js';
-import type { ModelScript, ScriptConversation, ScriptFailure, ScriptStep } from './script.js';
+import { estimateTokens, sendAnswer, sendError, sendJson, stepAnswer, textAnswer } from './answer.js';
+import { conversationKeyOf, firstUserText, isObject, isSideRequest, offeredTools, sessionIdOf, stepIndexOf } from './request.js';
+import type { ModelScript, ScriptConversation, ScriptStep } from './script.js';
 
 /** One HTTP request the server received. Never holds API key or authorization values. */
 export interface RecordedRequest {
@@ -44,6 +47,20 @@ export interface RecordedRequest {
   hasApiKey: boolean;
   /** HTTP status the server answered with (set once the answer is decided). */
   status?: number;
+  /** Set when the step called tools this request did not offer (answered with HTTP 400). */
+  refusal?: ToolRefusal;
+}
+
+/** A script step that called tools the CLI had not offered the model. */
+export interface ToolRefusal {
+  /** The script conversation's name, or its index. */
+  conversation: string;
+  stepIndex: number;
+  /** The tools the step called that were not offered. */
+  tools: string[];
+  /** What the request did offer. */
+  offered: string[];
+  message: string;
 }
 
 export interface ModelServerOptions {
@@ -52,6 +69,8 @@ export interface ModelServerOptions {
   port?: number;
   /** Defaults to 127.0.0.1 (loopback only). */
   host?: string;
+  /** Called on every refused step (for logging); the refusal is recorded either way. */
+  onRefusal?: (refusal: ToolRefusal) => void;
 }
 
 export interface ModelServer {
@@ -62,6 +81,8 @@ export interface ModelServer {
   requests: RecordedRequest[];
   /** Main-conversation `POST /v1/messages` requests (the ones that consume steps). */
   mainRequests(): RecordedRequest[];
+  /** Steps refused because they called a tool the request did not offer, in arrival order. */
+  refusals(): ToolRefusal[];
   /** Replaces the script and forgets `failFirst` progress. */
   setScript(s: ModelScript): void;
   /** Stops listening and drops open connections (pending delays are abandoned). */
@@ -75,228 +96,22 @@ export const NO_MATCH_TEXT = '(no script conversation matches this prompt)';
 /** Text answered to side requests (titles, summaries, quota probes). */
 export const SIDE_TEXT = 'Scripted session';
 
-type Json = Record<string, unknown>;
-
-function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/**
- * Main conversation turns always carry the agent's tool list; the CLI's side
- * requests (title/topic generation, quota probes) carry no tools.
- */
-export function isSideRequest(body: unknown): boolean {
-  if (!isObject(body)) return true;
-  const tools = body['tools'];
-  return !Array.isArray(tools) || tools.length === 0;
-}
-
-function messagesOf(body: Json): Json[] {
-  const messages = body['messages'];
-  return Array.isArray(messages) ? messages.filter(isObject) : [];
-}
-
-/** Text of a message's content (string or blocks), `<system-reminder>`s removed. */
-function contentText(content: unknown): string {
-  const parts: string[] = [];
-  if (typeof content === 'string') parts.push(content);
-  else if (Array.isArray(content)) {
-    for (const block of content) {
-      if (isObject(block) && block['type'] === 'text' && typeof block['text'] === 'string') parts.push(block['text']);
-    }
-  }
-  return parts
-    .map((p) => p.replace(/<system-reminder>[\s\S]*?<\/system-reminder>/g, '').trim())
-    .filter((p) => p !== '')
-    .join('\n');
-}
-
-/** The prompt that identifies a conversation: text of the first user message. */
-export function firstUserText(body: unknown): string {
-  if (!isObject(body)) return '';
-  const first = messagesOf(body).find((m) => m['role'] === 'user');
-  return first ? contentText(first['content']) : '';
-}
-
-/** Stateless step selection: the number of assistant turns already taken. */
-export function stepIndexOf(body: unknown): number {
-  if (!isObject(body)) return 0;
-  return messagesOf(body).filter((m) => m['role'] === 'assistant').length;
-}
-
-/**
- * The CLI session id: `metadata.user_id` is a JSON string with `session_id`
- * (older CLIs used `..._session_<id>`); the `x-claude-code-session-id` header
- * carries the same id.
- */
-export function sessionIdOf(body: unknown, headers: IncomingMessage['headers']): string | undefined {
-  if (isObject(body) && isObject(body['metadata'])) {
-    const userId = body['metadata']['user_id'];
-    if (typeof userId === 'string') {
-      try {
-        const parsed: unknown = JSON.parse(userId);
-        if (isObject(parsed) && typeof parsed['session_id'] === 'string' && parsed['session_id'] !== '') {
-          return parsed['session_id'];
-        }
-      } catch {
-        const m = /_session_([0-9a-f-]+)$/i.exec(userId);
-        if (m?.[1]) return m[1];
-      }
-    }
-  }
-  const header = headers['x-claude-code-session-id'];
-  return typeof header === 'string' && header !== '' ? header : undefined;
-}
-
-/**
- * Conversation identity for `failFirst` counters: session id plus a hash of the
- * first user message (subagents share their parent's session id but have their
- * own first message). Without a session id, the hash alone.
- */
-function conversationKeyOf(sessionId: string | undefined, prompt: string): string {
-  const hash = createHash('sha256').update(prompt).digest('hex').slice(0, 16);
-  return sessionId ? `${sessionId}:${hash}` : `prompt:${hash}`;
-}
 
 function matchConversation(script: ModelScript, prompt: string): number {
   return script.conversations.findIndex((c: ScriptConversation) => c.match === undefined || new RegExp(c.match).test(prompt));
 }
 
-const ERROR_TYPES: Record<number, string> = {
-  400: 'invalid_request_error',
-  401: 'authentication_error',
-  403: 'permission_error',
-  404: 'not_found_error',
-  413: 'request_too_large',
-  429: 'rate_limit_error',
-  500: 'api_error',
-  529: 'overloaded_error',
-};
-
-function errorTypeFor(status: number): string {
-  return ERROR_TYPES[status] ?? (status >= 500 ? 'api_error' : 'invalid_request_error');
-}
-
-function randomId(prefix: string): string {
-  return prefix + randomBytes(12).toString('hex');
-}
-
-/** Rough token estimate (4 chars per token) so the CLI reports a nonzero cost. */
-function estimateTokens(chars: number): number {
-  return Math.max(1, Math.ceil(chars / 4));
-}
-
-type ContentBlock =
-  | { type: 'text'; text: string }
-  | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> };
-
-interface Answer {
-  content: ContentBlock[];
-  stopReason: 'end_turn' | 'tool_use';
-  inputTokens: number;
-  outputTokens: number;
-}
-
-function textAnswer(text: string, inputTokens: number): Answer {
-  return { content: [{ type: 'text', text }], stopReason: 'end_turn', inputTokens, outputTokens: estimateTokens(text.length) };
-}
-
-function stepAnswer(step: ScriptStep, inputTokens: number): Answer {
-  const content: ContentBlock[] = [];
-  if (step.text !== undefined) content.push({ type: 'text', text: step.text });
-  for (const tu of step.toolUse ?? []) {
-    content.push({ type: 'tool_use', id: randomId('toolu_'), name: tu.name, input: tu.input });
-  }
-  if (content.length === 0) content.push({ type: 'text', text: '' });
-  const outChars = content.reduce((n, b) => n + (b.type === 'text' ? b.text.length : JSON.stringify(b.input).length + b.name.length), 0);
-  return {
-    content,
-    stopReason: content.some((b) => b.type === 'tool_use') ? 'tool_use' : 'end_turn',
-    inputTokens: step.usage?.inputTokens ?? inputTokens,
-    outputTokens: step.usage?.outputTokens ?? estimateTokens(outChars),
-  };
-}
-
-/** Splits a string into chunks so clients see several deltas, as with the real API. */
-function chunks(s: string, size = 24): string[] {
-  if (s === '') return [''];
-  const out: string[] = [];
-  for (let i = 0; i < s.length; i += size) out.push(s.slice(i, i + size));
-  return out;
-}
-
-function sendJson(res: ServerResponse, status: number, payload: unknown, headers: Record<string, string> = {}): void {
-  if (res.destroyed || res.writableEnded) return;
-  res.writeHead(status, { 'content-type': 'application/json', 'request-id': randomId('req_'), ...headers });
-  res.end(JSON.stringify(payload));
-}
-
-function sendError(res: ServerResponse, failure: ScriptFailure): void {
-  const headers: Record<string, string> = {};
-  if (failure.retryAfterSeconds !== undefined) headers['retry-after'] = String(failure.retryAfterSeconds);
-  if (failure.shouldRetry !== undefined) headers['x-should-retry'] = String(failure.shouldRetry);
-  const type = failure.type ?? errorTypeFor(failure.status);
-  sendJson(res, failure.status, { type: 'error', error: { type, message: failure.message ?? `scripted ${type} (HTTP ${failure.status})` } }, headers);
-}
-
-function messageJson(answer: Answer, model: string): Json {
-  return {
-    id: randomId('msg_'),
-    type: 'message',
-    role: 'assistant',
-    model,
-    content: answer.content,
-    stop_reason: answer.stopReason,
-    stop_sequence: null,
-    usage: {
-      input_tokens: answer.inputTokens,
-      output_tokens: answer.outputTokens,
-      cache_creation_input_tokens: 0,
-      cache_read_input_tokens: 0,
-    },
-  };
-}
-
-/** Writes the answer as the Messages API SSE event sequence. */
-function sendStream(res: ServerResponse, answer: Answer, model: string): void {
-  if (res.destroyed || res.writableEnded) return;
-  res.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache',
-    'request-id': randomId('req_'),
-  });
-  const event = (name: string, data: Json): void => {
-    res.write(`event: ${name}\ndata: ${JSON.stringify({ type: name, ...data })}\n\n`);
-  };
-  const message = messageJson(answer, model);
-  event('message_start', {
-    message: { ...message, content: [], stop_reason: null, usage: { ...(message['usage'] as Json), output_tokens: 1 } },
-  });
-  event('ping', {});
-  answer.content.forEach((block, index) => {
-    if (block.type === 'text') {
-      event('content_block_start', { index, content_block: { type: 'text', text: '' } });
-      for (const text of chunks(block.text)) event('content_block_delta', { index, delta: { type: 'text_delta', text } });
-    } else {
-      event('content_block_start', { index, content_block: { type: 'tool_use', id: block.id, name: block.name, input: {} } });
-      for (const partial_json of chunks(JSON.stringify(block.input))) {
-        event('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json } });
-      }
-    }
-    event('content_block_stop', { index });
-  });
-  event('message_delta', {
-    delta: { stop_reason: answer.stopReason, stop_sequence: null },
-    usage: { input_tokens: answer.inputTokens, output_tokens: answer.outputTokens },
-  });
-  event('message_stop', {});
-  res.end();
-}
-
-function sendAnswer(res: ServerResponse, body: Json, answer: Answer): void {
-  const model = typeof body['model'] === 'string' ? body['model'] : 'claude-scripted';
-  if (body['stream'] === true) sendStream(res, answer, model);
-  else sendJson(res, 200, messageJson(answer, model));
+/** The refusal for a step that calls tools the request did not offer, if it does. */
+function checkOffered(step: ScriptStep, body: unknown, conversation: string, stepIndex: number): ToolRefusal | undefined {
+  const called = (step.toolUse ?? []).map((t) => t.name);
+  if (called.length === 0) return undefined;
+  const offered = offeredTools(body);
+  const missing = [...new Set(called.filter((name) => !offered.includes(name)))];
+  if (missing.length === 0) return undefined;
+  const message =
+    `scripted model: step ${stepIndex} of conversation ${conversation} calls ${missing.map((t) => `"${t}"`).join(', ')}, ` +
+    `which this request did not offer; offered: ${offered.join(', ') || '(none)'}`;
+  return { conversation, stepIndex, tools: missing, offered, message };
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {
@@ -344,6 +159,14 @@ export async function startModelServer(opts: ModelServerOptions): Promise<ModelS
     if (step === undefined) {
       rec.status = 200;
       sendAnswer(res, body, textAnswer(SCRIPT_FINISHED_TEXT, inputTokens));
+      return;
+    }
+    const refusal = step.error === undefined ? checkOffered(step, body, conversation.name ?? `#${conversationIndex}`, stepIndex) : undefined;
+    if (refusal) {
+      rec.status = 400;
+      rec.refusal = refusal;
+      opts.onRefusal?.(refusal);
+      sendError(res, { status: 400, type: 'invalid_request_error', message: refusal.message, shouldRetry: false });
       return;
     }
     // Decide before the delay so concurrent retries count in arrival order.
@@ -432,6 +255,7 @@ export async function startModelServer(opts: ModelServerOptions): Promise<ModelS
     port,
     requests,
     mainRequests: () => requests.filter((r) => !r.side),
+    refusals: () => requests.flatMap((r) => (r.refusal ? [r.refusal] : [])),
     setScript(s: ModelScript): void {
       script = s;
       failures.clear();
@@ -447,27 +271,3 @@ export async function startModelServer(opts: ModelServerOptions): Promise<ModelS
   };
 }
 
-/**
- * `ccflow model serve`: serves a script file (or the default script) until
- * SIGINT/SIGTERM, printing the environment a `claude` run needs.
- */
-export async function serveModelCommand(args: { scriptPath?: string; port?: number; host?: string }): Promise<void> {
-  const script = args.scriptPath ? await loadScript(args.scriptPath) : defaultScript;
-  const server = await startModelServer({ script, port: args.port, host: args.host });
-  console.log(`ccflow scripted model server listening on ${server.url}`);
-  console.log(`script: ${args.scriptPath ?? '(default script)'}`);
-  console.log('use with:');
-  console.log(`  ANTHROPIC_BASE_URL=${server.url}`);
-  console.log('  ANTHROPIC_API_KEY=test-key');
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
-  await server.close();
-  console.log(`model server stopped after ${server.requests.length} request(s)`);
-}

@@ -183,6 +183,12 @@ export async function startHarness(o: {
       await connection.close();
       await Promise.all([server.stop(), model.close(), made.close?.()]);
       await rm(tmp, { recursive: true, force: true });
+      // A script that called a tool the CLI never offered passed only because the scripted
+      // model is more forgiving than a real one: that is a failed test, whatever it asserted.
+      const refused = model.refusals();
+      if (refused.length > 0) {
+        throw new Error(`the scripted model refused ${refused.length} step(s) that called tools the CLI did not offer:\n${refused.map((r) => `  ${r.message}`).join('\n')}`);
+      }
     },
   };
 }

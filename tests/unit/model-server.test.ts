@@ -16,11 +16,13 @@ import {
   SCRIPT_FINISHED_TEXT,
   ScriptError,
   defaultScript,
+  firstUserText,
   loadScript,
+  offeredTools,
   parseScript,
   startModelServer,
 } from '../../src/model/index.js';
-import type { ModelScript, ModelScriptInput, ModelServer } from '../../src/model/index.js';
+import type { ModelScript, ModelScriptInput, ModelServer, ToolRefusal } from '../../src/model/index.js';
 
 // ---------------------------------------------------------------- helpers
 
@@ -79,7 +81,12 @@ function assemble(events: SseEvent[]): { blocks: Block[]; stopReason: unknown; u
   return { blocks, stopReason, usage };
 }
 
-const TOOLS = [{ name: 'Bash', description: 'run a command', input_schema: { type: 'object' } }];
+const TOOLS = [
+  { name: 'Bash', description: 'run a command', input_schema: { type: 'object' } },
+  { name: 'Read', description: 'read a file', input_schema: { type: 'object' } },
+  { name: 'ToolSearch', description: 'load deferred tools', input_schema: { type: 'object' } },
+  { name: 'DeferredToolPlaceholder', description: 'never call this', input_schema: { type: 'object' }, defer_loading: true },
+];
 
 /** A request body shaped like the CLI's main-conversation requests. */
 function mainBody(opts: { prompt: string; assistants?: number; sessionId?: string; stream?: boolean }): Record<string, unknown> {
@@ -294,6 +301,82 @@ describe('model server', () => {
   });
 });
 
+describe('only tools the request offered', () => {
+  let server: ModelServer;
+  const refused: ToolRefusal[] = [];
+  before(async () => {
+    server = await startModelServer({
+      script: script({
+        conversations: [
+          { name: 'unoffered', match: '^call Write', steps: [{ text: 'Writing.', toolUse: [{ name: 'Write', input: { file_path: 'a' } }] }] },
+          { name: 'placeholder', match: '^call placeholder', steps: [{ toolUse: [{ name: 'DeferredToolPlaceholder', input: {} }] }] },
+          {
+            name: 'search then call',
+            match: '^search',
+            steps: [
+              { toolUse: [{ name: 'ToolSearch', input: { query: 'select:WebFetch', max_results: 1 } }] },
+              { toolUse: [{ name: 'WebFetch', input: { url: 'https://example.com' } }] },
+            ],
+          },
+        ],
+      }),
+      onRefusal: (r) => refused.push(r),
+    });
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  test('a tool missing from tools is refused with a 400 naming it and what was offered, and recorded', async () => {
+    const res = await post(server, mainBody({ prompt: 'call Write' }));
+    assert.equal(res.status, 400);
+    assert.equal(res.headers.get('x-should-retry'), 'false');
+    const { error } = (await res.json()) as { error: { type: string; message: string } };
+    assert.equal(error.type, 'invalid_request_error');
+    assert.match(error.message, /step 0 of conversation unoffered calls "Write", which this request did not offer; offered: Bash, Read, ToolSearch$/);
+    const recorded = server.refusals();
+    assert.equal(recorded.length, 1);
+    assert.deepEqual(recorded[0]?.tools, ['Write']);
+    assert.deepEqual(recorded[0]?.offered, ['Bash', 'Read', 'ToolSearch']);
+    assert.equal(server.requests.at(-1)?.status, 400);
+    assert.deepEqual(refused, recorded, 'onRefusal sees every refusal');
+  });
+
+  test('a deferred tool is not callable, however it is listed', async () => {
+    const res = await post(server, mainBody({ prompt: 'call placeholder' }));
+    assert.equal(res.status, 400);
+    assert.match(((await res.json()) as { error: { message: string } }).error.message, /"DeferredToolPlaceholder"/);
+  });
+
+  test('a deferred tool becomes callable once a tool search returned a tool_reference to it', async () => {
+    const searched = await streamed(server, mainBody({ prompt: 'search' }));
+    assert.equal(searched.blocks[0]?.name, 'ToolSearch');
+    const webFetch = { name: 'WebFetch', description: 'fetch a URL', input_schema: { type: 'object' }, defer_loading: true };
+    const body = mainBody({ prompt: 'search' });
+    body['tools'] = [...TOOLS, webFetch];
+    const before = server.refusals().length;
+    // Listed as deferred but never loaded: refused.
+    (body['messages'] as unknown[]).push(
+      { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_s', name: 'ToolSearch', input: { query: 'select:WebFetch' } }] },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_s', content: 'No matching deferred tools found' }] },
+    );
+    assert.equal((await post(server, body)).status, 400);
+    assert.equal(server.refusals().length, before + 1);
+    // Loaded: the tool_result holds a tool_reference, as the CLI sends it.
+    (body['messages'] as Array<{ content: unknown }>).at(-1)!.content = [
+      { type: 'tool_result', tool_use_id: 'toolu_s', content: [{ type: 'tool_reference', tool_name: 'WebFetch' }] },
+    ];
+    const called = await streamed(server, body);
+    assert.equal(called.blocks[0]?.name, 'WebFetch');
+    assert.equal(server.refusals().length, before + 1);
+  });
+
+  test('offeredTools: undeferred tools plus the deferred ones a search loaded', () => {
+    assert.deepEqual(offeredTools(mainBody({ prompt: 'x' })), ['Bash', 'Read', 'ToolSearch']);
+    assert.deepEqual(offeredTools({ messages: [] }), []);
+  });
+});
+
 describe('error injection', () => {
   let server: ModelServer;
   const failing = script({
@@ -460,6 +543,71 @@ test('the real claude CLI runs a script offline', { timeout: 120_000 }, async ()
     assert.ok(server.requests.every((r) => r.hasApiKey));
     assert.equal(new Set(main.map((r) => r.conversationKey)).size, 1);
     assert.ok(main[0]?.conversationKey?.startsWith(String(result?.['session_id'])), 'conversation key carries the CLI session id');
+  } finally {
+    await server.close();
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test('the real claude CLI defers WebFetch: a script may call it only after a tool search loaded it', { timeout: 120_000 }, async () => {
+  const bin = claudeBinaryPath();
+  const root = await mkdtemp(join(tmpdir(), 'ccflow-cli-'));
+  const home = join(root, 'home');
+  await mkdir(home);
+  const fetchCall = { name: 'WebFetch', input: { url: 'https://example.com/', prompt: 'Summarize the page.' } };
+  const server = await startModelServer({
+    script: script({
+      conversations: [
+        { match: '^Fetch directly', steps: [{ toolUse: [fetchCall] }, { text: 'unreachable' }] },
+        {
+          match: '^Search first',
+          steps: [{ toolUse: [{ name: 'ToolSearch', input: { query: 'select:WebFetch', max_results: 1 } }] }, { toolUse: [fetchCall] }, { text: 'Could not fetch it.' }],
+        },
+      ],
+    }),
+  });
+  try {
+    const env = {
+      PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+      HOME: home,
+      ANTHROPIC_BASE_URL: server.url,
+      ANTHROPIC_API_KEY: 'test-key',
+      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+      DISABLE_AUTOUPDATER: '1',
+    };
+    const resultOf = (stdout: string) =>
+      stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((l) => l['type'] === 'result')
+        .at(-1);
+
+    // Called without a search: the model server refuses, as the real API would never emit it.
+    // Claude 2.1.330 answers a 400 that mentions a tool by retrying twice, then resending with
+    // tool search off (every deferred tool inline), where WebFetch is offered and may be called.
+    const direct = await runClaude(bin, root, env, 'Fetch directly https://example.com/');
+    assert.equal(direct.code, 0, direct.stderr);
+    assert.deepEqual(server.refusals().map((r) => r.tools), [['WebFetch'], ['WebFetch'], ['WebFetch']]);
+    const directMain = server.mainRequests().filter((r) => /^Fetch directly/.test(firstUserText(r.body)));
+    assert.deepEqual(directMain.map((r) => r.status), [400, 400, 400, 200, 200]);
+    const fallback = directMain[3]?.body as { tools: Array<{ name: string; defer_loading?: boolean }> };
+    assert.ok(!fallback.tools.some((t) => t.defer_loading), 'the fallback request defers nothing');
+    assert.ok(offeredTools(fallback).includes('WebFetch'));
+    assert.ok(!offeredTools(fallback).includes('ToolSearch'));
+
+    // Searched first: the CLI answers with a tool_reference and offers the tool from then on.
+    const searched = await runClaude(bin, root, env, 'Search first, then fetch https://example.com/');
+    assert.equal(searched.code, 0, searched.stderr);
+    assert.equal(server.refusals().length, 3, 'no new refusal');
+    const main = server.mainRequests().filter((r) => /^Search first/.test(firstUserText(r.body)));
+    assert.deepEqual(main.map((r) => r.stepIndex), [0, 1, 2]);
+    assert.ok(!offeredTools(main[0]?.body).includes('WebFetch'));
+    assert.ok(offeredTools(main[1]?.body).includes('WebFetch'));
+    // WebFetch is not in --allowedTools, so under dontAsk the CLI refuses to run it.
+    const result = resultOf(searched.stdout);
+    assert.equal(result?.['subtype'], 'success');
+    assert.deepEqual((result?.['permission_denials'] as Array<{ tool_name: string }>).map((d) => d.tool_name), ['WebFetch']);
   } finally {
     await server.close();
     await rm(root, { recursive: true, force: true });

@@ -109,6 +109,9 @@ server.addTool({
     'through this tool. If the call is rejected, fix the listed fields and call it again.' +
     (typeof schema.description === 'string' ? `\n\nThe result: ${schema.description}` : ''),
   parameters,
+  // Offered to the model in every request rather than deferred behind ToolSearch (the
+  // --mcp-config entry says the same with `alwaysLoad`; this covers clients that read tools).
+  _meta: { 'anthropic/alwaysLoad': true },
   execute: async (args) => {
     // Temp file + rename: a reader never sees a half-written result.
     const tmp = `${resultFile}.${process.pid}.tmp`;

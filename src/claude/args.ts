@@ -70,12 +70,18 @@ export interface ResultServerConfig {
   attemptsFile: string;
 }
 
-/** The `--mcp-config` document that starts the result server over stdio. */
+/**
+ * The `--mcp-config` document that starts the result server over stdio. `alwaysLoad` makes
+ * the CLI offer its tools in every request: claude 2.1.330 otherwise defers MCP tools behind
+ * `ToolSearch`, and a model that is not told to search never sees `submit_result`. Every
+ * server ccflow itself adds needs the same flag.
+ */
 export function buildMcpConfig(c: ResultServerConfig): { mcpServers: Record<string, unknown> } {
   return {
     mcpServers: {
       [RESULT_SERVER_NAME]: {
         type: 'stdio',
+        alwaysLoad: true,
         command: c.nodeBin,
         args: [c.serverPath],
         env: {

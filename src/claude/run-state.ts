@@ -1,5 +1,5 @@
 import type { ResultEvent, StreamEvent, SystemInitEvent } from './events.js';
-import { RESULT_SERVER_NAME } from './args.js';
+import { RESULT_SERVER_NAME, SUBMIT_RESULT_TOOL } from './args.js';
 
 const TOOL_ARG_CHARS = 80;
 const TEXT_CHARS = 200;
@@ -41,6 +41,14 @@ export class RunState {
   /** Status of the result MCP server in the init line (`connected`, `failed`, ...). */
   get resultServerStatus(): string | undefined {
     return this.init?.mcp_servers.find((s) => s.name === RESULT_SERVER_NAME)?.status;
+  }
+
+  /**
+   * Whether the init line lists the result tool. Necessary, not sufficient: the line lists
+   * MCP tools even when the CLI defers them, so only the model request proves it was offered.
+   */
+  get resultToolListed(): boolean {
+    return this.init?.tools?.includes(SUBMIT_RESULT_TOOL) ?? false;
   }
 
   /** The last few events, one short line each, oldest first. */

@@ -6,6 +6,7 @@ import type { RunProgress } from '../shared/progress.js';
 import { StreamJsonParser } from './stream.js';
 import { RunState } from './run-state.js';
 import { classifyResult } from './classify.js';
+import { SUBMIT_RESULT_TOOL } from './args.js';
 import { tokenUsage } from './usage.js';
 import type { TokenUsage } from '../shared/activity-types.js';
 
@@ -160,13 +161,10 @@ export async function runAgent(req: AgentRunRequest): Promise<AgentRunSummary> {
         lastOutputAt = Date.now();
         for (const event of parser.push(chunk)) state.apply(event);
       }
-      if (state.init && state.resultServerStatus !== 'connected' && !state.result) {
+      const resultServerProblem = state.init && !state.result ? describeResultServerProblem(state) : undefined;
+      if (resultServerProblem) {
         await sandbox.kill(pid, 'SIGKILL');
-        throw new CcflowFailure(
-          'ResultServerUnavailable',
-          `the result MCP server did not connect (status: ${state.resultServerStatus ?? 'not listed'})`,
-          await failureDetails(),
-        );
+        throw new CcflowFailure('ResultServerUnavailable', resultServerProblem, await failureDetails());
       }
       if (exited) break;
 
@@ -229,6 +227,17 @@ export async function runAgent(req: AgentRunRequest): Promise<AgentRunSummary> {
     reattached: previous?.pid !== undefined,
     garbageLines: state.garbageLines,
   };
+}
+
+/** Why the agent cannot hand back a result, judged from the init line; undefined when it can. */
+function describeResultServerProblem(state: RunState): string | undefined {
+  if (state.resultServerStatus !== 'connected') {
+    return `the result MCP server did not connect (status: ${state.resultServerStatus ?? 'not listed'})`;
+  }
+  if (!state.resultToolListed) {
+    return `the result tool ${SUBMIT_RESULT_TOOL} was not offered to the agent: the init line lists no such tool (tools: ${(state.init?.tools ?? []).join(', ') || 'none'})`;
+  }
+  return undefined;
 }
 
 /** The pid an earlier attempt recorded in `runDir`, if it started a process there. */

@@ -20,7 +20,7 @@ export const FAILURE_TYPES = {
   InvalidPipelineSpec: { retryable: false, meaning: 'The pipeline spec is invalid (unknown step, cycle, bad reference, bad task field); each message names its step.' },
   PipelineStepFailed: { retryable: false, meaning: 'A pipeline step failed under onFailure "stop"; the other steps\' states are attached.' },
   ModelUnavailable: { retryable: true, meaning: 'Rate limit, overload, 5xx or network error talking to the model.' },
-  ResultServerUnavailable: { retryable: true, meaning: 'The result MCP server did not connect; retried once, then final.' },
+  ResultServerUnavailable: { retryable: true, meaning: 'The result MCP server did not connect, or its submit_result tool was not offered to the agent; retried once, then final.' },
   AgentStalled: { retryable: true, meaning: 'No stream output for timeouts.stallSeconds while no tool ran; the agent was killed.' },
   AgentFailed: { retryable: true, meaning: 'The agent ended with an error, or exited without a result line.' },
 } as const satisfies Record<string, { retryable: boolean; meaning: string }>;

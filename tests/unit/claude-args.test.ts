@@ -86,6 +86,8 @@ describe('prompts and MCP config', () => {
     const c = buildMcpConfig({ nodeBin: '/n', serverPath: '/s.mjs', schemaFile: '/a', resultFile: '/b', attemptsFile: '/c' });
     assert.deepEqual(c.mcpServers.ccflow, {
       type: 'stdio',
+      // Without it claude 2.1.330 defers submit_result behind ToolSearch.
+      alwaysLoad: true,
       command: '/n',
       args: ['/s.mjs'],
       env: { CCFLOW_RESULT_SCHEMA_FILE: '/a', CCFLOW_RESULT_FILE: '/b', CCFLOW_RESULT_ATTEMPTS_FILE: '/c' },

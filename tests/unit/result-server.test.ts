@@ -111,6 +111,7 @@ describe('result server', () => {
     assert.equal(tools.length, 1);
     const [tool] = tools;
     assert.equal(tool?.name, 'submit_result');
+    assert.deepEqual(tool?._meta, { 'anthropic/alwaysLoad': true });
     assert.match(tool?.description ?? '', /exactly once/);
     assert.match(tool?.description ?? '', /Outcome of the review/);
     assert.equal(tool?.inputSchema.type, 'object');

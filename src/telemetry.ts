@@ -70,10 +70,23 @@ function textLogLine(entry: LogEntry): string {
   return `${new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString()} ${entry.level} ${entry.message}${meta}`;
 }
 
+/**
+ * SDK warnings that describe how ccflow is meant to run, not a problem: the host-queue worker
+ * serves activities only, so it never polls for workflow tasks.
+ */
+const EXPECTED_SDK_WARNINGS = new Set(['No workflows registered, not polling for workflow tasks']);
+
+/** Temporal's logger, with the SDK's expected warnings demoted to DEBUG so a first run shows none. */
+class CcflowLogger extends DefaultLogger {
+  override log(level: LogLevel, message: string, meta?: Record<string, unknown>): void {
+    super.log(level === 'WARN' && EXPECTED_SDK_WARNINGS.has(message) ? 'DEBUG' : level, message, meta);
+  }
+}
+
 export function createLogger(o: Pick<TelemetryConfig, 'logLevel' | 'logFormat' | 'write'> = {}): DefaultLogger {
   const write = o.write ?? ((line: string) => process.stderr.write(`${line}\n`));
   const format = o.logFormat === 'text' ? textLogLine : jsonLogLine;
-  return new DefaultLogger(o.logLevel ?? 'INFO', (entry) => write(format(entry)));
+  return new CcflowLogger(o.logLevel ?? 'INFO', (entry) => write(format(entry)));
 }
 
 /**

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { NativeConnection, Runtime } from '@temporalio/worker';
+import { createLogger } from '../telemetry.js';
 import { ccflowHome, loadWorkerConfig } from '../config.js';
 import { freePort, startDevServer, type DevServer } from '../temporal/dev-server.js';
 import { buildActivityDeps, createConfiguredWorkers } from '../worker.js';
@@ -45,7 +46,7 @@ export async function runDemo(o: { keep: boolean }): Promise<number> {
     }
 
     // The demo tells its own story; the worker only speaks up when something is wrong.
-    Runtime.install({ logger: new DefaultLogger('WARN') });
+    Runtime.install({ logger: createLogger({ logLevel: 'WARN', logFormat: 'text' }) });
     const config = loadWorkerConfig(env);
     const connection = await NativeConnection.connect({ address: config.address });
     stops.push(() => connection.close());

@@ -104,6 +104,9 @@ describe('E2BSandboxProvider', () => {
     const sbx = await p.create({ metadata: {} });
     const files = runFiles();
     const { pid } = await sbx.execDetached(['/bin/sh', '-c', 'sleep 30 & sleep 30'], files);
+    // The wrapper records the exit code of a signalled run from its trap on; a TERM that lands
+    // before bash has read that line kills it outright. Its stdout file exists once it has.
+    for (let i = 0; i < 100 && (await sbx.readFile(files.stdoutPath)) === undefined; i++) await sleep(50);
     await sbx.kill(pid, 'SIGTERM');
     const { state } = await follow(sbx, pid, files, 5_000);
     assert.deepEqual(state, { state: 'exited', exitCode: 143 });

@@ -2,7 +2,7 @@
  * What the scripted model plays in the benchmark. Every scenario is picked by a tag in the
  * prompt, so one model server serves all of them at once.
  */
-import type { ModelScriptInput } from '../src/model/index.js';
+import type { ModelScriptInput } from '../src/testing/model/index.js';
 import { SUBMIT_RESULT_TOOL } from '../src/shared/prompts.js';
 
 /** The per-task scenario: Bash writes a file, submit_result, a closing text (3 assistant turns). */

@@ -265,7 +265,7 @@ async function modelCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub !== 'serve') throw new UsageError('usage: ccflow model serve [--script <file.json>] [--port <n>]');
   const { values } = parseArgs({ args: rest, options: { script: { type: 'string' }, port: { type: 'string' } } });
-  const { serveModelCommand } = await import('../model/index.js');
+  const { serveModelCommand } = await import('../testing/model/index.js');
   await serveModelCommand({ scriptPath: values.script, port: values.port ? parseNumber(values.port, '--port') : undefined });
   return 0;
 }

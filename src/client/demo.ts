@@ -22,7 +22,7 @@ export async function runDemo(o: { keep: boolean }): Promise<number> {
   const stops: Array<() => Promise<void>> = [];
   try {
     if (!env.ANTHROPIC_API_KEY) {
-      const { startModelServer, defaultScript } = await import('../model/index.js');
+      const { startModelServer, defaultScript } = await import('../testing/model/index.js');
       const model = await startModelServer({ script: defaultScript });
       stops.push(() => model.close());
       env.ANTHROPIC_BASE_URL = model.url;

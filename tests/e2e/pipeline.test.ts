@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { ApplicationFailure, CancelledFailure, WorkflowFailedError } from '@temporalio/client';
 import { PACKAGE_ROOT } from '../../src/config.js';
-import { parseScript } from '../../src/model/index.js';
+import { parseScript } from '../../src/testing/model/index.js';
 import { SUBMIT_RESULT_TOOL } from '../../src/shared/prompts.js';
 import type { PipelineSpecInput } from '../../src/shared/pipeline-spec.js';
 import { statusQuery } from '../../src/workflows/agent-task.js';

@@ -8,7 +8,7 @@ import { Client, Connection } from '@temporalio/client';
 import { createActivities, type ActivityDeps } from '../../src/activities/index.js';
 import { LocalArtifactStore } from '../../src/artifacts/local.js';
 import { PACKAGE_ROOT, localSandboxMounts } from '../../src/config.js';
-import { startModelServer, type ModelServer, type ModelScriptInput, parseScript } from '../../src/model/index.js';
+import { startModelServer, type ModelServer, type ModelScriptInput, parseScript } from '../../src/testing/model/index.js';
 import { LocalSandboxProvider } from '../../src/sandbox/local.js';
 import type { SandboxProvider } from '../../src/sandbox/types.js';
 import { startDevServer, type DevServer } from '../../src/temporal/dev-server.js';

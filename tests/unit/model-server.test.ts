@@ -19,8 +19,8 @@ import {
   loadScript,
   parseScript,
   startModelServer,
-} from '../../src/model/index.js';
-import type { ModelScript, ModelScriptInput, ModelServer } from '../../src/model/index.js';
+} from '../../src/testing/model/index.js';
+import type { ModelScript, ModelScriptInput, ModelServer } from '../../src/testing/model/index.js';
 
 // ---------------------------------------------------------------- helpers
 

@@ -4,7 +4,7 @@
  * checks every task succeeded on its first attempts (no heartbeat timeouts, no retries).
  */
 import { readdir, readFile } from 'node:fs/promises';
-import type { TaskResult } from '../src/shared/task-spec.js';
+import type { TaskResult } from '../src/schemas/task-spec.js';
 import { TASK_QUEUE, type BenchEnv } from './lib/env.js';
 import type { WorkerStats } from './lib/ipc.js';
 import { fetchHistory, timeline } from './lib/history.js';

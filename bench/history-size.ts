@@ -2,7 +2,7 @@
  * History size: a task with one tool turn and a task with 200 tool turns run through the same
  * workflow; their histories should have the same events and stay small, whatever the agent did.
  */
-import type { TaskResult } from '../src/shared/task-spec.js';
+import type { TaskResult } from '../src/schemas/task-spec.js';
 import { TASK_QUEUE, type BenchEnv } from './lib/env.js';
 import { fetchHistory, historySize, type HistorySize } from './lib/history.js';
 import { MANY_TURNS, MANY_TURNS_PROMPT, ONE_TURN_PROMPT } from './scenario.js';

@@ -5,8 +5,8 @@
  * worker's own timings.
  */
 import path from 'node:path';
-import type { TaskResult } from '../src/shared/task-spec.js';
-import { taskPromptText } from '../src/shared/prompts.js';
+import type { TaskResult } from '../src/schemas/task-spec.js';
+import { taskPromptText } from '../src/domain/prompts.js';
 import { BENCH_API_KEY, TASK_QUEUE, type BenchEnv } from './lib/env.js';
 import { fetchHistory, timeline, type ActivitySpan, type Timeline } from './lib/history.js';
 import { mean, percentile, summarize, type Summary } from './lib/stats.js';

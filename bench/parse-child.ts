@@ -13,8 +13,8 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { RunState } from '../src/claude/run-state.js';
 import { StreamJsonParser } from '../src/claude/stream.js';
-import { localSandboxMounts } from '../src/config.js';
-import { LocalSandboxProvider } from '../src/sandbox/local.js';
+import { localSandboxMounts } from '../src/worker/config.js';
+import { LocalSandboxProvider } from '../src/sandbox/local/provider.js';
 import { SANDBOX_CCFLOW_DIR, SANDBOX_HOME } from '../src/sandbox/types.js';
 import { REPO_ROOT } from './lib/paths.js';
 

@@ -5,7 +5,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { LocalSandbox } from '../src/sandbox/local.js';
+import { LocalSandbox } from '../src/sandbox/local/provider.js';
 import { SANDBOX_HOME, type ExecDetachedOpts, type Sandbox, type SandboxProvider } from '../src/sandbox/types.js';
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */

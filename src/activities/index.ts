@@ -18,12 +18,12 @@ import {
   type Sandbox,
   type SandboxProvider,
 } from '../sandbox/types.js';
-import { CcflowFailure, type FailureType } from '../shared/failures.js';
+import { CcflowFailure, type FailureType } from '../domain/failures.js';
 import { createPipelineActivities } from './pipeline.js';
 import { createSessionActivities } from './sessions.js';
-import { RunProgress } from '../shared/progress.js';
-import { checkResult, compileResultSchema } from '../shared/result-schema.js';
-import { TaskSpec, describeZodError } from '../shared/task-spec.js';
+import { RunProgress } from '../schemas/run-progress.js';
+import { checkResult, compileResultSchema } from '../schemas/result-schema.js';
+import { TaskSpec, describeZodError } from '../schemas/task-spec.js';
 import type {
   CreateSandboxInput,
   CreatedSandbox,
@@ -33,7 +33,7 @@ import type {
   FetchedResult,
   RunClaudeInput,
   RunClaudeOutput,
-} from '../shared/activity-types.js';
+} from '../schemas/activities.js';
 
 /** Everything activities need from the outside world, injected by the worker (or a test). */
 export interface ActivityDeps {

@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import type { FailureType } from '../shared/failures.js';
-import { checkPipelineSpec, type PipelinePlan } from '../shared/pipeline-spec.js';
+import type { FailureType } from '../domain/failures.js';
+import { checkPipelineSpec, type PipelinePlan } from '../schemas/pipeline-spec.js';
 
 /** Activities of the pipeline workflow (its steps are agentTask child workflows). */
 export const createPipelineActivities = () => ({

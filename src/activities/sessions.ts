@@ -3,7 +3,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { ArtifactStore } from '../artifacts/types.js';
 import { SandboxError, SandboxNotFoundError } from '../sandbox/errors.js';
 import { SANDBOX_CCFLOW_DIR, SANDBOX_HOME, SANDBOX_WORKDIR, type ProviderName, type Sandbox, type SandboxProvider } from '../sandbox/types.js';
-import type { FailureType } from '../shared/failures.js';
+import type { FailureType } from '../domain/failures.js';
 import type {
   ClearResultInput,
   ProbeSandboxInput,
@@ -12,7 +12,7 @@ import type {
   RestoredSession,
   SaveSessionInput,
   SavedSession,
-} from '../shared/session-types.js';
+} from '../schemas/sessions.js';
 
 /**
  * Session persistence: a Claude session outlives its sandbox. After every turn the session's

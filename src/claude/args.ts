@@ -3,7 +3,7 @@
  * CLI is told lives here, in one place, and is unit-tested.
  */
 
-import { RESULT_SERVER_NAME, SUBMIT_RESULT_TOOL } from '../shared/prompts.js';
+import { RESULT_SERVER_NAME, SUBMIT_RESULT_TOOL } from '../domain/prompts.js';
 
 export { RESULT_SERVER_NAME, SUBMIT_RESULT_TOOL };
 

@@ -1,8 +1,8 @@
 import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { randomUUID } from 'node:crypto';
-import { DEFAULT_ADDRESS, DEFAULT_NAMESPACE, DEFAULT_TASK_QUEUE } from '../config.js';
-import { TaskSpec, describeZodError, type TaskResult, type TaskSpecInput } from '../shared/task-spec.js';
-import { taskDetails, taskSummary } from '../shared/task-summary.js';
+import { DEFAULT_ADDRESS, DEFAULT_NAMESPACE, DEFAULT_TASK_QUEUE } from '../worker/config.js';
+import { TaskSpec, describeZodError, type TaskResult, type TaskSpecInput } from '../schemas/task-spec.js';
+import { taskDetails, taskSummary } from '../domain/task-summary.js';
 import type { agentTask } from '../workflows/index.js';
 
 /** A typed client for ccflow tasks: what `ccflow run` uses, usable from any program. */

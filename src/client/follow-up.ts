@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure, defaultPayloadConverter, fromPayloadsAtIndex } from '@temporalio/common';
-import { DEFAULT_TASK_QUEUE } from '../config.js';
-import { JsonSchemaObject, TaskSpec, describeZodError, type TaskSpecInput } from '../shared/task-spec.js';
+import { DEFAULT_TASK_QUEUE } from '../worker/config.js';
+import { JsonSchemaObject, TaskSpec, describeZodError, type TaskSpecInput } from '../schemas/task-spec.js';
 import { TASK_CLOSING, closeSignal, followUpUpdate, type FollowUpInput, type FollowUpResult } from '../workflows/follow-ups.js';
 import { statusQuery, type agentTask } from '../workflows/agent-task.js';
 

@@ -7,9 +7,9 @@ import {
   type WorkflowExecutionDescription,
   type WorkflowHandle,
 } from '@temporalio/client';
-import { RunProgress } from '../shared/progress.js';
+import { RunProgress } from '../schemas/run-progress.js';
 import { z } from 'zod';
-import { sameProgress, type PendingActivity, type ProgressEvent, type ProgressFailure, type ProgressSnapshot } from './progress-view.js';
+import { sameProgress, type PendingActivity, type ProgressEvent, type ProgressFailure, type ProgressSnapshot } from '../cli/views/progress-view.js';
 
 /**
  * Reads a task's progress from Temporal, so it works from any machine that reaches the server:

@@ -16,11 +16,11 @@ import {
   type RetryPolicy,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import type { CreatedSandbox, FetchedResult, RunClaudeOutput } from '../shared/activity-types.js';
-import { NON_RETRYABLE_FAILURE_TYPES, type FailureType } from '../shared/failures.js';
-import type { TaskResult, TaskSpec, TaskTimeouts } from '../shared/task-spec.js';
-import { correctivePromptText, taskPromptText } from '../shared/prompts.js';
-import type { TurnSummary } from '../shared/task-spec.js';
+import type { CreatedSandbox, FetchedResult, RunClaudeOutput } from '../schemas/activities.js';
+import { NON_RETRYABLE_FAILURE_TYPES, type FailureType } from '../domain/failures.js';
+import type { TaskResult, TaskSpec, TaskTimeouts } from '../schemas/task-spec.js';
+import { correctivePromptText, taskPromptText } from '../domain/prompts.js';
+import type { TurnSummary } from '../schemas/task-spec.js';
 import { FollowUps, type SandboxEntry, type TaskHooks, type Turn } from './follow-ups.js';
 
 export const TASK_QUEUE = 'ccflow';

@@ -16,10 +16,10 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import type { CreatedSandbox } from '../shared/activity-types.js';
-import { NON_RETRYABLE_FAILURE_TYPES } from '../shared/failures.js';
-import { taskPromptText } from '../shared/prompts.js';
-import type { ContinueFrom, TaskResult, TaskSpec, TurnSummary } from '../shared/task-spec.js';
+import type { CreatedSandbox } from '../schemas/activities.js';
+import { NON_RETRYABLE_FAILURE_TYPES } from '../domain/failures.js';
+import { taskPromptText } from '../domain/prompts.js';
+import type { ContinueFrom, TaskResult, TaskSpec, TurnSummary } from '../schemas/task-spec.js';
 
 /**
  * Follow-ups: a task that stays open after its result (keepAliveSeconds) takes more prompts

@@ -25,10 +25,10 @@ import {
   type WorkflowInterceptors,
   type WorkflowOutboundCallsInterceptor,
 } from '@temporalio/workflow';
-import type { CreateSandboxInput, CreatedSandbox, DestroySandboxInput, RunClaudeInput, RunClaudeOutput } from '../shared/activity-types.js';
-import { CcflowCostUsd, CcflowModel, CcflowSandbox, CcflowStatus, CcflowTurns, type TaskState } from '../shared/search-attributes.js';
-import type { TaskSpec } from '../shared/task-spec.js';
-import { taskDetails, taskSummary } from '../shared/task-summary.js';
+import type { CreateSandboxInput, CreatedSandbox, DestroySandboxInput, RunClaudeInput, RunClaudeOutput } from '../schemas/activities.js';
+import { CcflowCostUsd, CcflowModel, CcflowSandbox, CcflowStatus, CcflowTurns, type TaskState } from './search-attributes.js';
+import type { TaskSpec } from '../schemas/task-spec.js';
+import { taskDetails, taskSummary } from '../domain/task-summary.js';
 
 interface Observed {
   state: TaskState;

@@ -13,11 +13,11 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import type { FailureType } from '../shared/failures.js';
-import { evaluateCondition, parseCondition, render } from '../shared/pipeline-expr.js';
-import { sessionSource, topologicalOrder, workspaceSource } from '../shared/pipeline-graph.js';
-import type { PipelinePlan, PlannedStep } from '../shared/pipeline-spec.js';
-import type { TaskResult } from '../shared/task-spec.js';
+import type { FailureType } from '../domain/failures.js';
+import { evaluateCondition, parseCondition, render } from '../domain/pipeline-expr.js';
+import { sessionSource, topologicalOrder, workspaceSource } from '../domain/pipeline-graph.js';
+import type { PipelinePlan, PlannedStep } from '../schemas/pipeline-spec.js';
+import type { TaskResult } from '../schemas/task-spec.js';
 import { agentTask } from './agent-task.js';
 
 /**

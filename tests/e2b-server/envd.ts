@@ -16,7 +16,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 
 import { SandboxInputError } from '../../src/sandbox/errors.js';
-import { mkdirContained, openContained, toHost, writeContained, type HostLocation } from '../../src/sandbox/local-fs.js';
+import { mkdirContained, openContained, toHost, writeContained, type HostLocation } from '../../src/sandbox/local/fs.js';
 import { SANDBOX_HOME } from '../../src/sandbox/types.js';
 import { readBody, readStreamRequest, readUnaryRequest, RpcError, sendUnary, sendUnaryError, ServerStream } from './connect.js';
 import type { ProcessConfig, ProcessEventJson, ProcessRecord, SandboxVm, Subscriber } from './sandbox-vm.js';

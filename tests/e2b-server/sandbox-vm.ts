@@ -10,7 +10,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-import { checkBubblewrap, jailArgs } from '../../src/sandbox/bwrap.js';
+import { checkBubblewrap, jailArgs } from '../../src/sandbox/local/bwrap.js';
 import { SANDBOX_HOME } from '../../src/sandbox/types.js';
 
 export const AGENT_SCRIPT = fileURLToPath(new URL('./envd-agent.mjs', import.meta.url));

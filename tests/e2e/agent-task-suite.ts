@@ -10,11 +10,11 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
-import { SUBMIT_RESULT_TOOL } from '../../src/shared/prompts.js';
-import type { TaskResult } from '../../src/shared/task-spec.js';
+import { SUBMIT_RESULT_TOOL } from '../../src/domain/prompts.js';
+import type { TaskResult } from '../../src/schemas/task-spec.js';
 import type { Sandbox, SandboxProvider } from '../../src/sandbox/types.js';
 import { SANDBOX_WORKDIR } from '../../src/sandbox/types.js';
-import { PACKAGE_ROOT } from '../../src/config.js';
+import { PACKAGE_ROOT } from '../../src/worker/config.js';
 import { recordHistory } from '../helpers/histories.js';
 import { startHarness, TEST_API_KEY, type Harness, type ProviderFactory } from '../helpers/harness.js';
 
@@ -209,7 +209,7 @@ describe(`agentTask end to end (${name})`, () => {
 
   test('runs from the Temporal CLI with plain JSON input (ccflow temporal workflow start/result)', async () => {
     const ccflow = (args: string[]) =>
-      execFileAsync(process.execPath, ['--import', 'tsx', path.join(PACKAGE_ROOT, 'src/client/main.ts'), 'temporal', ...args], {
+      execFileAsync(process.execPath, ['--import', 'tsx', path.join(PACKAGE_ROOT, 'src/cli/main.ts'), 'temporal', ...args], {
         cwd: PACKAGE_ROOT,
       });
     const address = ['--address', h.server.address];

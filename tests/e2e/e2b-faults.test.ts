@@ -14,12 +14,12 @@ import { ActivityFailure, ApplicationFailure, WorkflowFailedError } from '@tempo
 import { MockActivityEnvironment } from '@temporalio/testing';
 
 import { createActivities } from '../../src/activities/index.js';
-import type { E2BProviderOpts } from '../../src/sandbox/e2b.js';
+import type { E2BProviderOpts } from '../../src/sandbox/e2b/provider.js';
 import type { SandboxProvider } from '../../src/sandbox/types.js';
-import type { CreateSandboxInput, CreatedSandbox, DestroySandboxInput, RunClaudeInput, RunClaudeOutput } from '../../src/shared/activity-types.js';
-import { FAILURE_TYPES } from '../../src/shared/failures.js';
-import { SUBMIT_RESULT_TOOL } from '../../src/shared/prompts.js';
-import { DEFAULT_RESULT_SCHEMA, type TaskResult } from '../../src/shared/task-spec.js';
+import type { CreateSandboxInput, CreatedSandbox, DestroySandboxInput, RunClaudeInput, RunClaudeOutput } from '../../src/schemas/activities.js';
+import { FAILURE_TYPES } from '../../src/domain/failures.js';
+import { SUBMIT_RESULT_TOOL } from '../../src/domain/prompts.js';
+import { DEFAULT_RESULT_SCHEMA, type TaskResult } from '../../src/schemas/task-spec.js';
 import { startDouble, type DoubleFixture } from '../e2b-server/fixtures.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 

@@ -10,10 +10,10 @@ import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure, CancelledFailure, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { SUBMIT_RESULT_TOOL } from '../../src/shared/prompts.js';
-import type { TaskResult } from '../../src/shared/task-spec.js';
+import { SUBMIT_RESULT_TOOL } from '../../src/domain/prompts.js';
+import type { TaskResult } from '../../src/schemas/task-spec.js';
 import { processesWithKey, startHarness, type Harness } from '../helpers/harness.js';
-import { sweepOrphans } from '../../src/client/sweep.js';
+import { sweepOrphans } from '../../src/worker/sweep.js';
 import { recordHistory } from '../helpers/histories.js';
 
 const submit = (summary: string) => ({ toolUse: [{ name: SUBMIT_RESULT_TOOL, input: { summary } }] });

@@ -11,9 +11,9 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { ApplicationFailure, WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
-import { PACKAGE_ROOT } from '../../src/config.js';
-import { SUBMIT_RESULT_TOOL } from '../../src/shared/prompts.js';
-import type { TaskResult } from '../../src/shared/task-spec.js';
+import { PACKAGE_ROOT } from '../../src/worker/config.js';
+import { SUBMIT_RESULT_TOOL } from '../../src/domain/prompts.js';
+import type { TaskResult } from '../../src/schemas/task-spec.js';
 import { statusQuery, type TaskStatus } from '../../src/workflows/agent-task.js';
 import { closeSignal, followUpUpdate } from '../../src/workflows/follow-ups.js';
 import { sendFollowUp } from '../../src/client/follow-up.js';
@@ -93,7 +93,7 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
 }
 
 const ccflowCli = (h: Harness, args: string[]) =>
-  execFileAsync(process.execPath, ['--import', 'tsx', path.join(PACKAGE_ROOT, 'src/client/main.ts'), ...args], {
+  execFileAsync(process.execPath, ['--import', 'tsx', path.join(PACKAGE_ROOT, 'src/cli/main.ts'), ...args], {
     cwd: PACKAGE_ROOT,
     env: { ...process.env, TEMPORAL_ADDRESS: h.server.address },
   });

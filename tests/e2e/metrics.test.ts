@@ -7,10 +7,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from '../../src/temporal/dev-server.js';
-import { SUBMIT_RESULT_TOOL } from '../../src/shared/prompts.js';
-import type { TaskResult } from '../../src/shared/task-spec.js';
-import { installRuntime } from '../../src/telemetry.js';
+import { freePort } from '../../src/testing/dev-server.js';
+import { SUBMIT_RESULT_TOOL } from '../../src/domain/prompts.js';
+import type { TaskResult } from '../../src/schemas/task-spec.js';
+import { installRuntime } from '../../src/worker/telemetry.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 
 const script = {

@@ -12,10 +12,10 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { ApplicationFailure, CancelledFailure, WorkflowFailedError } from '@temporalio/client';
-import { PACKAGE_ROOT } from '../../src/config.js';
+import { PACKAGE_ROOT } from '../../src/worker/config.js';
 import { parseScript } from '../../src/testing/model/index.js';
-import { SUBMIT_RESULT_TOOL } from '../../src/shared/prompts.js';
-import type { PipelineSpecInput } from '../../src/shared/pipeline-spec.js';
+import { SUBMIT_RESULT_TOOL } from '../../src/domain/prompts.js';
+import type { PipelineSpecInput } from '../../src/schemas/pipeline-spec.js';
 import { statusQuery } from '../../src/workflows/agent-task.js';
 import { pipelineStatusQuery, type PipelineResult } from '../../src/workflows/pipeline.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
@@ -107,7 +107,7 @@ async function failureOf(promise: Promise<unknown>): Promise<ApplicationFailure>
 }
 
 const ccflowCli = (h: Harness, args: string[]) =>
-  execFileAsync(process.execPath, ['--import', 'tsx', path.join(PACKAGE_ROOT, 'src/client/main.ts'), ...args], {
+  execFileAsync(process.execPath, ['--import', 'tsx', path.join(PACKAGE_ROOT, 'src/cli/main.ts'), ...args], {
     cwd: PACKAGE_ROOT,
     env: { ...process.env, TEMPORAL_ADDRESS: h.server.address },
   });

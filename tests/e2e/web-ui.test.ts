@@ -12,12 +12,12 @@ import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
 import { CcflowClient } from '../../src/client/client.js';
-import { cancelCommand, followTask, listCommand, logsCommand, statusCommand, type Io } from '../../src/client/commands.js';
+import { cancelCommand, followTask, listCommand, logsCommand, statusCommand, type Io } from '../../src/cli/commands.js';
 import { readProgress } from '../../src/client/progress.js';
-import { ProgressEvent, taskResultOf } from '../../src/client/progress-view.js';
-import { PACKAGE_ROOT } from '../../src/config.js';
-import { SUBMIT_RESULT_TOOL } from '../../src/shared/prompts.js';
-import { CcflowCostUsd, CcflowModel, CcflowSandbox, CcflowStatus, CcflowTurns } from '../../src/shared/search-attributes.js';
+import { ProgressEvent, taskResultOf } from '../../src/cli/views/progress-view.js';
+import { PACKAGE_ROOT } from '../../src/worker/config.js';
+import { SUBMIT_RESULT_TOOL } from '../../src/domain/prompts.js';
+import { CcflowCostUsd, CcflowModel, CcflowSandbox, CcflowStatus, CcflowTurns } from '../../src/workflows/search-attributes.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';

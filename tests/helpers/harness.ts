@@ -7,12 +7,12 @@ import { NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/
 import { Client, Connection } from '@temporalio/client';
 import { createActivities, type ActivityDeps } from '../../src/activities/index.js';
 import { LocalArtifactStore } from '../../src/artifacts/local.js';
-import { PACKAGE_ROOT, localSandboxMounts } from '../../src/config.js';
+import { PACKAGE_ROOT, localSandboxMounts } from '../../src/worker/config.js';
 import { startModelServer, type ModelServer, type ModelScriptInput, parseScript } from '../../src/testing/model/index.js';
-import { LocalSandboxProvider } from '../../src/sandbox/local.js';
+import { LocalSandboxProvider } from '../../src/sandbox/local/provider.js';
 import type { SandboxProvider } from '../../src/sandbox/types.js';
-import { startDevServer, type DevServer } from '../../src/temporal/dev-server.js';
-import { bundleWorkflows, createWorkers, type CcflowWorkers } from '../../src/worker.js';
+import { startDevServer, type DevServer } from '../../src/testing/dev-server.js';
+import { bundleWorkflows, createWorkers, type CcflowWorkers } from '../../src/worker/worker.js';
 
 export const TEST_API_KEY = 'sk-test-ccflow-secret-0123456789';
 
@@ -125,7 +125,7 @@ export async function startHarness(o: {
     apiKey,
     async spawnWorker() {
       if (provider.name !== 'local') throw new Error('spawnWorker runs the local provider only');
-      const child = spawn(process.execPath, ['--import', 'tsx', path.join(PACKAGE_ROOT, 'src/client/main.ts'), 'worker'], {
+      const child = spawn(process.execPath, ['--import', 'tsx', path.join(PACKAGE_ROOT, 'src/cli/main.ts'), 'worker'], {
         cwd: PACKAGE_ROOT,
         stdio: ['ignore', 'ignore', 'pipe'],
         env: {

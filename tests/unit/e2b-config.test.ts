@@ -2,9 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { loadWorkerConfig } from '../../src/config.js';
-import { E2BSandboxProvider } from '../../src/sandbox/e2b.js';
-import { buildProviders } from '../../src/worker.js';
+import { loadWorkerConfig } from '../../src/worker/config.js';
+import { E2BSandboxProvider } from '../../src/sandbox/e2b/provider.js';
+import { buildProviders } from '../../src/worker/worker.js';
 
 const base = { CCFLOW_HOME: '/nonexistent/ccflow-home' };
 

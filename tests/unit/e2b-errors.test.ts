@@ -15,7 +15,7 @@ import {
   TimeoutError,
 } from 'e2b';
 
-import { E2BAuthError, E2BBusyError, E2BCommandError, E2BDiskFullError, E2BTemplateError, E2BUnavailableError, isGoneCandidate, translateE2BError } from '../../src/sandbox/e2b-errors.js';
+import { E2BAuthError, E2BBusyError, E2BCommandError, E2BDiskFullError, E2BTemplateError, E2BUnavailableError, isGoneCandidate, translateE2BError } from '../../src/sandbox/e2b/errors.js';
 import { SandboxError, SandboxInputError, SandboxNotFoundError } from '../../src/sandbox/errors.js';
 
 function sdkError(status: number, message: string): SdkSandboxError {

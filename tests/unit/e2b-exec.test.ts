@@ -12,9 +12,9 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 
-import { detachedCommand, killCommand, shellQuote } from '../../src/sandbox/e2b-exec.js';
+import { detachedCommand, killCommand, shellQuote } from '../../src/sandbox/e2b/exec.js';
 import { SandboxInputError } from '../../src/sandbox/errors.js';
-import { readProcStat } from '../../src/sandbox/procfs.js';
+import { readProcStat } from '../../src/sandbox/local/procfs.js';
 import type { ExecDetachedOpts } from '../../src/sandbox/types.js';
 
 const execFileAsync = promisify(execFile);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Sandbox as SdkSandbox } from 'e2b';
 
-import { E2BAuthError, E2BTemplateError } from '../../src/sandbox/e2b-errors.js';
+import { E2BAuthError, E2BTemplateError } from '../../src/sandbox/e2b/errors.js';
 import { SandboxError, SandboxInputError, SandboxNotFoundError } from '../../src/sandbox/errors.js';
 import type { ExecDetachedOpts, ProcessState, Sandbox } from '../../src/sandbox/types.js';
 import { startDouble, type DoubleFixture } from '../e2b-server/fixtures.js';

@@ -7,9 +7,9 @@ import {
   parseReference,
   parseTemplate,
   render,
-} from '../../src/shared/pipeline-expr.js';
-import { ancestorsOf, checkPipelineGraph, topologicalOrder, type GraphStep } from '../../src/shared/pipeline-graph.js';
-import { checkPipelineSpec } from '../../src/shared/pipeline-spec.js';
+} from '../../src/domain/pipeline-expr.js';
+import { ancestorsOf, checkPipelineGraph, topologicalOrder, type GraphStep } from '../../src/domain/pipeline-graph.js';
+import { checkPipelineSpec } from '../../src/schemas/pipeline-spec.js';
 
 const context = {
   inputs: { goal: 'ship it' },

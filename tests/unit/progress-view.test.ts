@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { PACKAGE_ROOT } from '../../src/config.js';
+import { PACKAGE_ROOT } from '../../src/worker/config.js';
 import {
   LineProgressView,
   ProgressEvent,
@@ -16,7 +16,7 @@ import {
   renderFrame,
   sameProgress,
   type ProgressSnapshot,
-} from '../../src/client/progress-view.js';
+} from '../../src/cli/views/progress-view.js';
 
 function recorded(name: string): ProgressEvent[] {
   const text = readFileSync(path.join(PACKAGE_ROOT, 'tests/fixtures/progress', `${name}.jsonl`), 'utf8');

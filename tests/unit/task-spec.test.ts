@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_RESULT_SCHEMA, TaskSpec, describeZodError } from '../../src/shared/task-spec.js';
-import { checkResult, compileResultSchema } from '../../src/shared/result-schema.js';
+import { DEFAULT_RESULT_SCHEMA, TaskSpec, describeZodError } from '../../src/schemas/task-spec.js';
+import { checkResult, compileResultSchema } from '../../src/schemas/result-schema.js';
 
 const errorsOf = (input: unknown): string => {
   const r = TaskSpec.safeParse(input);

@@ -3,8 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { PACKAGE_ROOT } from '../../src/config.js';
-import { renderTranscript, runHeader } from '../../src/client/transcript-view.js';
+import { PACKAGE_ROOT } from '../../src/worker/config.js';
+import { renderTranscript, runHeader } from '../../src/cli/views/transcript-view.js';
 
 test('a saved transcript reads as the conversation: text, tool calls, results, the result line', () => {
   const bytes = readFileSync(path.join(PACKAGE_ROOT, 'tests/fixtures/progress/transcript-run-1.jsonl'));

@@ -2,10 +2,10 @@ import { spawn } from 'node:child_process';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ccflowHome } from '../config.js';
-import { startDevServer, temporalBinary } from '../temporal/dev-server.js';
-import type { TaskSpecInput } from '../shared/task-spec.js';
-import { CcflowClient } from './client.js';
+import { ccflowHome } from '../worker/config.js';
+import { startDevServer, temporalBinary } from '../testing/dev-server.js';
+import type { TaskSpecInput } from '../schemas/task-spec.js';
+import { CcflowClient } from '../client/client.js';
 import { runDemo } from './demo.js';
 
 const HELP = `ccflow: run Claude Code as durable background jobs on Temporal
@@ -94,7 +94,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'server':
       return serverCommand(rest);
     case 'worker': {
-      const { runWorker } = await import('../worker.js');
+      const { runWorker } = await import('../worker/worker.js');
       await runWorker();
       return 0;
     }
@@ -156,7 +156,7 @@ async function runCommand(args: string[]): Promise<number> {
     }
     if (spec.keepAliveSeconds) {
       // The task stays open: print its first result and leave it to follow-ups.
-      const { waitForFirstTurn } = await import('./follow-up.js');
+      const { waitForFirstTurn } = await import('../client/follow-up.js');
       const first = await waitForFirstTurn(client.temporal, handle.workflowId);
       process.stdout.write(values.json ? `${JSON.stringify(first, null, 2)}\n` : `${formatResult(first)}\n`);
       process.stderr.write(`${handle.workflowId} stays open for ${spec.keepAliveSeconds} s: ccflow followup ${handle.workflowId} "..."\n`);
@@ -237,7 +237,7 @@ async function devCommand(args: string[]): Promise<number> {
     dbFile: values.db ?? path.join(ccflowHome(), 'temporal.db'),
   });
   process.stderr.write(`Temporal dev server on ${server.address}, Web UI at ${server.uiUrl}\n`);
-  const { runWorker } = await import('../worker.js');
+  const { runWorker } = await import('../worker/worker.js');
   try {
     await runWorker({ ...process.env, TEMPORAL_ADDRESS: server.address });
   } finally {
@@ -275,9 +275,9 @@ async function sweepCommand(args: string[]): Promise<number> {
     args,
     options: { grace: { type: 'string', default: '15' }, 'dry-run': { type: 'boolean', default: false } },
   });
-  const { loadWorkerConfig } = await import('../config.js');
-  const { buildProviders } = await import('../worker.js');
-  const { sweepOrphans } = await import('./sweep.js');
+  const { loadWorkerConfig } = await import('../worker/config.js');
+  const { buildProviders } = await import('../worker/worker.js');
+  const { sweepOrphans } = await import('../worker/sweep.js');
   const config = loadWorkerConfig();
   const providers = Object.values(buildProviders(config)).filter((p) => p !== undefined);
   const client = await CcflowClient.connect({ address: config.address, namespace: config.namespace });

@@ -1,4 +1,4 @@
-import type { TaskSpec, TaskSpecInput } from './task-spec.js';
+import type { TaskSpec, TaskSpecInput } from '../schemas/task-spec.js';
 
 /**
  * How a task introduces itself to people: a one-line summary and a short Markdown block of

@@ -1,10 +1,10 @@
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import { ccflowHome, loadWorkerConfig } from '../config.js';
-import { freePort, startDevServer, type DevServer } from '../temporal/dev-server.js';
-import { buildActivityDeps, createConfiguredWorkers } from '../worker.js';
-import { CcflowClient, describeFailure } from './client.js';
+import { ccflowHome, loadWorkerConfig } from '../worker/config.js';
+import { freePort, startDevServer, type DevServer } from '../testing/dev-server.js';
+import { buildActivityDeps, createConfiguredWorkers } from '../worker/worker.js';
+import { CcflowClient, describeFailure } from '../client/client.js';
 import { formatResult } from './cli.js';
 
 const DEMO_PROMPT =

@@ -1,6 +1,6 @@
-import { describeToolUse } from '../claude/run-state.js';
-import { StreamJsonParser } from '../claude/stream.js';
-import type { StreamEvent } from '../claude/events.js';
+import { describeToolUse } from '../../claude/run-state.js';
+import { StreamJsonParser } from '../../claude/stream.js';
+import type { StreamEvent } from '../../claude/events.js';
 
 /**
  * `ccflow logs`: a saved stream-json transcript rendered for people. Pure: bytes in, lines out.

@@ -8,7 +8,7 @@ import {
   type LogEntry,
   type LogLevel,
 } from '@temporalio/worker';
-import type { CreatedSandbox, DestroySandboxInput, RunClaudeOutput } from './shared/activity-types.js';
+import type { CreatedSandbox, DestroySandboxInput, RunClaudeOutput } from '../schemas/activities.js';
 
 /**
  * A worker's telemetry: JSON log lines (with the workflow and activity ids the SDK attaches)

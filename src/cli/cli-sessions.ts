@@ -3,10 +3,10 @@
  * pipelines (loaded by cli.ts on demand).
  */
 import { parseArgs } from 'node:util';
-import { CcflowClient, describeFailure } from './client.js';
+import { CcflowClient, describeFailure } from '../client/client.js';
 import { UsageError, formatResult, readJsonFile } from './cli.js';
-import { FollowUpError, closeTask, sendFollowUp } from './follow-up.js';
-import { PipelineSpecError, followPipeline, formatPipelineResult, formatStepChange, loadPipelineFile, startPipeline } from './pipeline-run.js';
+import { FollowUpError, closeTask, sendFollowUp } from '../client/follow-up.js';
+import { PipelineSpecError, followPipeline, formatPipelineResult, formatStepChange, loadPipelineFile, startPipeline } from '../client/pipeline.js';
 
 export async function followupCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({

@@ -1,6 +1,6 @@
 import { SearchAttributeType } from '@temporalio/common';
 import type { NativeConnection } from '@temporalio/worker';
-import { CCFLOW_SEARCH_ATTRIBUTES } from '../shared/search-attributes.js';
+import { CCFLOW_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
 
 /** temporal.api.enums.v1.IndexedValueType: wire values of the Temporal API, fixed by its protos. */
 const INDEXED_TYPES: Partial<Record<SearchAttributeType, number>> = {

@@ -7,8 +7,8 @@ import { lstat, mkdir, open, readlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
-import { SandboxInputError } from './errors.js';
-import { SANDBOX_HOME } from './types.js';
+import { SandboxInputError } from '../errors.js';
+import { SANDBOX_HOME } from '../types.js';
 
 /** Inside roots the provider reads and writes: HOME (incl. the workspace) and the private /tmp. */
 export interface AreaRoots {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { checkPipelineGraph } from './pipeline-graph.js';
+import { checkPipelineGraph } from '../domain/pipeline-graph.js';
 import { compileResultSchema } from './result-schema.js';
 import { TaskSpec, describeZodError } from './task-spec.js';
 

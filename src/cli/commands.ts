@@ -4,12 +4,12 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { WorkflowFailedError, type WorkflowExecutionInfo } from '@temporalio/client';
 import { LocalArtifactStore } from '../artifacts/local.js';
-import { ccflowHome } from '../config.js';
-import { CcflowCostUsd, CcflowStatus, CcflowTurns } from '../shared/search-attributes.js';
-import type { CcflowClient } from './client.js';
-import { describeFailure } from './client.js';
+import { ccflowHome } from '../worker/config.js';
+import { CcflowCostUsd, CcflowStatus, CcflowTurns } from '../workflows/search-attributes.js';
+import type { CcflowClient } from '../client/client.js';
+import { describeFailure } from '../client/client.js';
 import { UsageError } from './cli.js';
-import { readProgress, watchProgress } from './progress.js';
+import { readProgress, watchProgress } from '../client/progress.js';
 import {
   LineProgressView,
   formatCost,
@@ -20,8 +20,8 @@ import {
   resultValue,
   taskResultOf,
   type ProgressEvent,
-} from './progress-view.js';
-import { renderTranscript, runHeader } from './transcript-view.js';
+} from './views/progress-view.js';
+import { renderTranscript, runHeader } from './views/transcript-view.js';
 
 /**
  * The task commands of the CLI besides `run`: watch, list, status, result, logs, cancel. Each

@@ -12,9 +12,9 @@
  * - sends stdout/stderr to files and, when the process ends, writes its exit code to a file
  *   (temp file + rename), so nothing depends on a client being connected.
  */
-import { SandboxInputError } from './errors.js';
-import type { ExecDetachedOpts } from './types.js';
-import { SANDBOX_WORKDIR } from './types.js';
+import { SandboxInputError } from '../errors.js';
+import type { ExecDetachedOpts } from '../types.js';
+import { SANDBOX_WORKDIR } from '../types.js';
 
 /** Prefix of the request envs that carry the process environment. */
 export const ENV_PREFIX = 'CCFLOW_ENV_';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TaskResult } from '../shared/task-spec.js';
+import { TaskResult } from '../../schemas/task-spec.js';
 
 /**
  * What `ccflow run`, `ccflow watch` and `ccflow status` show about a task, and how. The events

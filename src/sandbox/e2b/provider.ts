@@ -13,10 +13,10 @@
  */
 import { FileNotFoundError, Sandbox as E2BSdkSandbox, SandboxError as SdkSandboxError, SandboxNotFoundError as SdkSandboxNotFoundError, TimeoutError, type ConnectionOpts } from 'e2b';
 
-import { detachedCommand, killCommand, WRAPPER_NAME } from './e2b-exec.js';
-import { isGoneCandidate, translateE2BError } from './e2b-errors.js';
-import { SandboxInputError, SandboxNotFoundError } from './errors.js';
-import { normalizeInside, resolveRelative } from './local-fs.js';
+import { detachedCommand, killCommand, WRAPPER_NAME } from './exec.js';
+import { isGoneCandidate, translateE2BError } from './errors.js';
+import { SandboxInputError, SandboxNotFoundError } from '../errors.js';
+import { normalizeInside, resolveRelative } from '../local/fs.js';
 import {
   SANDBOX_WORKDIR,
   type ExecDetachedOpts,
@@ -26,7 +26,7 @@ import {
   type SandboxCreateOpts,
   type SandboxInfo,
   type SandboxProvider,
-} from './types.js';
+} from '../types.js';
 
 /** Metadata key under which a sandbox remembers its lifetime, for renewals after reattach. */
 const LIFETIME_KEY = 'ccflowTimeoutSeconds';

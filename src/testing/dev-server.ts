@@ -4,8 +4,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
-import { PACKAGE_ROOT } from '../config.js';
-import { searchAttributeCliPairs } from '../shared/search-attributes.js';
+import { PACKAGE_ROOT } from '../worker/config.js';
+import { searchAttributeCliPairs } from '../workflows/search-attributes.js';
 
 /** The Temporal CLI version the project pins (installed by `npm install` into `.venv`). */
 export const TEMPORAL_CLI_VERSION = '1.5.1';

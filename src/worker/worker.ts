@@ -1,25 +1,25 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { createActivities, type ActivityDeps } from './activities/index.js';
-import { LocalArtifactStore } from './artifacts/local.js';
+import { createActivities, type ActivityDeps } from '../activities/index.js';
+import { LocalArtifactStore } from '../artifacts/local.js';
 import { loadWorkerConfig, localSandboxMounts, type WorkerConfig } from './config.js';
-import { E2BSandboxProvider } from './sandbox/e2b.js';
-import { LocalSandboxProvider } from './sandbox/local.js';
-import type { ProviderName, SandboxProvider } from './sandbox/types.js';
+import { E2BSandboxProvider } from '../sandbox/e2b/provider.js';
+import { LocalSandboxProvider } from '../sandbox/local/provider.js';
+import type { ProviderName, SandboxProvider } from '../sandbox/types.js';
 import { createActivityMetrics, installRuntime } from './telemetry.js';
-import { ensureSearchAttributes } from './temporal/search-attributes.js';
+import { ensureSearchAttributes } from './search-attributes.js';
 
 /** Where the workflow code is: the .ts source under tsx (tests, dev), the .js build otherwise. */
 export function workflowsPath(): string {
-  const ts = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
-  return existsSync(ts) ? ts : fileURLToPath(new URL('./workflows/index.js', import.meta.url));
+  const ts = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+  return existsSync(ts) ? ts : fileURLToPath(new URL('../workflows/index.js', import.meta.url));
 }
 
 /** Workflow interceptors bundled with the workflows (search attributes, details, summaries, metrics). */
 export function workflowInterceptorModules(): string[] {
-  const ts = fileURLToPath(new URL('./workflows/observability.ts', import.meta.url));
-  return [existsSync(ts) ? ts : fileURLToPath(new URL('./workflows/observability.js', import.meta.url))];
+  const ts = fileURLToPath(new URL('../workflows/observability.ts', import.meta.url));
+  return [existsSync(ts) ? ts : fileURLToPath(new URL('../workflows/observability.js', import.meta.url))];
 }
 
 /**

@@ -2,7 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { ProviderName } from './sandbox/types.js';
+import type { ProviderName } from '../sandbox/types.js';
 
 /**
  * Everything ccflow reads from its environment, read in one place. Only the worker and the
@@ -10,7 +10,7 @@ import type { ProviderName } from './sandbox/types.js';
  */
 
 /** The package root (where package.json is), from src/ or dist/ alike. */
-export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export const DEFAULT_TASK_QUEUE = 'ccflow';
 export const DEFAULT_ADDRESS = 'localhost:7233';

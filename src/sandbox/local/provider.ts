@@ -22,7 +22,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 
 import { checkBubblewrap, jailArgs } from './bwrap.js';
-import { SandboxError, SandboxInputError, SandboxNotFoundError } from './errors.js';
+import { SandboxError, SandboxInputError, SandboxNotFoundError } from '../errors.js';
 import {
   mkdirContained,
   normalizeInside,
@@ -33,8 +33,8 @@ import {
   resolveRelative,
   toHost,
   writeContained,
-} from './local-fs.js';
-import type { AreaRoots, HostLocation } from './local-fs.js';
+} from './fs.js';
+import type { AreaRoots, HostLocation } from './fs.js';
 import { groupMembers, isAlive, ownsGroup, readProcStat } from './procfs.js';
 import {
   SANDBOX_CLAUDE_BIN,
@@ -42,7 +42,7 @@ import {
   SANDBOX_NODE_BIN,
   SANDBOX_RESULT_SERVER,
   SANDBOX_WORKDIR,
-} from './types.js';
+} from '../types.js';
 import type {
   ExecDetachedOpts,
   ProcessHandle,
@@ -51,7 +51,7 @@ import type {
   SandboxCreateOpts,
   SandboxInfo,
   SandboxProvider,
-} from './types.js';
+} from '../types.js';
 
 export { bwrapAvailable, checkBubblewrap } from './bwrap.js';
 

@@ -17,7 +17,7 @@ import {
   TimeoutError,
 } from 'e2b';
 
-import { SandboxError, SandboxInputError, SandboxNotFoundError } from './errors.js';
+import { SandboxError, SandboxInputError, SandboxNotFoundError } from '../errors.js';
 
 /** Thrown when E2B rejects the API key. Not retried: the key has to be fixed first. */
 export class E2BAuthError extends SandboxError {

@@ -5,8 +5,9 @@
  */
 import { stat } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { LocalSandbox } from '../src/sandbox/local/provider.js';
-import { SANDBOX_HOME, type ExecDetachedOpts, type Sandbox, type SandboxProvider } from '../src/sandbox/types.js';
+import { LocalSandbox } from '../src/sandbox/local/index.js';
+import { type ExecDetachedOpts, type Sandbox, type SandboxProvider } from '../src/sandbox/types.js';
+import { SANDBOX_HOME } from '../src/sandbox/layout.js';
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */
 export const nowMs = (): number => performance.timeOrigin + performance.now();

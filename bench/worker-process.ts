@@ -12,7 +12,7 @@ import { Session } from 'node:inspector/promises';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { loadWorkerConfig, localSandboxMounts } from '../src/worker/config.js';
-import { LocalSandboxProvider } from '../src/sandbox/local/provider.js';
+import { LocalSandboxProvider } from '../src/sandbox/local/index.js';
 import { buildActivityDeps, bundleWorkflows, createConfiguredWorkers } from '../src/worker/worker.js';
 import type { FromWorker, ToWorker, WorkerStats } from './lib/ipc.js';
 import { timingProvider, type TimingRecord } from './timing-provider.js';

@@ -7,17 +7,8 @@ import { RunState } from '../claude/run-state.js';
 import { classifyResult } from '../claude/classify.js';
 import type { ArtifactStore } from '../artifacts/types.js';
 import { SandboxError, SandboxNotFoundError } from '../sandbox/errors.js';
-import {
-  SANDBOX_CCFLOW_DIR,
-  SANDBOX_CLAUDE_BIN,
-  SANDBOX_HOME,
-  SANDBOX_NODE_BIN,
-  SANDBOX_RESULT_SERVER,
-  SANDBOX_WORKDIR,
-  type ProviderName,
-  type Sandbox,
-  type SandboxProvider,
-} from '../sandbox/types.js';
+import { type ProviderName, type Sandbox, type SandboxProvider } from '../sandbox/types.js';
+import { SANDBOX_CCFLOW_DIR, SANDBOX_CLAUDE_BIN, SANDBOX_HOME, SANDBOX_NODE_BIN, SANDBOX_RESULT_SERVER, SANDBOX_WORKDIR } from '../sandbox/layout.js';
 import { CcflowFailure, type FailureType } from '../domain/failures.js';
 import { createPipelineActivities } from './pipeline.js';
 import { createSessionActivities } from './sessions.js';

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { ArtifactStore } from '../artifacts/types.js';
 import { SandboxError, SandboxNotFoundError } from '../sandbox/errors.js';
-import { SANDBOX_CCFLOW_DIR, SANDBOX_HOME, SANDBOX_WORKDIR, type ProviderName, type Sandbox, type SandboxProvider } from '../sandbox/types.js';
+import { type ProviderName, type Sandbox, type SandboxProvider } from '../sandbox/types.js';
+import { SANDBOX_CCFLOW_DIR, SANDBOX_HOME, SANDBOX_WORKDIR } from '../sandbox/layout.js';
 import type { FailureType } from '../domain/failures.js';
 import type {
   ClearResultInput,

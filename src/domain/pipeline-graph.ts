@@ -10,7 +10,7 @@ import {
   parseTemplate,
   templateReferences,
   type Reference,
-} from './pipeline-expr.js';
+} from './expressions/index.js';
 
 /** What the graph checks need of a step. */
 export interface GraphStep {

@@ -5,6 +5,19 @@ import type { TaskSpec, TaskSpecInput } from '../schemas/task-spec.js';
  * details, shown by Temporal Web UI. Pure (no imports), so workflow code can use it too.
  */
 
+/** What the summary reads of a task spec (given or validated). */
+export interface DescribedTask {
+  prompt: string;
+  model?: string | undefined;
+  allowedTools?: readonly string[] | undefined;
+  permissionMode?: string | undefined;
+  sandbox?: { provider?: string | undefined } | undefined;
+  maxTurns?: number | undefined;
+  maxBudgetUsd?: number | undefined;
+  files?: Record<string, string> | undefined;
+  resultSchema?: unknown;
+}
+
 const SUMMARY_CHARS = 120;
 const SCHEMA_CHARS = 1_500;
 const DEFAULT_TOOLS = 'Bash, Read, Write, Edit, Glob, Grep, LS';
@@ -17,7 +30,7 @@ export function taskSummary(prompt: string): string {
 }
 
 /** Model, tools, limits and result schema, as Markdown. */
-export function taskDetails(spec: TaskSpec | TaskSpecInput): string {
+export function taskDetails(spec: DescribedTask): string {
   const limits = [
     spec.maxTurns !== undefined ? `max ${spec.maxTurns} turns` : undefined,
     spec.maxBudgetUsd !== undefined ? `max $${spec.maxBudgetUsd}` : undefined,

@@ -4,8 +4,8 @@ import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSo
 import { createActivities, type ActivityDeps } from '../activities/index.js';
 import { LocalArtifactStore } from '../artifacts/local.js';
 import { loadWorkerConfig, localSandboxMounts, type WorkerConfig } from './config.js';
-import { E2BSandboxProvider } from '../sandbox/e2b/provider.js';
-import { LocalSandboxProvider } from '../sandbox/local/provider.js';
+import { E2BSandboxProvider } from '../sandbox/e2b/index.js';
+import { LocalSandboxProvider } from '../sandbox/local/index.js';
 import type { ProviderName, SandboxProvider } from '../sandbox/types.js';
 import { createActivityMetrics, installRuntime } from './telemetry.js';
 import { ensureSearchAttributes } from './search-attributes.js';

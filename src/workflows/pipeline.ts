@@ -14,7 +14,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { FailureType } from '../domain/failures.js';
-import { evaluateCondition, parseCondition, render } from '../domain/pipeline-expr.js';
+import { evaluateCondition, parseCondition, render } from '../domain/expressions/index.js';
 import { sessionSource, topologicalOrder, workspaceSource } from '../domain/pipeline-graph.js';
 import type { PipelinePlan, PlannedStep } from '../schemas/pipeline-spec.js';
 import type { TaskResult } from '../schemas/task-spec.js';

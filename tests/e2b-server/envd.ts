@@ -17,7 +17,7 @@ import path from 'node:path';
 
 import { SandboxInputError } from '../../src/sandbox/errors.js';
 import { mkdirContained, openContained, toHost, writeContained, type HostLocation } from '../../src/sandbox/local/fs.js';
-import { SANDBOX_HOME } from '../../src/sandbox/types.js';
+import { SANDBOX_HOME } from '../../src/sandbox/layout.js';
 import { readBody, readStreamRequest, readUnaryRequest, RpcError, sendUnary, sendUnaryError, ServerStream } from './connect.js';
 import type { ProcessConfig, ProcessEventJson, ProcessRecord, SandboxVm, Subscriber } from './sandbox-vm.js';
 

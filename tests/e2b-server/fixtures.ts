@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
-import { E2BSandboxProvider, type E2BProviderOpts } from '../../src/sandbox/e2b/provider.js';
+import { E2BSandboxProvider, type E2BProviderOpts } from '../../src/sandbox/e2b/index.js';
 import type { ProviderFactory } from '../helpers/harness.js';
 import { startE2BTestServer, type E2BTestServer, type E2BTestServerOpts } from './server.js';
 

@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 import { checkBubblewrap, jailArgs } from '../../src/sandbox/local/bwrap.js';
-import { SANDBOX_HOME } from '../../src/sandbox/types.js';
+import { SANDBOX_HOME } from '../../src/sandbox/layout.js';
 
 export const AGENT_SCRIPT = fileURLToPath(new URL('./envd-agent.mjs', import.meta.url));
 const AGENT_INSIDE = '/opt/envd/agent.mjs';

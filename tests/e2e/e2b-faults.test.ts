@@ -14,7 +14,7 @@ import { ActivityFailure, ApplicationFailure, WorkflowFailedError } from '@tempo
 import { MockActivityEnvironment } from '@temporalio/testing';
 
 import { createActivities } from '../../src/activities/index.js';
-import type { E2BProviderOpts } from '../../src/sandbox/e2b/provider.js';
+import type { E2BProviderOpts } from '../../src/sandbox/e2b/index.js';
 import type { SandboxProvider } from '../../src/sandbox/types.js';
 import type { CreateSandboxInput, CreatedSandbox, DestroySandboxInput, RunClaudeInput, RunClaudeOutput } from '../../src/schemas/activities.js';
 import { FAILURE_TYPES } from '../../src/domain/failures.js';

@@ -9,7 +9,7 @@ import { createActivities, type ActivityDeps } from '../../src/activities/index.
 import { LocalArtifactStore } from '../../src/artifacts/local.js';
 import { PACKAGE_ROOT, localSandboxMounts } from '../../src/worker/config.js';
 import { startModelServer, type ModelServer, type ModelScriptInput, parseScript } from '../../src/testing/model/index.js';
-import { LocalSandboxProvider } from '../../src/sandbox/local/provider.js';
+import { LocalSandboxProvider } from '../../src/sandbox/local/index.js';
 import type { SandboxProvider } from '../../src/sandbox/types.js';
 import { startDevServer, type DevServer } from '../../src/testing/dev-server.js';
 import { bundleWorkflows, createWorkers, type CcflowWorkers } from '../../src/worker/worker.js';

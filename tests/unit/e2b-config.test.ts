@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { loadWorkerConfig } from '../../src/worker/config.js';
-import { E2BSandboxProvider } from '../../src/sandbox/e2b/provider.js';
+import { E2BSandboxProvider } from '../../src/sandbox/e2b/index.js';
 import { buildProviders } from '../../src/worker/worker.js';
 
 const base = { CCFLOW_HOME: '/nonexistent/ccflow-home' };

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Template } from 'e2b';
 
 import { PACKAGE_ROOT } from '../../src/worker/config.js';
-import { SANDBOX_CLAUDE_BIN, SANDBOX_NODE_BIN, SANDBOX_RESULT_SERVER, SANDBOX_WORKDIR } from '../../src/sandbox/types.js';
+import { SANDBOX_CLAUDE_BIN, SANDBOX_NODE_BIN, SANDBOX_RESULT_SERVER, SANDBOX_WORKDIR } from '../../src/sandbox/layout.js';
 import { ccflowTemplate, CLAUDE_CODE_VERSION } from '../../sandbox-template/template.js';
 
 const pkg = JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };

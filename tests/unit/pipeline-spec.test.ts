@@ -7,7 +7,7 @@ import {
   parseReference,
   parseTemplate,
   render,
-} from '../../src/domain/pipeline-expr.js';
+} from '../../src/domain/expressions/index.js';
 import { ancestorsOf, checkPipelineGraph, topologicalOrder, type GraphStep } from '../../src/domain/pipeline-graph.js';
 import { checkPipelineSpec } from '../../src/schemas/pipeline-spec.js';
 

@@ -9,14 +9,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { BubblewrapMissingError, SandboxInputError, SandboxNotFoundError } from '../../src/sandbox/errors.js';
-import { bwrapAvailable, LocalSandboxProvider } from '../../src/sandbox/local/provider.js';
-import type { LocalIsolation, LocalSandbox, LocalSandboxProviderOpts } from '../../src/sandbox/local/provider.js';
+import { bwrapAvailable, LocalSandboxProvider } from '../../src/sandbox/local/index.js';
+import type { LocalIsolation, LocalSandbox, LocalSandboxProviderOpts } from '../../src/sandbox/local/index.js';
 import { readProcStat } from '../../src/sandbox/local/procfs.js';
 import type { ProcessState } from '../../src/sandbox/types.js';
 import { claudeBinaryPath } from '../../src/worker/config.js';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const localModule = pathToFileURL(path.join(projectRoot, 'src/sandbox/local/provider.ts')).href;
+const localModule = pathToFileURL(path.join(projectRoot, 'src/sandbox/local/index.ts')).href;
 const nodeModulesDir = path.join(projectRoot, 'node_modules');
 // bubblewrap and the pinned claude binary are prerequisites: without them these tests fail
 // (with the provider's install hint) rather than skip.

@@ -14,7 +14,7 @@
  */
 import { SandboxInputError } from '../errors.js';
 import type { ExecDetachedOpts } from '../types.js';
-import { SANDBOX_WORKDIR } from '../types.js';
+import { SANDBOX_WORKDIR } from '../layout.js';
 
 /** Prefix of the request envs that carry the process environment. */
 export const ENV_PREFIX = 'CCFLOW_ENV_';

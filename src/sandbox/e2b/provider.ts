@@ -11,22 +11,15 @@
  * - SDK errors become ccflow SandboxErrors through one table (`e2b-errors.ts`), and a sandbox
  *   that is gone is reported as SandboxNotFoundError (the activity layer's `SandboxLost`).
  */
+import { DEFAULT_E2B_TEMPLATE } from '../../domain/constants.js';
 import { FileNotFoundError, Sandbox as E2BSdkSandbox, SandboxError as SdkSandboxError, SandboxNotFoundError as SdkSandboxNotFoundError, TimeoutError, type ConnectionOpts } from 'e2b';
 
 import { detachedCommand, killCommand, WRAPPER_NAME } from './exec.js';
 import { isGoneCandidate, translateE2BError } from './errors.js';
 import { SandboxInputError, SandboxNotFoundError } from '../errors.js';
-import { normalizeInside, resolveRelative } from '../local/fs.js';
-import {
-  SANDBOX_WORKDIR,
-  type ExecDetachedOpts,
-  type ProcessHandle,
-  type ProcessState,
-  type Sandbox,
-  type SandboxCreateOpts,
-  type SandboxInfo,
-  type SandboxProvider,
-} from '../types.js';
+import { normalizeInside, resolveRelative } from '../paths.js';
+import { type ExecDetachedOpts, type ProcessHandle, type ProcessState, type Sandbox, type SandboxCreateOpts, type SandboxInfo, type SandboxProvider } from '../types.js';
+import { SANDBOX_WORKDIR } from '../layout.js';
 
 /** Metadata key under which a sandbox remembers its lifetime, for renewals after reattach. */
 const LIFETIME_KEY = 'ccflowTimeoutSeconds';
@@ -38,7 +31,7 @@ export interface E2BProviderOpts {
   apiKey: string;
   /**
    * Template name or id sandboxes are created from.
-   * @default 'ccflow'
+   * @default DEFAULT_E2B_TEMPLATE
    */
   template?: string;
   /** Control plane URL; the SDK's default (`https://api.<domain>`) when absent. */
@@ -71,7 +64,7 @@ export class E2BSandboxProvider implements SandboxProvider {
   private readonly defaultTimeoutSeconds: number;
 
   constructor(private readonly opts: E2BProviderOpts) {
-    this.template = opts.template ?? 'ccflow';
+    this.template = opts.template ?? DEFAULT_E2B_TEMPLATE;
     this.defaultTimeoutSeconds = opts.defaultTimeoutSeconds ?? 3_600;
     this.conn = {
       apiKey: opts.apiKey,

@@ -8,7 +8,7 @@ import { access, lstat, readdir, readlink, realpath } from 'node:fs/promises';
 import path from 'node:path';
 
 import { BubblewrapMissingError } from '../errors.js';
-import { SANDBOX_HOME } from '../types.js';
+import { SANDBOX_HOME } from '../layout.js';
 
 /** uid/gid the agent runs as inside the jail. */
 export const SANDBOX_UID = 1000;

@@ -8,7 +8,8 @@ import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
 import { SandboxInputError } from '../errors.js';
-import { SANDBOX_HOME } from '../types.js';
+import { normalizeInside } from '../paths.js';
+import { SANDBOX_HOME } from '../layout.js';
 
 /** Inside roots the provider reads and writes: HOME (incl. the workspace) and the private /tmp. */
 export interface AreaRoots {
@@ -23,15 +24,6 @@ export interface HostLocation {
   hostPath: string;
   /** Host dir of the area (home or tmp) the path lies in; the agent cannot leave it. */
   areaRoot: string;
-}
-
-/** Normalises an absolute inside path; rejects relative paths, NUL bytes and non-strings. */
-export function normalizeInside(p: string): string {
-  if (typeof p !== 'string' || !p.startsWith('/') || p.includes('\0')) {
-    throw new SandboxInputError(`sandbox path must be an absolute path, got ${JSON.stringify(p)}`);
-  }
-  const n = path.posix.normalize(p);
-  return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
 }
 
 function under(p: string, root: string): string | undefined {
@@ -52,23 +44,6 @@ export function toHost(roots: AreaRoots, insidePath: string): HostLocation {
   throw new SandboxInputError(
     `sandbox path ${JSON.stringify(insidePath)} is outside ${SANDBOX_HOME} and /tmp`,
   );
-}
-
-/**
- * Maps a path relative to `base` (e.g. a seeded workspace file) to an absolute inside path,
- * rejecting absolute paths and anything that escapes `base`.
- */
-export function resolveRelative(base: string, relPath: string): string {
-  if (typeof relPath !== 'string' || relPath === '' || relPath.startsWith('/') || relPath.includes('\0')) {
-    throw new SandboxInputError(
-      `file path ${JSON.stringify(relPath)} must be a non-empty path relative to ${base}`,
-    );
-  }
-  const abs = path.posix.normalize(`${base}/${relPath}`);
-  if (!abs.startsWith(`${base}/`)) {
-    throw new SandboxInputError(`file path ${JSON.stringify(relPath)} escapes ${base}`);
-  }
-  return abs;
 }
 
 /** Host path components of `hostPath` below `areaRoot` (rejects anything not below it). */

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildClaudeArgs, buildClaudeEnv, buildMcpConfig, type ModelEndpoint } from '../src/claude/args.js';
 import { runFiles } from '../src/claude/runner.js';
-import { claudeBinaryPath, localSandboxMounts } from '../src/worker/config.js';
+import { claudeBinaryPath, localSandboxMounts } from '../src/worker/index.js';
 import { LocalSandboxProvider, type LocalSandbox } from '../src/sandbox/local/index.js';
 import { SANDBOX_CCFLOW_DIR, SANDBOX_CLAUDE_BIN, SANDBOX_HOME, SANDBOX_NODE_BIN, SANDBOX_RESULT_SERVER, SANDBOX_WORKDIR } from '../src/sandbox/layout.js';
 import { DEFAULT_RESULT_SCHEMA } from '../src/schemas/task-spec.js';

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { claudeBinaryPath } from '../../src/worker/config.js';
+import { claudeBinaryPath } from '../../src/worker/index.js';
 import { temporalBinary } from '../../src/testing/dev-server.js';
 import { REPO_ROOT } from './paths.js';
 

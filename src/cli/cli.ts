@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ccflowHome } from '../worker/config.js';
+import { ccflowHome } from '../home.js';
 import { startDevServer, temporalBinary } from '../testing/dev-server.js';
 import type { TaskSpecInput } from '../schemas/task-spec.js';
 import { CcflowClient } from '../client/client.js';
@@ -94,7 +94,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'server':
       return serverCommand(rest);
     case 'worker': {
-      const { runWorker } = await import('../worker/worker.js');
+      const { runWorker } = await import('../worker/index.js');
       await runWorker();
       return 0;
     }
@@ -237,7 +237,7 @@ async function devCommand(args: string[]): Promise<number> {
     dbFile: values.db ?? path.join(ccflowHome(), 'temporal.db'),
   });
   process.stderr.write(`Temporal dev server on ${server.address}, Web UI at ${server.uiUrl}\n`);
-  const { runWorker } = await import('../worker/worker.js');
+  const { runWorker } = await import('../worker/index.js');
   try {
     await runWorker({ ...process.env, TEMPORAL_ADDRESS: server.address });
   } finally {
@@ -275,9 +275,9 @@ async function sweepCommand(args: string[]): Promise<number> {
     args,
     options: { grace: { type: 'string', default: '15' }, 'dry-run': { type: 'boolean', default: false } },
   });
-  const { loadWorkerConfig } = await import('../worker/config.js');
-  const { buildProviders } = await import('../worker/worker.js');
-  const { sweepOrphans } = await import('../worker/sweep.js');
+  const { loadWorkerConfig } = await import('../worker/index.js');
+  const { buildProviders } = await import('../worker/index.js');
+  const { sweepOrphans } = await import('../worker/index.js');
   const config = loadWorkerConfig();
   const providers = Object.values(buildProviders(config)).filter((p) => p !== undefined);
   const client = await CcflowClient.connect({ address: config.address, namespace: config.namespace });

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { WorkflowFailedError, type WorkflowExecutionInfo } from '@temporalio/client';
 import { LocalArtifactStore } from '../artifacts/local.js';
-import { ccflowHome } from '../worker/config.js';
+import { ccflowHome } from '../home.js';
 import { CcflowCostUsd, CcflowStatus, CcflowTurns } from '../workflows/search-attributes.js';
 import type { CcflowClient } from '../client/client.js';
 import { describeFailure } from '../client/client.js';

@@ -1,9 +1,10 @@
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import { ccflowHome, loadWorkerConfig } from '../worker/config.js';
+import { loadWorkerConfig } from '../worker/index.js';
+import { ccflowHome } from '../home.js';
 import { freePort, startDevServer, type DevServer } from '../testing/dev-server.js';
-import { buildActivityDeps, createConfiguredWorkers } from '../worker/worker.js';
+import { buildActivityDeps, createConfiguredWorkers } from '../worker/index.js';
 import { CcflowClient, describeFailure } from '../client/client.js';
 import { formatResult } from './cli.js';
 

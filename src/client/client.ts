@@ -1,7 +1,8 @@
 import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { randomUUID } from 'node:crypto';
-import { DEFAULT_ADDRESS, DEFAULT_NAMESPACE, DEFAULT_TASK_QUEUE } from '../worker/config.js';
-import { TaskSpec, describeZodError, type TaskResult, type TaskSpecInput } from '../schemas/task-spec.js';
+import { DEFAULT_ADDRESS, DEFAULT_NAMESPACE, DEFAULT_TASK_QUEUE } from '../domain/constants.js';
+import { TaskSpec, type TaskResult, type TaskSpecInput } from '../schemas/task-spec.js';
+import { describeZodError } from '../schemas/describe-error.js';
 import { taskDetails, taskSummary } from '../domain/task-summary.js';
 import type { agentTask } from '../workflows/index.js';
 

@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure, defaultPayloadConverter, fromPayloadsAtIndex } from '@temporalio/common';
-import { DEFAULT_TASK_QUEUE } from '../worker/config.js';
-import { JsonSchemaObject, TaskSpec, describeZodError, type TaskSpecInput } from '../schemas/task-spec.js';
+import { DEFAULT_TASK_QUEUE } from '../domain/constants.js';
+import { JsonSchemaObject, TaskSpec, type TaskSpecInput } from '../schemas/task-spec.js';
+import { describeZodError } from '../schemas/describe-error.js';
 import { TASK_CLOSING, closeSignal, followUpUpdate, type FollowUpInput, type FollowUpResult } from '../workflows/follow-ups.js';
 import { statusQuery, type agentTask } from '../workflows/agent-task.js';
 

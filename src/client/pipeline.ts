@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { parse as parseYaml } from 'yaml';
-import { DEFAULT_TASK_QUEUE } from '../worker/config.js';
+import { DEFAULT_TASK_QUEUE } from '../domain/constants.js';
 import { checkPipelineSpec } from '../schemas/pipeline-spec.js';
 import type { PipelineResult, PipelineStatus, PipelineStepStatus, pipeline } from '../workflows/pipeline.js';
 import { pipelineStatusQuery } from '../workflows/pipeline.js';

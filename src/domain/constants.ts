@@ -4,6 +4,10 @@
  * sandbox providers and the E2B template use the same names.
  */
 
+/** Where the Temporal frontend is, unless TEMPORAL_ADDRESS says otherwise. */
+export const DEFAULT_ADDRESS = 'localhost:7233';
+export const DEFAULT_NAMESPACE = 'default';
+
 /** The task queue workers poll and clients start tasks on, unless CCFLOW_TASK_QUEUE says otherwise. */
 export const DEFAULT_TASK_QUEUE = 'ccflow';
 

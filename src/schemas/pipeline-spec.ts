@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { checkPipelineGraph } from '../domain/pipeline-graph.js';
 import { compileResultSchema } from './result-schema.js';
-import { TaskSpec, describeZodError } from './task-spec.js';
+import { TaskSpec } from './task-spec.js';
+import { describeZodError } from './describe-error.js';
 
 /**
  * The wire shape of a pipeline: named steps, each an agentTask. Validated once, before anything

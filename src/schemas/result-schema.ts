@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { describeZodError } from './task-spec.js';
+import { describeZodError } from './describe-error.js';
 
 /**
  * Converts a user's result JSON Schema into a zod validator, once, at the edge. Throws an

@@ -1,54 +1,44 @@
-import type { ProviderName } from '../sandbox/types.js';
+import { z } from 'zod';
+import { SandboxRef } from './activities.js';
 
 /**
- * Inputs and outputs of the session-persistence activities (see src/activities/sessions.ts):
+ * Inputs and outputs of the session-persistence activities (src/activities/sessions.ts):
  * small, no transcript or file content ever crosses workflow history.
  */
 
-export interface ProbeSandboxInput {
-  sandboxId: string;
-  provider: ProviderName;
-}
+export const ProbedSandbox = z.object({ alive: z.boolean() });
+export type ProbedSandbox = z.infer<typeof ProbedSandbox>;
 
-export interface ProbedSandbox {
-  alive: boolean;
-}
-
-export interface ClearResultInput {
-  sandboxId: string;
-  provider: ProviderName;
-}
-
-export interface SaveSessionInput {
-  sandboxId: string;
-  provider: ProviderName;
-  sessionId: string;
+export const SaveSessionInput = SandboxRef.extend({
+  sessionId: z.string(),
   /** Which turn of the task this save follows (1 = the task prompt). */
-  turn: number;
-}
+  turn: z.number().int(),
+});
+export type SaveSessionInput = z.infer<typeof SaveSessionInput>;
 
-export interface SavedSession {
+export const SavedSession = z.object({
   /** Where the task's artifacts are, for people. */
-  location: string;
-  transcriptBytes: number;
+  location: z.string(),
+  transcriptBytes: z.number().int(),
   /** null when the workspace could not be saved (see workspaceError). */
-  workspaceBytes: number | null;
-  workspaceError?: string;
-}
+  workspaceBytes: z.number().int().nullable(),
+  workspaceError: z.string().optional(),
+});
+export type SavedSession = z.infer<typeof SavedSession>;
 
-export interface RestoreSessionInput {
-  sandboxId: string;
-  provider: ProviderName;
+export const RestoreSessionInput = SandboxRef.extend({
   /** The task (workflow id) whose saved session is restored. */
-  fromWorkflowId: string;
+  fromWorkflowId: z.string(),
   /** Which session; the last one that task saved when absent. */
-  sessionId?: string;
+  sessionId: z.string().optional(),
   /** Restore the workspace only (a new session starts there). */
-  workspaceOnly?: boolean;
-}
+  workspaceOnly: z.boolean().optional(),
+});
+export type RestoreSessionInput = z.infer<typeof RestoreSessionInput>;
 
-export interface RestoredSession {
-  sessionId: string;
-  transcriptBytes: number;
-  workspaceBytes: number;
-}
+export const RestoredSession = z.object({
+  sessionId: z.string(),
+  transcriptBytes: z.number().int(),
+  workspaceBytes: z.number().int(),
+});
+export type RestoredSession = z.infer<typeof RestoredSession>;

@@ -4,7 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
-import { PACKAGE_ROOT } from '../worker/config.js';
+import { PACKAGE_ROOT } from '../home.js';
 import { searchAttributeCliPairs } from '../workflows/search-attributes.js';
 
 /** The Temporal CLI version the project pins (installed by `npm install` into `.venv`). */

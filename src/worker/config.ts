@@ -1,25 +1,13 @@
 import os from 'node:os';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import type { ProviderName } from '../sandbox/types.js';
+import { DEFAULT_ADDRESS, DEFAULT_E2B_TEMPLATE, DEFAULT_NAMESPACE, DEFAULT_TASK_QUEUE, PROVIDER_NAMES, hostTaskQueueName, isProviderName, type ProviderName } from '../domain/constants.js';
+import { PACKAGE_ROOT, ccflowHome } from '../home.js';
 
 /**
  * Everything ccflow reads from its environment, read in one place. Only the worker and the
  * CLI call this; activities get what they need injected.
  */
-
-/** The package root (where package.json is), from src/ or dist/ alike. */
-export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-export const DEFAULT_TASK_QUEUE = 'ccflow';
-export const DEFAULT_ADDRESS = 'localhost:7233';
-export const DEFAULT_NAMESPACE = 'default';
-
-/** Where ccflow keeps its state by default (dev server db, sandboxes, artifacts). */
-export function ccflowHome(env: NodeJS.ProcessEnv = process.env): string {
-  return env.CCFLOW_HOME ?? path.join(os.homedir(), '.ccflow');
-}
 
 export interface WorkerConfig {
   address: string;
@@ -55,8 +43,8 @@ export interface E2BConfig {
 export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
   const home = ccflowHome(env);
   const provider = env.CCFLOW_SANDBOX ?? 'local';
-  if (provider !== 'local' && provider !== 'e2b') {
-    throw new Error(`CCFLOW_SANDBOX must be "local" or "e2b", not "${provider}"`);
+  if (!isProviderName(provider)) {
+    throw new Error(`CCFLOW_SANDBOX must be one of ${PROVIDER_NAMES.join(', ')}, not "${provider}"`);
   }
   const maxAgents = Number(env.CCFLOW_MAX_CONCURRENT_AGENTS ?? '8');
   if (!Number.isInteger(maxAgents) || maxAgents < 1) {
@@ -71,7 +59,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     address: env.TEMPORAL_ADDRESS ?? DEFAULT_ADDRESS,
     namespace: env.TEMPORAL_NAMESPACE ?? DEFAULT_NAMESPACE,
     taskQueue,
-    hostTaskQueue: env.CCFLOW_HOST_TASK_QUEUE ?? `${taskQueue}@${os.hostname()}`,
+    hostTaskQueue: env.CCFLOW_HOST_TASK_QUEUE ?? hostTaskQueueName(taskQueue, os.hostname()),
     defaultProvider: provider,
     sandboxRoot: env.CCFLOW_SANDBOX_ROOT ?? path.join(home, 'sandboxes'),
     artifactDir: env.CCFLOW_ARTIFACT_DIR ?? path.join(home, 'artifacts'),
@@ -84,7 +72,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     e2b: e2bKey
       ? {
           apiKey: e2bKey,
-          template: env.CCFLOW_E2B_TEMPLATE || 'ccflow',
+          template: env.CCFLOW_E2B_TEMPLATE || DEFAULT_E2B_TEMPLATE,
           apiUrl: env.E2B_API_URL || undefined,
           sandboxUrl: env.E2B_SANDBOX_URL || undefined,
           domain: env.E2B_DOMAIN || undefined,

@@ -1,55 +1,11 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities/index.js';
 import { LocalArtifactStore } from '../artifacts/local.js';
-import { loadWorkerConfig, localSandboxMounts, type WorkerConfig } from './config.js';
-import { E2BSandboxProvider } from '../sandbox/e2b/index.js';
-import { LocalSandboxProvider } from '../sandbox/local/index.js';
-import type { ProviderName, SandboxProvider } from '../sandbox/types.js';
+import { bundleWorkflows } from './bundle.js';
+import { loadWorkerConfig, type WorkerConfig } from './config.js';
+import { buildProviders } from './providers.js';
 import { createActivityMetrics, installRuntime } from './telemetry.js';
 import { ensureSearchAttributes } from './search-attributes.js';
-
-/** Where the workflow code is: the .ts source under tsx (tests, dev), the .js build otherwise. */
-export function workflowsPath(): string {
-  const ts = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
-  return existsSync(ts) ? ts : fileURLToPath(new URL('../workflows/index.js', import.meta.url));
-}
-
-/** Workflow interceptors bundled with the workflows (search attributes, details, summaries, metrics). */
-export function workflowInterceptorModules(): string[] {
-  const ts = fileURLToPath(new URL('../workflows/observability.ts', import.meta.url));
-  return [existsSync(ts) ? ts : fileURLToPath(new URL('../workflows/observability.js', import.meta.url))];
-}
-
-/**
- * Bundles the workflow code once (a few seconds), to share between workers. Replay tests must
- * use this bundle too: the interceptors add commands (search attribute upserts) to history.
- */
-export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({ workflowsPath: workflowsPath(), workflowInterceptorModules: workflowInterceptorModules(), logger: quietBundlerLogger });
-}
-
-const quietBundlerLogger = {
-  log: () => undefined,
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: (message: string, meta?: Record<string, unknown>) => console.warn(message, meta ?? ''),
-  error: (message: string, meta?: Record<string, unknown>) => console.error(message, meta ?? ''),
-};
-
-/** Builds the sandbox providers this worker can offer, from its configuration. */
-export function buildProviders(config: WorkerConfig): Partial<Record<ProviderName, SandboxProvider>> {
-  return {
-    local: new LocalSandboxProvider({
-      rootDir: config.sandboxRoot,
-      mounts: localSandboxMounts(),
-      isolation: config.unsafeNoSandbox ? 'none' : 'bubblewrap',
-    }),
-    ...(config.e2b ? { e2b: new E2BSandboxProvider(config.e2b) } : {}),
-  };
-}
 
 /** The activity dependencies of a worker configured from its environment. */
 export function buildActivityDeps(config: WorkerConfig): ActivityDeps {
@@ -64,7 +20,6 @@ export function buildActivityDeps(config: WorkerConfig): ActivityDeps {
     defaultProvider: config.defaultProvider,
     model: { baseUrl: config.model.baseUrl, apiKey: config.model.apiKey },
     artifacts: new LocalArtifactStore(config.artifactDir),
-    taskQueue: config.taskQueue,
     hostTaskQueue: config.hostTaskQueue,
   };
 }

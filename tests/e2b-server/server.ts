@@ -20,7 +20,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 
-import { localSandboxMounts } from '../../src/worker/config.js';
+import { localSandboxMounts } from '../../src/worker/index.js';
 import { readBody } from './connect.js';
 import { envdHandler, type EnvdSandbox } from './envd.js';
 import { SandboxVm, type VmMounts } from './sandbox-vm.js';

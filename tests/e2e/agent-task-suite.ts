@@ -14,7 +14,7 @@ import { SUBMIT_RESULT_TOOL } from '../../src/domain/prompts.js';
 import type { TaskResult } from '../../src/schemas/task-spec.js';
 import type { Sandbox, SandboxProvider } from '../../src/sandbox/types.js';
 import { SANDBOX_WORKDIR } from '../../src/sandbox/layout.js';
-import { PACKAGE_ROOT } from '../../src/worker/config.js';
+import { PACKAGE_ROOT } from '../../src/home.js';
 import { recordHistory } from '../helpers/histories.js';
 import { startHarness, TEST_API_KEY, type Harness, type ProviderFactory } from '../helpers/harness.js';
 

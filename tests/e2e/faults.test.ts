@@ -13,7 +13,7 @@ import { ApplicationFailure, CancelledFailure, WorkflowFailedError, type Workflo
 import { SUBMIT_RESULT_TOOL } from '../../src/domain/prompts.js';
 import type { TaskResult } from '../../src/schemas/task-spec.js';
 import { processesWithKey, startHarness, type Harness } from '../helpers/harness.js';
-import { sweepOrphans } from '../../src/worker/sweep.js';
+import { sweepOrphans } from '../../src/worker/index.js';
 import { recordHistory } from '../helpers/histories.js';
 
 const submit = (summary: string) => ({ toolUse: [{ name: SUBMIT_RESULT_TOOL, input: { summary } }] });

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { ApplicationFailure, CancelledFailure, WorkflowFailedError } from '@temporalio/client';
-import { PACKAGE_ROOT } from '../../src/worker/config.js';
+import { PACKAGE_ROOT } from '../../src/home.js';
 import { parseScript } from '../../src/testing/model/index.js';
 import { SUBMIT_RESULT_TOOL } from '../../src/domain/prompts.js';
 import type { PipelineSpecInput } from '../../src/schemas/pipeline-spec.js';

@@ -15,7 +15,7 @@ import { CcflowClient } from '../../src/client/client.js';
 import { cancelCommand, followTask, listCommand, logsCommand, statusCommand, type Io } from '../../src/cli/commands.js';
 import { readProgress } from '../../src/client/progress.js';
 import { ProgressEvent, taskResultOf } from '../../src/cli/views/progress-view.js';
-import { PACKAGE_ROOT } from '../../src/worker/config.js';
+import { PACKAGE_ROOT } from '../../src/home.js';
 import { SUBMIT_RESULT_TOOL } from '../../src/domain/prompts.js';
 import { CcflowCostUsd, CcflowModel, CcflowSandbox, CcflowStatus, CcflowTurns } from '../../src/workflows/search-attributes.js';
 import { startHarness, type Harness } from '../helpers/harness.js';

@@ -7,12 +7,13 @@ import { NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/
 import { Client, Connection } from '@temporalio/client';
 import { createActivities, type ActivityDeps } from '../../src/activities/index.js';
 import { LocalArtifactStore } from '../../src/artifacts/local.js';
-import { PACKAGE_ROOT, localSandboxMounts } from '../../src/worker/config.js';
+import { localSandboxMounts } from '../../src/worker/index.js';
+import { PACKAGE_ROOT } from '../../src/home.js';
 import { startModelServer, type ModelServer, type ModelScriptInput, parseScript } from '../../src/testing/model/index.js';
 import { LocalSandboxProvider } from '../../src/sandbox/local/index.js';
 import type { SandboxProvider } from '../../src/sandbox/types.js';
 import { startDevServer, type DevServer } from '../../src/testing/dev-server.js';
-import { bundleWorkflows, createWorkers, type CcflowWorkers } from '../../src/worker/worker.js';
+import { bundleWorkflows, createWorkers, type CcflowWorkers } from '../../src/worker/index.js';
 
 export const TEST_API_KEY = 'sk-test-ccflow-secret-0123456789';
 
@@ -104,7 +105,6 @@ export async function startHarness(o: {
     defaultProvider: provider.name,
     model: { baseUrl: model.url, apiKey },
     artifacts,
-    taskQueue,
     hostTaskQueue,
     timing: { pollIntervalMs: 50, progressIntervalMs: 500, resultGraceMs: 3_000, ...o.timing },
   };

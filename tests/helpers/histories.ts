@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { PACKAGE_ROOT } from '../../src/worker/config.js';
+import { PACKAGE_ROOT } from '../../src/home.js';
 import { temporalBinary } from '../../src/testing/dev-server.js';
 
 /** Where replay fixtures live: histories recorded from real runs, replayed by tests/e2e/replay.test.ts. */

@@ -2,9 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { loadWorkerConfig } from '../../src/worker/config.js';
+import { loadWorkerConfig } from '../../src/worker/index.js';
 import { E2BSandboxProvider } from '../../src/sandbox/e2b/index.js';
-import { buildProviders } from '../../src/worker/worker.js';
+import { buildProviders } from '../../src/worker/index.js';
 
 const base = { CCFLOW_HOME: '/nonexistent/ccflow-home' };
 

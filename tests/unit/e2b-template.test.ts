@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Template } from 'e2b';
 
-import { PACKAGE_ROOT } from '../../src/worker/config.js';
+import { PACKAGE_ROOT } from '../../src/home.js';
 import { SANDBOX_CLAUDE_BIN, SANDBOX_NODE_BIN, SANDBOX_RESULT_SERVER, SANDBOX_WORKDIR } from '../../src/sandbox/layout.js';
 import { ccflowTemplate, CLAUDE_CODE_VERSION } from '../../sandbox-template/template.js';
 

@@ -2,7 +2,7 @@
  * Tests for the scripted model server: real HTTP against it, plus one run of
  * the real `claude` CLI. Offline and deterministic (no timing assertions).
  */
-import { claudeBinaryPath } from '../../src/worker/config.js';
+import { claudeBinaryPath } from '../../src/worker/index.js';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';

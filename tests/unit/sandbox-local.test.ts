@@ -13,7 +13,7 @@ import { bwrapAvailable, LocalSandboxProvider } from '../../src/sandbox/local/in
 import type { LocalIsolation, LocalSandbox, LocalSandboxProviderOpts } from '../../src/sandbox/local/index.js';
 import { readProcStat } from '../../src/sandbox/local/procfs.js';
 import type { ProcessState } from '../../src/sandbox/types.js';
-import { claudeBinaryPath } from '../../src/worker/config.js';
+import { claudeBinaryPath } from '../../src/worker/index.js';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const localModule = pathToFileURL(path.join(projectRoot, 'src/sandbox/local/index.ts')).href;

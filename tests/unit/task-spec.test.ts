@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_RESULT_SCHEMA, TaskSpec, describeZodError } from '../../src/schemas/task-spec.js';
+import { DEFAULT_RESULT_SCHEMA, TaskSpec } from '../../src/schemas/task-spec.js';
+import { describeZodError } from '../../src/schemas/describe-error.js';
 import { checkResult, compileResultSchema } from '../../src/schemas/result-schema.js';
 
 const errorsOf = (input: unknown): string => {

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { PACKAGE_ROOT } from '../../src/worker/config.js';
+import { PACKAGE_ROOT } from '../../src/home.js';
 import { renderTranscript, runHeader } from '../../src/cli/views/transcript-view.js';
 
 test('a saved transcript reads as the conversation: text, tool calls, results, the result line', () => {

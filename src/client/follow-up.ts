@@ -5,8 +5,8 @@ import { ApplicationFailure, defaultPayloadConverter, fromPayloadsAtIndex } from
 import { DEFAULT_TASK_QUEUE } from '../domain/constants.js';
 import { JsonSchemaObject, TaskSpec, type TaskSpecInput } from '../schemas/task-spec.js';
 import { describeZodError } from '../schemas/describe-error.js';
-import { TASK_CLOSING, closeSignal, followUpUpdate, type FollowUpInput, type FollowUpResult } from '../workflows/follow-ups.js';
-import { statusQuery, type agentTask } from '../workflows/agent-task.js';
+import { closeSignal, followUpUpdate, type FollowUpInput, type FollowUpResult } from '../workflows/messages.js';
+import { statusQuery, type AgentTaskWorkflow } from '../workflows/messages.js';
 
 /** How a follow-up was delivered. */
 export type FollowUpOutcome =
@@ -52,7 +52,7 @@ export async function sendFollowUp(client: Client, workflowId: string, input: Fo
     const checked = JsonSchemaObject.safeParse(input.resultSchema);
     if (!checked.success) throw new FollowUpError(`invalid follow-up: resultSchema: ${describeZodError(checked.error)}`);
   }
-  const handle = client.workflow.getHandle<typeof agentTask>(workflowId);
+  const handle = client.workflow.getHandle<AgentTaskWorkflow>(workflowId);
   let description;
   try {
     description = await handle.describe();
@@ -72,7 +72,7 @@ export async function sendFollowUp(client: Client, workflowId: string, input: Fo
     } catch (err) {
       // Closing right now (refused as TaskClosing, or closed under the Update): wait for it to
       // finish, then continue it like any closed task. A failed turn of an open task is an error.
-      const closing = err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure && err.cause.type === TASK_CLOSING;
+      const closing = err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure && err.cause.type === 'TaskClosing';
       if (!closing) {
         const now = await handle.describe().catch(() => undefined);
         if (!now || now.status.name === 'RUNNING') throw err;
@@ -97,7 +97,7 @@ export async function continueTask(client: Client, workflowId: string, input: Fo
   const parsed = TaskSpec.safeParse(spec);
   if (!parsed.success) throw new FollowUpError(`cannot continue ${workflowId}: ${describeZodError(parsed.error)}`);
   const newId = o.newWorkflowId ?? `${workflowId}-cont-${randomUUID().slice(0, 8)}`;
-  const handle = await client.workflow.start<typeof agentTask>('agentTask', {
+  const handle = await client.workflow.start<AgentTaskWorkflow>('agentTask', {
     taskQueue: o.taskQueue ?? DEFAULT_TASK_QUEUE,
     workflowId: newId,
     args: [spec],
@@ -123,7 +123,7 @@ export async function waitForFirstTurn(
   workflowId: string,
   o: { pollIntervalMs?: number } = {},
 ): Promise<FirstResult> {
-  const handle = client.workflow.getHandle<typeof agentTask>(workflowId);
+  const handle = client.workflow.getHandle<AgentTaskWorkflow>(workflowId);
   // Polls rather than long-polling the result, so nothing is left in flight once turn 1 is in.
   for (;;) {
     const status = await handle.query(statusQuery).catch(() => undefined);

@@ -5,8 +5,8 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import { parse as parseYaml } from 'yaml';
 import { DEFAULT_TASK_QUEUE } from '../domain/constants.js';
 import { checkPipelineSpec } from '../schemas/pipeline-spec.js';
-import type { PipelineResult, PipelineStatus, PipelineStepStatus, pipeline } from '../workflows/pipeline.js';
-import { pipelineStatusQuery } from '../workflows/pipeline.js';
+import type { PipelineResult, PipelineStatus, PipelineStepStatus, PipelineWorkflow } from '../workflows/messages.js';
+import { pipelineStatusQuery } from '../workflows/messages.js';
 
 /** Thrown for a pipeline file that cannot be read or is invalid; the message lists every problem. */
 export class PipelineSpecError extends Error {
@@ -37,10 +37,10 @@ export async function startPipeline(
   client: Client,
   spec: unknown,
   o: { workflowId?: string; taskQueue?: string } = {},
-): Promise<WorkflowHandle<typeof pipeline>> {
+): Promise<WorkflowHandle<PipelineWorkflow>> {
   const check = checkPipelineSpec(spec);
   if (!check.ok) throw new PipelineSpecError(`invalid pipeline:\n${check.errors.map((e) => `  - ${e}`).join('\n')}`);
-  return client.workflow.start<typeof pipeline>('pipeline', {
+  return client.workflow.start<PipelineWorkflow>('pipeline', {
     taskQueue: o.taskQueue ?? DEFAULT_TASK_QUEUE,
     workflowId: o.workflowId ?? `pipeline-${randomUUID()}`,
     args: [spec],
@@ -52,7 +52,7 @@ export async function startPipeline(
  * state changed, until the workflow closes; then returns its result (or throws its failure).
  */
 export async function followPipeline(
-  handle: WorkflowHandle<typeof pipeline>,
+  handle: WorkflowHandle<PipelineWorkflow>,
   onChange: (step: PipelineStepStatus, status: PipelineStatus) => void,
   o: { pollIntervalMs?: number } = {},
 ): Promise<PipelineResult> {

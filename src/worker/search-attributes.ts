@@ -23,12 +23,17 @@ export async function ensureSearchAttributes(operator: SearchAttributeOperator, 
   const known = new Set([...Object.keys(existing.customAttributes ?? {}), ...Object.keys(existing.systemAttributes ?? {})]);
   const missing = CCFLOW_SEARCH_ATTRIBUTES.filter((k) => !known.has(k.name));
   if (missing.length === 0) return [];
+  await operator.addSearchAttributes({ namespace, searchAttributes: indexedSearchAttributes(missing) });
+  return missing.map((k) => k.name);
+}
+
+/** ccflow's search attributes as `addSearchAttributes` takes them (name → indexed value type). */
+export function indexedSearchAttributes(keys: readonly { name: string; type: SearchAttributeType }[] = CCFLOW_SEARCH_ATTRIBUTES): Record<string, number> {
   const searchAttributes: Record<string, number> = {};
-  for (const k of missing) {
+  for (const k of keys) {
     const type = INDEXED_TYPES[k.type];
     if (type === undefined) throw new Error(`no indexed value type for search attribute ${k.name} (${k.type})`);
     searchAttributes[k.name] = type;
   }
-  await operator.addSearchAttributes({ namespace, searchAttributes });
-  return missing.map((k) => k.name);
+  return searchAttributes;
 }

@@ -14,8 +14,8 @@ import { ApplicationFailure, WorkflowFailedError, WorkflowUpdateFailedError } fr
 import { PACKAGE_ROOT } from '../../src/home.js';
 import { SUBMIT_RESULT_TOOL } from '../../src/domain/prompts.js';
 import type { TaskResult } from '../../src/schemas/task-spec.js';
-import { statusQuery, type TaskStatus } from '../../src/workflows/agent-task.js';
-import { closeSignal, followUpUpdate } from '../../src/workflows/follow-ups.js';
+import { statusQuery, type TaskStatus } from '../../src/workflows/messages.js';
+import { closeSignal, followUpUpdate } from '../../src/workflows/messages.js';
 import { sendFollowUp } from '../../src/client/follow-up.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 

@@ -16,8 +16,8 @@ import { PACKAGE_ROOT } from '../../src/home.js';
 import { parseScript } from '../../src/testing/model/index.js';
 import { SUBMIT_RESULT_TOOL } from '../../src/domain/prompts.js';
 import type { PipelineSpecInput } from '../../src/schemas/pipeline-spec.js';
-import { statusQuery } from '../../src/workflows/agent-task.js';
-import { pipelineStatusQuery, type PipelineResult } from '../../src/workflows/pipeline.js';
+import { statusQuery } from '../../src/workflows/messages.js';
+import { pipelineStatusQuery, type PipelineResult } from '../../src/workflows/messages.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 
 const execFileAsync = promisify(execFile);

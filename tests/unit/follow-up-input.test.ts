@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkFollowUpInput } from '../../src/workflows/follow-ups.js';
+import { checkFollowUpInput } from '../../src/workflows/follow-up-input.js';
 
 describe('follow-up input (the Update validator)', () => {
   test('accepts a prompt, with or without a result schema', () => {

@@ -13,7 +13,14 @@ import { buildClaudeArgs, buildClaudeEnv, buildMcpConfig, type ModelEndpoint } f
 import { runFiles } from '../src/claude/runner.js';
 import { claudeBinaryPath, localSandboxMounts } from '../src/worker/index.js';
 import { LocalSandboxProvider, type LocalSandbox } from '../src/sandbox/local/index.js';
-import { SANDBOX_CCFLOW_DIR, SANDBOX_CLAUDE_BIN, SANDBOX_HOME, SANDBOX_NODE_BIN, SANDBOX_RESULT_SERVER, SANDBOX_WORKDIR } from '../src/sandbox/layout.js';
+import {
+  SANDBOX_CCFLOW_DIR,
+  SANDBOX_CLAUDE_BIN,
+  SANDBOX_HOME,
+  SANDBOX_NODE_BIN,
+  SANDBOX_RESULT_SERVER,
+  SANDBOX_WORKDIR,
+} from '../src/sandbox/layout.js';
 import { DEFAULT_RESULT_SCHEMA } from '../src/schemas/task-spec.js';
 import { REPO_ROOT } from './lib/paths.js';
 import { nowMs } from './timing-provider.js';
@@ -53,7 +60,9 @@ async function verify(stdoutFile: string, resultFile: string, stderrFile: string
   const result = await readFile(resultFile, 'utf8').catch(() => undefined);
   if (!ok || result === undefined || JSON.stringify(JSON.parse(result)) !== JSON.stringify(expected)) {
     const stderr = await readFile(stderrFile, 'utf8').catch(() => '');
-    throw new Error(`baseline run did not complete the scenario (result file: ${result ?? 'missing'}); last line: ${last.slice(0, 300)}; stderr: ${stderr.slice(-500)}`);
+    throw new Error(
+      `baseline run did not complete the scenario (result file: ${result ?? 'missing'}); last line: ${last.slice(0, 300)}; stderr: ${stderr.slice(-500)}`,
+    );
   }
 }
 

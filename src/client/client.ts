@@ -15,7 +15,10 @@ export class CcflowClient {
 
   static async connect(o: { address?: string; namespace?: string; taskQueue?: string } = {}): Promise<CcflowClient> {
     const connection = await Connection.connect({ address: o.address ?? process.env.TEMPORAL_ADDRESS ?? DEFAULT_ADDRESS });
-    return new CcflowClient(new Client({ connection, namespace: o.namespace ?? process.env.TEMPORAL_NAMESPACE ?? DEFAULT_NAMESPACE }), o.taskQueue);
+    return new CcflowClient(
+      new Client({ connection, namespace: o.namespace ?? process.env.TEMPORAL_NAMESPACE ?? DEFAULT_NAMESPACE }),
+      o.taskQueue,
+    );
   }
 
   /**

@@ -19,11 +19,23 @@ export const FAILURE_TYPES = {
     meaning: 'The sandbox disappeared under a running agent; the workflow starts over in a fresh sandbox (twice at most).',
   },
   SandboxCallFailed: { retryable: true, meaning: 'A call to the sandbox failed in a way that may pass (network, provider busy).' },
-  TaskClosing: { retryable: false, meaning: 'A follow-up was refused because the task is closing; `ccflow followup` continues it in a new task.' },
+  TaskClosing: {
+    retryable: false,
+    meaning: 'A follow-up was refused because the task is closing; `ccflow followup` continues it in a new task.',
+  },
   TaskClosed: { retryable: false, meaning: 'The task ended before a queued follow-up could run.' },
-  SessionNotFound: { retryable: false, meaning: 'A follow-up or continuation found no saved session: the message says whether the transcript or the workspace is missing.' },
-  InvalidPipelineSpec: { retryable: false, meaning: 'The pipeline spec is invalid (unknown step, cycle, bad reference, bad task field); each message names its step.' },
-  PipelineStepFailed: { retryable: false, meaning: 'A pipeline step failed under onFailure "stop"; the other steps\' states are attached.' },
+  SessionNotFound: {
+    retryable: false,
+    meaning: 'A follow-up or continuation found no saved session: the message says whether the transcript or the workspace is missing.',
+  },
+  InvalidPipelineSpec: {
+    retryable: false,
+    meaning: 'The pipeline spec is invalid (unknown step, cycle, bad reference, bad task field); each message names its step.',
+  },
+  PipelineStepFailed: {
+    retryable: false,
+    meaning: 'A pipeline step failed under onFailure "stop"; the other steps\' states are attached.',
+  },
   ModelUnavailable: { retryable: true, meaning: 'Rate limit, overload, 5xx or network error talking to the model.' },
   ResultServerUnavailable: { retryable: true, maxAttempts: 2, meaning: 'The result MCP server did not connect; retried once, then final.' },
   AgentStalled: { retryable: true, meaning: 'No stream output for timeouts.stallSeconds while no tool ran; the agent was killed.' },
@@ -39,9 +51,7 @@ interface FailureRule {
 
 export type FailureType = keyof typeof FAILURE_TYPES;
 
-export const NON_RETRYABLE_FAILURE_TYPES = (Object.keys(FAILURE_TYPES) as FailureType[]).filter(
-  (t) => !FAILURE_TYPES[t].retryable,
-);
+export const NON_RETRYABLE_FAILURE_TYPES = (Object.keys(FAILURE_TYPES) as FailureType[]).filter((t) => !FAILURE_TYPES[t].retryable);
 
 export function isFailureType(value: unknown): value is FailureType {
   return typeof value === 'string' && Object.prototype.hasOwnProperty.call(FAILURE_TYPES, value);

@@ -125,7 +125,8 @@ export function checkPipelineGraph(steps: readonly GraphStep[], inputs: Record<s
     const mustRunBefore = (other: string, what: string): void => {
       if (!names.has(other)) errors.push(`${where}: ${what} names unknown step "${other}"`);
       else if (other === s.name) errors.push(`${where}: ${what} names the step itself`);
-      else if (!before.has(other)) errors.push(`${where}: ${what} names step "${other}", which is not among its dependencies (add it to dependsOn)`);
+      else if (!before.has(other))
+        errors.push(`${where}: ${what} names step "${other}", which is not among its dependencies (add it to dependsOn)`);
     };
 
     if (!SESSION_RE.test(s.session)) errors.push(`${where}: session must be "new" or "continue:<step>", not "${s.session}"`);
@@ -165,7 +166,9 @@ export function checkPipelineGraph(steps: readonly GraphStep[], inputs: Record<s
         return;
       }
       if (typeof field !== 'string' || !(STEP_FIELDS as readonly string[]).includes(field)) {
-        errors.push(`${where}: ${what} reference "${ref.text}" must read one of ${STEP_FIELDS.map((f) => `steps.${stepName}.${f}`).join(', ')}`);
+        errors.push(
+          `${where}: ${what} reference "${ref.text}" must read one of ${STEP_FIELDS.map((f) => `steps.${stepName}.${f}`).join(', ')}`,
+        );
         return;
       }
       // A result field the referenced step's schema does not declare is almost surely a typo.

@@ -1,5 +1,3 @@
-import type { TaskSpec, TaskSpecInput } from '../schemas/task-spec.js';
-
 /**
  * How a task introduces itself to people: a one-line summary and a short Markdown block of
  * details, shown by Temporal Web UI. Pure (no imports), so workflow code can use it too.
@@ -25,7 +23,11 @@ const DEFAULT_SCHEMA_NOTE = { summary: 'string (the default result schema)' };
 
 /** The prompt's first non-empty line, shortened: the workflow's summary in the UI. */
 export function taskSummary(prompt: string): string {
-  const first = prompt.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? '';
+  const first =
+    prompt
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => l !== '') ?? '';
   return first.length > SUMMARY_CHARS ? `${first.slice(0, SUMMARY_CHARS - 1)}…` : first;
 }
 

@@ -21,9 +21,7 @@ export function normalizeInside(p: string): string {
  */
 export function resolveRelative(base: string, relPath: string): string {
   if (typeof relPath !== 'string' || relPath === '' || relPath.startsWith('/') || relPath.includes('\0')) {
-    throw new SandboxInputError(
-      `file path ${JSON.stringify(relPath)} must be a non-empty path relative to ${base}`,
-    );
+    throw new SandboxInputError(`file path ${JSON.stringify(relPath)} must be a non-empty path relative to ${base}`);
   }
   const abs = path.posix.normalize(`${base}/${relPath}`);
   if (!abs.startsWith(`${base}/`)) {

@@ -32,9 +32,7 @@ const MANAGED_TASK_FIELDS = ['prompt', 'continueFrom', 'keepAliveSeconds'] as co
 /** Keys of a step that belong to the pipeline; every other key is a TaskSpec field. */
 const STEP_KEYS = ['name', 'prompt', 'dependsOn', 'session', 'workspace', 'when', 'onFailure'] as const;
 
-const StepName = z
-  .string()
-  .regex(/^[A-Za-z_][\w-]*$/, 'must start with a letter or "_" and hold only letters, digits, "_" and "-"');
+const StepName = z.string().regex(/^[A-Za-z_][\w-]*$/, 'must start with a letter or "_" and hold only letters, digits, "_" and "-"');
 
 const DependsOn = z
   .union([StepName, z.array(StepName)])
@@ -48,7 +46,7 @@ export const PipelineStep = z.looseObject({
   session: z.string().default('new').describe('"new", or "continue:<step>" to resume that step\'s session and workspace.'),
   workspace: z.string().default('new').describe('"new", or "from:<step>" to start with a copy of that step\'s files.'),
   when: z.string().optional().describe('A condition on earlier results; the step is skipped when it is false.'),
-  onFailure: z.enum(FAILURE_POLICIES).optional().describe('Overrides the pipeline\'s onFailure for this step.'),
+  onFailure: z.enum(FAILURE_POLICIES).optional().describe("Overrides the pipeline's onFailure for this step."),
 });
 export type PipelineStepInput = z.input<typeof PipelineStep>;
 
@@ -59,7 +57,9 @@ export const PipelineSpec = z.strictObject({
   onFailure: z
     .enum(FAILURE_POLICIES)
     .default('stop')
-    .describe('"stop": a failed step fails the pipeline (running steps are cancelled); "continue": mark it failed, skip its dependents, go on.'),
+    .describe(
+      '"stop": a failed step fails the pipeline (running steps are cancelled); "continue": mark it failed, skip its dependents, go on.',
+    ),
   steps: z.array(PipelineStep).min(1, 'a pipeline needs at least one step'),
 });
 /** What a user writes (JSON, or YAML through the CLI). */
@@ -104,7 +104,12 @@ export function checkPipelineSpec(input: unknown): PipelineCheck {
     if (key in spec.defaults) errors.push(`defaults.${key}: not allowed here (the pipeline sets it for each step)`);
   }
   const defaultsCheck = TaskSpec.safeParse({ ...spec.defaults, prompt: 'x' });
-  if (!defaultsCheck.success) errors.push(...describeZodError(defaultsCheck.error).split('; ').map((e) => `defaults.${e}`));
+  if (!defaultsCheck.success)
+    errors.push(
+      ...describeZodError(defaultsCheck.error)
+        .split('; ')
+        .map((e) => `defaults.${e}`),
+    );
 
   const steps: PlannedStep[] = spec.steps.map((step) => {
     const own: Record<string, unknown> = {};
@@ -116,7 +121,11 @@ export function checkPipelineSpec(input: unknown): PipelineCheck {
     const task = { ...spec.defaults, ...own };
     const checked = TaskSpec.safeParse({ ...task, prompt: 'x' });
     if (!checked.success) {
-      errors.push(...describeZodError(checked.error).split('; ').map((e) => `${where}: ${e}`));
+      errors.push(
+        ...describeZodError(checked.error)
+          .split('; ')
+          .map((e) => `${where}: ${e}`),
+      );
     } else {
       try {
         compileResultSchema(checked.data.resultSchema);

@@ -10,14 +10,12 @@ export function compileResultSchema(schema: Record<string, unknown>): z.ZodType<
   try {
     compiled = z.fromJSONSchema(schema as Parameters<typeof z.fromJSONSchema>[0]);
   } catch (err) {
-    throw new Error(`resultSchema: not a usable JSON Schema (${(err as Error).message})`);
+    throw new Error(`resultSchema: not a usable JSON Schema (${(err as Error).message})`, { cause: err });
   }
   return compiled as z.ZodType<Record<string, unknown>>;
 }
 
-export type ResultCheck =
-  | { ok: true; value: Record<string, unknown> }
-  | { ok: false; errors: string[] };
+export type ResultCheck = { ok: true; value: Record<string, unknown> } | { ok: false; errors: string[] };
 
 /** Validates a submitted result; errors are one line per bad field, ready to quote to the agent. */
 export function checkResult(validator: z.ZodType<Record<string, unknown>>, value: unknown): ResultCheck {

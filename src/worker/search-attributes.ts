@@ -28,7 +28,9 @@ export async function ensureSearchAttributes(operator: SearchAttributeOperator, 
 }
 
 /** ccflow's search attributes as `addSearchAttributes` takes them (name → indexed value type). */
-export function indexedSearchAttributes(keys: readonly { name: string; type: SearchAttributeType }[] = CCFLOW_SEARCH_ATTRIBUTES): Record<string, number> {
+export function indexedSearchAttributes(
+  keys: readonly { name: string; type: SearchAttributeType }[] = CCFLOW_SEARCH_ATTRIBUTES,
+): Record<string, number> {
   const searchAttributes: Record<string, number> = {};
   for (const k of keys) {
     const type = INDEXED_TYPES[k.type];

@@ -85,9 +85,16 @@ export function installRuntime(o: TelemetryConfig = {}): Runtime {
     logger: createLogger(o),
     telemetryOptions: {
       // The SDK core's own logs go through the same logger (so they are JSON too).
-      logging: { forward: {}, filter: makeTelemetryFilterString({ core: o.logLevel === 'DEBUG' || o.logLevel === 'TRACE' ? o.logLevel : 'WARN' }) },
+      logging: {
+        forward: {},
+        filter: makeTelemetryFilterString({ core: o.logLevel === 'DEBUG' || o.logLevel === 'TRACE' ? o.logLevel : 'WARN' }),
+      },
       ...(o.metricsPort !== undefined
-        ? { metrics: { prometheus: { bindAddress: `${o.metricsHost ?? '0.0.0.0'}:${o.metricsPort}`, histogramBucketOverrides: HISTOGRAM_BUCKETS } } }
+        ? {
+            metrics: {
+              prometheus: { bindAddress: `${o.metricsHost ?? '0.0.0.0'}:${o.metricsPort}`, histogramBucketOverrides: HISTOGRAM_BUCKETS },
+            },
+          }
         : {}),
     },
   });
@@ -111,7 +118,12 @@ export function createActivityMetrics(meter: MetricMeter = Runtime.instance().me
   const cost = meter.createHistogram('ccflow_agent_run_cost_usd', 'float', 'usd', 'Cost of each agent run; _sum is the total spent');
   const duration = meter.createHistogram('ccflow_agent_run_duration_ms', 'int', 'ms', 'Wall time of each agent run attempt');
   const createLatency = meter.createHistogram('ccflow_sandbox_create_latency_ms', 'int', 'ms', 'Time to create a sandbox');
-  const destroyLatency = meter.createHistogram('ccflow_sandbox_destroy_latency_ms', 'int', 'ms', 'Time to save transcripts and destroy a sandbox');
+  const destroyLatency = meter.createHistogram(
+    'ccflow_sandbox_destroy_latency_ms',
+    'int',
+    'ms',
+    'Time to save transcripts and destroy a sandbox',
+  );
   const sandboxFailures = meter.createCounter('ccflow_sandbox_failures_total', 'operations', 'Sandbox create/destroy attempts that failed');
   let agents = 0;
   running.set(0);
@@ -129,7 +141,9 @@ export function createActivityMetrics(meter: MetricMeter = Runtime.instance().me
             createLatency.record(elapsed(), { provider: String((out as Partial<CreatedSandbox>).provider ?? 'unknown') });
           } else if (type === 'destroySandbox') {
             const arg = input.args[0];
-            destroyLatency.record(elapsed(), { provider: String(isRecord(arg) ? ((arg as Partial<DestroySandboxInput>).provider ?? 'unknown') : 'unknown') });
+            destroyLatency.record(elapsed(), {
+              provider: String(isRecord(arg) ? ((arg as Partial<DestroySandboxInput>).provider ?? 'unknown') : 'unknown'),
+            });
           } else if (type === 'runClaude' && isRecord(out)) {
             const run = out as Partial<RunClaudeOutput>;
             runs.add(1, { outcome: 'success' });
@@ -137,7 +151,12 @@ export function createActivityMetrics(meter: MetricMeter = Runtime.instance().me
             if (typeof run.costUsd === 'number') cost.record(run.costUsd);
             const u = run.usage;
             if (u) {
-              for (const [kind, n] of [['input', u.inputTokens], ['output', u.outputTokens], ['cache_read', u.cacheReadTokens], ['cache_creation', u.cacheCreationTokens]] as const) {
+              for (const [kind, n] of [
+                ['input', u.inputTokens],
+                ['output', u.outputTokens],
+                ['cache_read', u.cacheReadTokens],
+                ['cache_creation', u.cacheCreationTokens],
+              ] as const) {
                 if (n > 0) tokens.add(n, { kind });
               }
             }

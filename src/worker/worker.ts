@@ -47,7 +47,9 @@ export async function createWorkers(o: {
   // The workflows upsert ccflow's search attributes: without them every workflow task fails.
   // A namespace (or a dev server database) made before they existed gets them here.
   const added = await ensureSearchAttributes(o.connection.operatorService, o.namespace).catch((err: unknown) => {
-    console.error(`ccflow worker: could not check ccflow's search attributes (${String(err)}); register them with \`ccflow temporal operator search-attribute create\``);
+    console.error(
+      `ccflow worker: could not check ccflow's search attributes (${String(err)}); register them with \`ccflow temporal operator search-attribute create\``,
+    );
     return [];
   });
   if (added.length > 0) console.error(`ccflow worker: registered search attributes ${added.join(', ')}`);

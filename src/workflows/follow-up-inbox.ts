@@ -110,11 +110,16 @@ export class FollowUpInbox {
     this.status.turns.push(record);
     return new Promise<FollowUpResult>((resolve, reject) => {
       if (this.state === 'ended') {
-        reject(ApplicationFailure.create({ type: 'TaskClosed', nonRetryable: true, message: `the task ended before this follow-up ran: ${this.endReason}` }));
+        reject(
+          ApplicationFailure.create({
+            type: 'TaskClosed',
+            nonRetryable: true,
+            message: `the task ended before this follow-up ran: ${this.endReason}`,
+          }),
+        );
         return;
       }
       this.queue.push({ input, record, resolve, reject });
     });
   }
 }
-

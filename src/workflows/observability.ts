@@ -79,7 +79,7 @@ export function currentDetailsMarkdown(o: Observed): string {
   if (o.provider) lines.push(`**Sandbox:** ${o.provider}${o.sandboxId ? ` \`${o.sandboxId}\`` : ''}`);
   if (o.spec) lines.push(`**Task:** ${taskSummary(o.spec.prompt)}`, taskDetails(o.spec));
   if (o.state === 'running') {
-    lines.push('Live progress (tool in use, latest text) is in the pending activity\'s heartbeat details, and in `ccflow watch`.');
+    lines.push("Live progress (tool in use, latest text) is in the pending activity's heartbeat details, and in `ccflow watch`.");
   }
   return lines.join('\n\n');
 }
@@ -135,7 +135,12 @@ export const interceptors = (): WorkflowInterceptors => {
           publish();
           const name = `ccflow_${kind}_${o.state}_total`;
           metricMeter.createCounter(name, kind, `${kind} ${o.state}`).add(1, o.failure ? { failure_type: o.failure } : {});
-          log.info(`${kind === 'tasks' ? 'task' : 'pipeline'} ${o.state}`, { turns: o.turns, costUsd: o.costUsd, agentRuns: o.runs, ...(o.failure ? { failureType: o.failure } : {}) });
+          log.info(`${kind === 'tasks' ? 'task' : 'pipeline'} ${o.state}`, {
+            turns: o.turns,
+            costUsd: o.costUsd,
+            agentRuns: o.runs,
+            ...(o.failure ? { failureType: o.failure } : {}),
+          });
         }
       }
     },

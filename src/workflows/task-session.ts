@@ -75,7 +75,8 @@ export class TaskSession {
     const startedAt = Date.now();
     const before = this.totals();
     const sessionId = this.status.sessionId;
-    if (!sessionId) throw ApplicationFailure.create({ type: 'SessionNotFound', nonRetryable: true, message: 'the task has no session to resume' });
+    if (!sessionId)
+      throw ApplicationFailure.create({ type: 'SessionNotFound', nonRetryable: true, message: 'the task has no session to resume' });
     const turn: Turn = {
       prompt: taskPromptText(input.prompt),
       session: { resume: sessionId },
@@ -224,6 +225,10 @@ export class TaskSession {
   }
 
   private since(before: { numTurns: number; costUsd: number }, startedAt: number) {
-    return { numTurns: this.status.numTurns - before.numTurns, costUsd: this.status.totalCostUsd - before.costUsd, durationMs: Date.now() - startedAt };
+    return {
+      numTurns: this.status.numTurns - before.numTurns,
+      costUsd: this.status.totalCostUsd - before.costUsd,
+      durationMs: Date.now() - startedAt,
+    };
   }
 }

@@ -93,7 +93,11 @@ describe('operating ccflow: CLI views, search attributes, Web UI', () => {
     const io = captureIo();
     const code = await followTask(ccflow, doneId, { json: true, quiet: false, intervalMs: 250 }, io);
     assert.equal(code, 0, io.err());
-    const events = io.out().trim().split('\n').map((l) => ProgressEvent.parse(JSON.parse(l)));
+    const events = io
+      .out()
+      .trim()
+      .split('\n')
+      .map((l) => ProgressEvent.parse(JSON.parse(l)));
     assert.ok(events.length >= 2, io.out());
     assert.equal(events[0]?.type, 'progress');
     const end = events.at(-1);
@@ -124,14 +128,20 @@ describe('operating ccflow: CLI views, search attributes, Web UI', () => {
   test('ccflow status, list --status and logs', async () => {
     const status = captureIo();
     assert.equal(await statusCommand([doneId], ccflow, status), 0);
-    assert.match(status.out(), /^ui-report: \[report\] Count the words in notes\.txt\n✓ succeeded in \d+s · \d+ turns · \$\d+\.\d{4} · 1 result attempt\n/);
+    assert.match(
+      status.out(),
+      /^ui-report: \[report\] Count the words in notes\.txt\n✓ succeeded in \d+s · \d+ turns · \$\d+\.\d{4} · 1 result attempt\n/,
+    );
     assert.match(status.out(), /"words": 4/);
 
     const list = captureIo();
     assert.equal(await listCommand(['--status', 'succeeded'], ccflow, list), 0);
     const rows = list.out().trim().split('\n');
     assert.match(rows[0] ?? '', /^WORKFLOW ID\s+STATUS\s+TURNS\s+COST\s+DURATION\s+STARTED \(UTC\)$/);
-    assert.ok(rows.some((r) => /^ui-report\s+succeeded\s+\d+\s+\$\d+\.\d{4}\s+\d+s\s+\d{4}-/.test(r)), list.out());
+    assert.ok(
+      rows.some((r) => /^ui-report\s+succeeded\s+\d+\s+\$\d+\.\d{4}\s+\d+s\s+\d{4}-/.test(r)),
+      list.out(),
+    );
 
     const logs = captureIo();
     assert.equal(await logsCommand([doneId], ccflow, logs), 0, logs.err());
@@ -194,21 +204,33 @@ describe('operating ccflow: CLI views, search attributes, Web UI', () => {
       await link.click();
       await page.waitForURL(new RegExp(`/workflows/${doneId}/`), { timeout: 30_000 });
       await page.getByText('notes.txt has 4 words').first().waitFor({ timeout: 30_000 });
-      await page.getByText(/run-1: claude -p in sandbox/).first().waitFor({ timeout: 30_000 });
+      await page
+        .getByText(/run-1: claude -p in sandbox/)
+        .first()
+        .waitFor({ timeout: 30_000 });
       await page.screenshot({ path: path.join(docs, 'web-ui.png') });
 
       // User Metadata: the summary (prompt's first line), details and current details.
       await page.getByText('User Metadata', { exact: true }).click();
       // The UI renders these Markdown panels in sandboxed iframes.
       const framesText = async () => {
-        const texts = await Promise.all(page.frames().map((f) => f.locator('body').innerText({ timeout: 2_000 }).catch(() => '')));
+        const texts = await Promise.all(
+          page.frames().map((f) =>
+            f
+              .locator('body')
+              .innerText({ timeout: 2_000 })
+              .catch(() => ''),
+          ),
+        );
         return texts.join('\n');
       };
       const deadline = Date.now() + 60_000;
       let shown = '';
       for (;;) {
         shown = await framesText();
-        const ok = [/\[report\] Count the words in notes\.txt/, /Tools: Bash, Read, Write/, /Status: succeeded/, /"words"/].every((r) => r.test(shown));
+        const ok = [/\[report\] Count the words in notes\.txt/, /Tools: Bash, Read, Write/, /Status: succeeded/, /"words"/].every((r) =>
+          r.test(shown),
+        );
         if (ok) break;
         assert.ok(Date.now() < deadline, `summary, details and current details not shown; the page shows:\n${shown}`);
         await sleep(500);

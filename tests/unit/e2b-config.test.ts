@@ -22,7 +22,13 @@ test('E2B_API_KEY adds the e2b provider, with the template and endpoints from th
     E2B_API_URL: 'http://127.0.0.1:1',
     E2B_SANDBOX_URL: 'http://127.0.0.1:2',
   });
-  assert.deepEqual(config.e2b, { apiKey: 'e2b_test', template: 'ccflow-dev', apiUrl: 'http://127.0.0.1:1', sandboxUrl: 'http://127.0.0.1:2', domain: undefined });
+  assert.deepEqual(config.e2b, {
+    apiKey: 'e2b_test',
+    template: 'ccflow-dev',
+    apiUrl: 'http://127.0.0.1:1',
+    sandboxUrl: 'http://127.0.0.1:2',
+    domain: undefined,
+  });
   const provider = buildProviders(config).e2b;
   assert.ok(provider instanceof E2BSandboxProvider);
   assert.equal(provider.template, 'ccflow-dev');

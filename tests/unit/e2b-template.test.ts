@@ -39,7 +39,12 @@ test('copies the result MCP server and installs its dependencies where the provi
 
 test('links claude and node into /opt/ccflow/bin', () => {
   assert.ok(dockerfile.includes(`ln -sf "$(command -v node)" ${SANDBOX_NODE_BIN}`), dockerfile);
-  assert.match(dockerfile, new RegExp(`claude-code-linux-\\*/claude.* ${SANDBOX_CLAUDE_BIN.replace(/\//g, '\\/')} && ${SANDBOX_CLAUDE_BIN.replace(/\//g, '\\/')} --version`));
+  assert.match(
+    dockerfile,
+    new RegExp(
+      `claude-code-linux-\\*/claude.* ${SANDBOX_CLAUDE_BIN.replace(/\//g, '\\/')} && ${SANDBOX_CLAUDE_BIN.replace(/\//g, '\\/')} --version`,
+    ),
+  );
 });
 
 test('ends as the unprivileged user in the workspace, with no secrets baked in', () => {

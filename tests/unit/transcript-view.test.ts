@@ -31,9 +31,11 @@ test('a saved transcript reads as the conversation: text, tool calls, results, t
 });
 
 test('bad lines are reported, not thrown; headers name run and attempt', () => {
-  assert.deepEqual(renderTranscript('not json\n{"type":"result","subtype":"success","is_error":false,"session_id":"s","num_turns":1,"total_cost_usd":0.5}'), [
-    '(unparsed line: not JSON)',
-    'result: success · 1 turns · $0.5000',
-  ]);
+  assert.deepEqual(
+    renderTranscript(
+      'not json\n{"type":"result","subtype":"success","is_error":false,"session_id":"s","num_turns":1,"total_cost_usd":0.5}',
+    ),
+    ['(unparsed line: not JSON)', 'result: success · 1 turns · $0.5000'],
+  );
   assert.match(runHeader('runs/run-2/a3/transcript.jsonl'), /^── run-2 · attempt 3 ─+$/);
 });

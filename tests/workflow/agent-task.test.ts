@@ -30,7 +30,10 @@ function start(taskQueue: string, spec: TaskSpecInput): Promise<WorkflowHandle<A
 
 /** The ApplicationFailure a workflow failed with. */
 async function failureOf(p: Promise<unknown>): Promise<ApplicationFailure> {
-  const err: unknown = await p.then(() => assert.fail('expected the task to fail'), (e: unknown) => e);
+  const err: unknown = await p.then(
+    () => assert.fail('expected the task to fail'),
+    (e: unknown) => e,
+  );
   assert.ok(err instanceof WorkflowFailedError, String(err));
   assert.ok(err.cause instanceof ApplicationFailure, String(err.cause));
   return err.cause;
@@ -59,9 +62,13 @@ describe('keep-alive window', () => {
       await env.sleep(50 * 60_000);
       assert.equal((await h.query(statusQuery)).phase, 'open');
       const result = await h.result();
-      assert.deepEqual(result.turns?.map((t) => t.prompt), ['first', 'second']);
+      assert.deepEqual(
+        result.turns?.map((t) => t.prompt),
+        ['first', 'second'],
+      );
       // It closed one window (an hour) after the follow-up, not an hour after the first turn.
-      const closedAfter = (await eventTime(h, 'WORKFLOW_EXECUTION_COMPLETED')) - (await eventTime(h, 'WORKFLOW_EXECUTION_UPDATE_COMPLETED'));
+      const closedAfter =
+        (await eventTime(h, 'WORKFLOW_EXECUTION_COMPLETED')) - (await eventTime(h, 'WORKFLOW_EXECUTION_UPDATE_COMPLETED'));
       assert.ok(Math.abs(closedAfter - HOUR) < 60_000, `closed ${closedAfter} ms after the follow-up`);
       assert.equal(fake.inputs<DestroySandboxInput>('destroySandbox').length, 1);
     });
@@ -96,29 +103,41 @@ describe('follow-up queue', () => {
       assert.equal(fake.inputs('runClaude').length, 1, 'no follow-up ran before the first turn ended');
       release();
       const results = await Promise.all(updates.map((u) => u.result()));
-      assert.deepEqual(results.map((r) => r.turn), [2, 3, 4]);
+      assert.deepEqual(
+        results.map((r) => r.turn),
+        [2, 3, 4],
+      );
       const prompts = fake.inputs<RunClaudeInput>('runClaude').map((r) => r.prompt.split('\n')[0]);
       assert.deepEqual(prompts, ['first', 'second', 'third', 'fourth']);
       // Every follow-up resumed the session of the first turn.
       const first = fake.inputs<RunClaudeInput>('runClaude')[0]?.newSessionId;
-      assert.ok(fake.inputs<RunClaudeInput>('runClaude').slice(1).every((r) => r.resumeSessionId === first));
+      assert.ok(
+        fake
+          .inputs<RunClaudeInput>('runClaude')
+          .slice(1)
+          .every((r) => r.resumeSessionId === first),
+      );
       await h.signal(closeSignal);
       assert.equal((await h.result()).turns?.length, 4);
     });
   });
 
   test('a failed follow-up fails its Update and leaves the task open', async () => {
-    await withWorker(env, { run: (input) => (input.prompt.startsWith('break') ? Promise.reject(failure('MaxTurnsExceeded', 'used up')) : {}) }, async ({ taskQueue }) => {
-      const h = await start(taskQueue, { prompt: 'first', keepAliveSeconds: 600 });
-      const err: unknown = await h.executeUpdate(followUpUpdate, { args: [{ prompt: 'break it' }] }).catch((e: unknown) => e);
-      assert.match(String((err as Error).cause ?? err), /MaxTurnsExceeded|used up/);
-      const ok = await h.executeUpdate(followUpUpdate, { args: [{ prompt: 'again' }] });
-      assert.equal(ok.turn, 3);
-      const status = await h.query(statusQuery);
-      assert.match(status.turns[1]?.error ?? '', /MaxTurnsExceeded/);
-      await h.signal(closeSignal);
-      await h.result();
-    });
+    await withWorker(
+      env,
+      { run: (input) => (input.prompt.startsWith('break') ? Promise.reject(failure('MaxTurnsExceeded', 'used up')) : {}) },
+      async ({ taskQueue }) => {
+        const h = await start(taskQueue, { prompt: 'first', keepAliveSeconds: 600 });
+        const err: unknown = await h.executeUpdate(followUpUpdate, { args: [{ prompt: 'break it' }] }).catch((e: unknown) => e);
+        assert.match(String((err as Error).cause ?? err), /MaxTurnsExceeded|used up/);
+        const ok = await h.executeUpdate(followUpUpdate, { args: [{ prompt: 'again' }] });
+        assert.equal(ok.turn, 3);
+        const status = await h.query(statusQuery);
+        assert.match(status.turns[1]?.error ?? '', /MaxTurnsExceeded/);
+        await h.signal(closeSignal);
+        await h.result();
+      },
+    );
   });
 });
 
@@ -157,7 +176,9 @@ describe('limits', () => {
       assert.match(f.message, /after 3 agent run\(s\)/);
       const runs = fake.inputs<RunClaudeInput>('runClaude');
       assert.equal(runs.length, 3);
-      assert.ok(runs.slice(1).every((r) => r.resumeSessionId === runs[0]?.newSessionId && r.prompt.includes('expected string, received number')));
+      assert.ok(
+        runs.slice(1).every((r) => r.resumeSessionId === runs[0]?.newSessionId && r.prompt.includes('expected string, received number')),
+      );
     });
   });
 });
@@ -170,8 +191,17 @@ describe('lost sandboxes', () => {
       const result = await h.result();
       assert.equal(result.sandboxId, 'sbx-2');
       assert.equal((await h.query(statusQuery)).sandboxRestarts, 1);
-      assert.deepEqual(fake.inputs<{ files?: unknown }>('createSandbox').map((c) => c.files), [{ 'a.txt': 'a' }, { 'a.txt': 'a' }]);
-      assert.deepEqual(fake.inputs<DestroySandboxInput>('destroySandbox').map((d) => d.sandboxId).sort(), ['sbx-1', 'sbx-2']);
+      assert.deepEqual(
+        fake.inputs<{ files?: unknown }>('createSandbox').map((c) => c.files),
+        [{ 'a.txt': 'a' }, { 'a.txt': 'a' }],
+      );
+      assert.deepEqual(
+        fake
+          .inputs<DestroySandboxInput>('destroySandbox')
+          .map((d) => d.sandboxId)
+          .sort(),
+        ['sbx-1', 'sbx-2'],
+      );
     });
   });
 
@@ -190,7 +220,10 @@ describe('lost sandboxes', () => {
       const r = await h.executeUpdate(followUpUpdate, { args: [{ prompt: 'second' }] });
       assert.equal(r.restored, true);
       assert.equal(r.sandboxId, 'sbx-2');
-      assert.deepEqual(fake.inputs<{ fromWorkflowId: string }>('restoreSession').map((x) => x.fromWorkflowId), [h.workflowId]);
+      assert.deepEqual(
+        fake.inputs<{ fromWorkflowId: string }>('restoreSession').map((x) => x.fromWorkflowId),
+        [h.workflowId],
+      );
       await h.signal(closeSignal);
       await h.result();
     });

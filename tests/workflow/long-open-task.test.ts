@@ -44,13 +44,15 @@ test('a week-long open task with a hundred follow-ups stays under the history bo
 
     // Follow the run chain from the first run; every run's history is bounded.
     const lengths: number[] = [];
-    for (let runId: string | undefined = handle.firstExecutionRunId; runId; ) {
-      const events = (await env.client.workflow.getHandle('week-long', runId).fetchHistory()).events ?? [];
+    for (let runId: string | undefined = handle.firstExecutionRunId; runId;) {
+      const events: proto.temporal.api.history.v1.IHistoryEvent[] =
+        (await env.client.workflow.getHandle('week-long', runId).fetchHistory()).events ?? [];
       lengths.push(events.length);
-      const last = events.at(-1);
-      runId = last?.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
-        ? (last.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined)
-        : undefined;
+      const last: proto.temporal.api.history.v1.IHistoryEvent | undefined = events.at(-1);
+      runId =
+        last?.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+          ? (last.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined)
+          : undefined;
     }
     assert.ok(lengths.length >= 2, `the task continued as new (runs: ${lengths.join(', ')})`);
     for (const n of lengths) assert.ok(n <= HISTORY_EVENTS_BEFORE_CONTINUE + ONE_FOLLOW_UP_EVENTS, `a run has ${n} events`);

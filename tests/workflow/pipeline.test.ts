@@ -68,7 +68,11 @@ test('with onFailure stop a failed step cancels the running ones, skips the rest
     assert.ok(err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure, String(err));
     assert.equal(err.cause.type, 'PipelineStepFailed');
     const [details] = err.cause.details as [{ steps: Array<{ name: string; state: string }> }];
-    assert.deepEqual(Object.fromEntries(details.steps.map((s) => [s.name, s.state])), { slow: 'cancelled', bad: 'failed', later: 'skipped' });
+    assert.deepEqual(Object.fromEntries(details.steps.map((s) => [s.name, s.state])), {
+      slow: 'cancelled',
+      bad: 'failed',
+      later: 'skipped',
+    });
     // The cancelled step tore its sandbox down too.
     assert.equal(fake.inputs('destroySandbox').length, 2);
   });

@@ -101,7 +101,12 @@ function describeActivity(a: PendingActivity): string {
 
 /** The one-line headline of a snapshot: phase · elapsed · turns · cost. */
 export function headline(e: ProgressSnapshot, o: { clock?: boolean } = {}): string {
-  const parts = [e.phase, ...(o.clock === false ? [] : [formatDuration(e.elapsedMs)]), `${e.turns} turn${e.turns === 1 ? '' : 's'}`, formatCost(e.costUsd)];
+  const parts = [
+    e.phase,
+    ...(o.clock === false ? [] : [formatDuration(e.elapsedMs)]),
+    `${e.turns} turn${e.turns === 1 ? '' : 's'}`,
+    formatCost(e.costUsd),
+  ];
   if (e.resultAttempts > 1) parts.push(`result attempt ${e.resultAttempts}`);
   return parts.join(' · ');
 }
@@ -129,7 +134,9 @@ export function renderEnd(e: ProgressResult | ProgressFailure): string[] {
     if (r.artifactsDir) lines.push(`  transcripts: ${r.artifactsDir} (ccflow logs ${e.workflowId})`);
     return lines;
   }
-  const lines = [`✗ ${e.status} after ${formatDuration(e.elapsedMs)}: ${e.failureType ? `${e.failureType}: ` : ''}${oneLine(e.message, 400)}`];
+  const lines = [
+    `✗ ${e.status} after ${formatDuration(e.elapsedMs)}: ${e.failureType ? `${e.failureType}: ` : ''}${oneLine(e.message, 400)}`,
+  ];
   if (e.artifactsDir) lines.push(`  transcripts: ${e.artifactsDir} (ccflow logs ${e.workflowId})`);
   return lines;
 }

@@ -4,7 +4,6 @@
  */
 import { parseTemplate, type Expr, type Reference, type TemplatePart } from './parse.js';
 
-
 /** Follows a reference into a plain JSON-like value; undefined when any segment is missing. */
 export function resolveReference(ref: Reference, context: unknown): unknown {
   let value: unknown = context;
@@ -60,7 +59,9 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
   const ra = a as Record<string, unknown>;
   const rb = b as Record<string, unknown>;
   const keys = Object.keys(ra);
-  return keys.length === Object.keys(rb).length && keys.every((k) => Object.prototype.hasOwnProperty.call(rb, k) && jsonEqual(ra[k], rb[k]));
+  return (
+    keys.length === Object.keys(rb).length && keys.every((k) => Object.prototype.hasOwnProperty.call(rb, k) && jsonEqual(ra[k], rb[k]))
+  );
 }
 
 function value(expr: Expr, context: unknown): unknown {

@@ -95,7 +95,11 @@ const TABLE: ReadonlyArray<readonly [abstract new (...args: never[]) => Error, T
   [InvalidArgumentError, (e) => new SandboxInputError(`E2B refused the request: ${detail(e)}`)],
   [TemplateError, (e) => new E2BTemplateError(detail(e), { cause: e })],
   [NotEnoughSpaceError, (e) => new E2BDiskFullError(detail(e), { cause: e })],
-  [CommandExitError, (e) => new E2BCommandError(`exit ${(e as CommandExitError).exitCode}: ${(e as CommandExitError).stderr.trim().slice(-500)}`, { cause: e })],
+  [
+    CommandExitError,
+    (e) =>
+      new E2BCommandError(`exit ${(e as CommandExitError).exitCode}: ${(e as CommandExitError).stderr.trim().slice(-500)}`, { cause: e }),
+  ],
   [TimeoutError, (e) => new E2BUnavailableError(detail(e), { cause: e })],
   [
     SdkSandboxError,
@@ -103,7 +107,9 @@ const TABLE: ReadonlyArray<readonly [abstract new (...args: never[]) => Error, T
       // Other API errors carry their HTTP status: a 4xx is a request that will not get better.
       const status = (e as SdkSandboxError).statusCode;
       if (status !== undefined && status >= 400 && status < 500) {
-        return status === 404 ? new E2BTemplateError(detail(e), { cause: e }) : new SandboxInputError(`E2B refused the request: ${detail(e)}`);
+        return status === 404
+          ? new E2BTemplateError(detail(e), { cause: e })
+          : new SandboxInputError(`E2B refused the request: ${detail(e)}`);
       }
       return new E2BUnavailableError(detail(e), { cause: e });
     },
@@ -129,5 +135,10 @@ export function translateE2BError(err: unknown, sandboxId?: string): SandboxErro
 export function isGoneCandidate(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   if (err instanceof TimeoutError || err instanceof SdkSandboxNotFoundError) return true;
-  return !(err instanceof SdkSandboxError) && !(err instanceof SandboxError) && !(err instanceof AuthenticationError) && !(err instanceof ServiceBusyError);
+  return (
+    !(err instanceof SdkSandboxError) &&
+    !(err instanceof SandboxError) &&
+    !(err instanceof AuthenticationError) &&
+    !(err instanceof ServiceBusyError)
+  );
 }

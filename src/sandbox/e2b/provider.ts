@@ -12,13 +12,28 @@
  *   that is gone is reported as SandboxNotFoundError (the activity layer's `SandboxLost`).
  */
 import { DEFAULT_E2B_TEMPLATE } from '../../domain/constants.js';
-import { FileNotFoundError, Sandbox as E2BSdkSandbox, SandboxError as SdkSandboxError, SandboxNotFoundError as SdkSandboxNotFoundError, TimeoutError, type ConnectionOpts } from 'e2b';
+import {
+  FileNotFoundError,
+  Sandbox as E2BSdkSandbox,
+  SandboxError as SdkSandboxError,
+  SandboxNotFoundError as SdkSandboxNotFoundError,
+  TimeoutError,
+  type ConnectionOpts,
+} from 'e2b';
 
 import { detachedCommand, killCommand, WRAPPER_NAME } from './exec.js';
 import { isGoneCandidate, translateE2BError } from './errors.js';
 import { SandboxInputError, SandboxNotFoundError } from '../errors.js';
 import { normalizeInside, resolveRelative } from '../paths.js';
-import { type ExecDetachedOpts, type ProcessHandle, type ProcessState, type Sandbox, type SandboxCreateOpts, type SandboxInfo, type SandboxProvider } from '../types.js';
+import {
+  type ExecDetachedOpts,
+  type ProcessHandle,
+  type ProcessState,
+  type Sandbox,
+  type SandboxCreateOpts,
+  type SandboxInfo,
+  type SandboxProvider,
+} from '../types.js';
 import { SANDBOX_WORKDIR } from '../layout.js';
 
 /** Metadata key under which a sandbox remembers its lifetime, for renewals after reattach. */
@@ -77,7 +92,8 @@ export class E2BSandboxProvider implements SandboxProvider {
 
   async create(opts: SandboxCreateOpts): Promise<Sandbox> {
     const lifetime = opts.timeoutSeconds ?? this.defaultTimeoutSeconds;
-    if (!Number.isInteger(lifetime) || lifetime <= 0) throw new SandboxInputError(`sandbox timeout must be a positive number of seconds, not ${lifetime}`);
+    if (!Number.isInteger(lifetime) || lifetime <= 0)
+      throw new SandboxInputError(`sandbox timeout must be a positive number of seconds, not ${lifetime}`);
     // Paths are checked before anything is created.
     const seed = Object.entries(opts.files ?? {}).map(([rel, data]) => ({ path: resolveRelative(SANDBOX_WORKDIR, rel), data }));
     const sdk = await guard(() =>

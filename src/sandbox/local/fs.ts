@@ -41,9 +41,7 @@ export function toHost(roots: AreaRoots, insidePath: string): HostLocation {
   if (inHome !== undefined) return { hostPath: roots.home + inHome, areaRoot: roots.home };
   const inTmp = under(p, '/tmp');
   if (inTmp !== undefined) return { hostPath: roots.tmp + inTmp, areaRoot: roots.tmp };
-  throw new SandboxInputError(
-    `sandbox path ${JSON.stringify(insidePath)} is outside ${SANDBOX_HOME} and /tmp`,
-  );
+  throw new SandboxInputError(`sandbox path ${JSON.stringify(insidePath)} is outside ${SANDBOX_HOME} and /tmp`);
 }
 
 /** Host path components of `hostPath` below `areaRoot` (rejects anything not below it). */
@@ -55,8 +53,7 @@ function componentsBelow(loc: HostLocation): string[] {
 
 function symlinkError(loc: HostLocation): SandboxInputError {
   return new SandboxInputError(
-    `sandbox path ${loc.hostPath.slice(loc.areaRoot.length) || '/'} goes through a symlink, which ` +
-      `the provider does not follow`,
+    `sandbox path ${loc.hostPath.slice(loc.areaRoot.length) || '/'} goes through a symlink, which ` + `the provider does not follow`,
   );
 }
 
@@ -97,9 +94,7 @@ export async function openContained(loc: HostLocation, flags: number): Promise<F
     const real = await readlink(`/proc/self/fd/${fh.fd}`);
     if (under(real, loc.areaRoot) === undefined) throw symlinkError(loc);
     if (!(await fh.stat()).isFile()) {
-      throw new SandboxInputError(
-        `sandbox path ${loc.hostPath.slice(loc.areaRoot.length)} is not a regular file`,
-      );
+      throw new SandboxInputError(`sandbox path ${loc.hostPath.slice(loc.areaRoot.length)} is not a regular file`);
     }
     return fh;
   } catch (err) {
@@ -120,11 +115,7 @@ export async function readContained(loc: HostLocation): Promise<Buffer | undefin
 }
 
 /** Reads up to `maxBytes` from `offset`; empty when the file is missing or has nothing new. */
-export async function readContainedFrom(
-  loc: HostLocation,
-  offset: number,
-  maxBytes: number,
-): Promise<Buffer> {
+export async function readContainedFrom(loc: HostLocation, offset: number, maxBytes: number): Promise<Buffer> {
   if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(maxBytes) || maxBytes < 0) {
     throw new SandboxInputError(`bad read range: offset ${offset}, maxBytes ${maxBytes}`);
   }

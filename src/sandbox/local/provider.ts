@@ -9,7 +9,6 @@
  *   procs/<pid>.json  every process group started, so destroy() can kill them after a
  *                  worker restart
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, realpath, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -84,9 +83,7 @@ export class LocalSandboxProvider implements SandboxProvider {
     const timeoutSeconds = opts.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
     if (!(timeoutSeconds > 0)) throw new SandboxInputError(`timeoutSeconds must be > 0, got ${timeoutSeconds}`);
     // Validate every seeded path before touching the disk.
-    const files = Object.entries(opts.files ?? {}).map(
-      ([rel, content]) => [resolveRelative(SANDBOX_WORKDIR, rel), content] as const,
-    );
+    const files = Object.entries(opts.files ?? {}).map(([rel, content]) => [resolveRelative(SANDBOX_WORKDIR, rel), content] as const);
 
     const sandboxId = `sbx-${randomBytes(8).toString('hex')}`;
     const dir = path.join(this.rootDir, sandboxId);

@@ -119,12 +119,10 @@ export class LocalSandbox implements Sandbox {
     try {
       let stdin: number | 'ignore' = 'ignore';
       if (opts.stdinPath !== undefined) {
-        const fh = await openContained(this.loc(opts.stdinPath), constants.O_RDONLY).catch(
-          (err: NodeJS.ErrnoException) => {
-            if (err.code === 'ENOENT') throw new SandboxInputError(`stdin file ${opts.stdinPath} does not exist`);
-            throw err;
-          },
-        );
+        const fh = await openContained(this.loc(opts.stdinPath), constants.O_RDONLY).catch((err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT') throw new SandboxInputError(`stdin file ${opts.stdinPath} does not exist`);
+          throw err;
+        });
         handles.push(fh);
         stdin = fh.fd;
       }

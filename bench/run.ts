@@ -13,16 +13,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { concurrencyLevel, type ConcurrencyLevel } from './concurrency.js';
-import { historyBench, type HistoryResult } from './history-size.js';
+import { historyBench } from './history-size.js';
 import { summarizeCpuProfile, type ProfileSummary } from './lib/cpu-profile.js';
 import { BENCH_API_KEY, HOST_TASK_QUEUE, TASK_QUEUE, startBenchEnv, type BenchEnv } from './lib/env.js';
-import type { WorkerStats } from './lib/ipc.js';
-import { machineInfo, versions, type MachineInfo, type Versions } from './lib/machine.js';
+import { machineInfo, versions } from './lib/machine.js';
 import { BENCH_DIR, BENCH_TMP } from './lib/paths.js';
 import { renderMarkdown } from './report.js';
-import { buildWorkerProcess, bundleToFile, rssSteps, type RssStep } from './lib/worker-handle.js';
-import { overheadBench, type OverheadResult } from './overhead.js';
-import { parseBench, type ParseResult } from './parse.js';
+import { buildWorkerProcess, bundleToFile, rssSteps } from './lib/worker-handle.js';
+import { overheadBench } from './overhead.js';
+import { parseBench } from './parse.js';
 
 import { SECTIONS, type BenchConfig, type BenchResults, type ConcurrencyResult, type Section, type WorkerInfo } from './lib/results.js';
 

@@ -5,8 +5,8 @@ import { loadWorkerConfig } from '../worker/index.js';
 import { ccflowHome } from '../home.js';
 import { freePort, startDevServer, type DevServer } from '../testing/dev-server.js';
 import { buildActivityDeps, createConfiguredWorkers } from '../worker/index.js';
-import { CcflowClient, describeFailure } from '../client/client.js';
-import { formatResult } from './cli.js';
+import { CcflowClient, describeFailure } from '../client/index.js';
+import { formatResult } from './output.js';
 
 const DEMO_PROMPT =
   'Create a file named hello.txt in the workspace with a one-line greeting, check it with cat, ' + 'then summarize what you did.';
@@ -58,7 +58,7 @@ export async function runDemo(o: { keep: boolean }): Promise<number> {
     say('worker started; running one task');
 
     const client = await CcflowClient.connect({ address: config.address });
-    stops.push(() => client.close());
+    stops.push(() => client.disconnect());
     const handle = await client.start({ prompt: DEMO_PROMPT });
     say(`workflow ${handle.workflowId}`);
     if (uiUrl) say(`watch it: ${uiUrl}/namespaces/${config.namespace}/workflows/${handle.workflowId}`);

@@ -1,3 +1,4 @@
+import { CcflowError } from './errors.js';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
@@ -39,7 +40,7 @@ export interface FollowUpOpts {
 }
 
 /** Thrown for a follow-up that cannot be delivered at all (unknown task, not an agentTask). */
-export class FollowUpError extends Error {
+export class FollowUpError extends CcflowError {
   override readonly name = 'FollowUpError';
 }
 
@@ -108,7 +109,7 @@ export async function continueTask(
   const parsed = TaskSpec.safeParse(spec);
   if (!parsed.success) throw new FollowUpError(`cannot continue ${workflowId}: ${describeZodError(parsed.error)}`);
   const newId = o.newWorkflowId ?? `${workflowId}-cont-${randomUUID().slice(0, 8)}`;
-  const handle = await client.workflow.start<AgentTaskWorkflow>('agentTask', {
+  await client.workflow.start<AgentTaskWorkflow>('agentTask', {
     taskQueue: o.taskQueue ?? DEFAULT_TASK_QUEUE,
     workflowId: newId,
     args: [spec],

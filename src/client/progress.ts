@@ -15,7 +15,7 @@ import {
   type ProgressEvent,
   type ProgressFailure,
   type ProgressSnapshot,
-} from '../cli/views/progress-view.js';
+} from '../schemas/progress.js';
 
 /**
  * Reads a task's progress from Temporal, so it works from any machine that reaches the server:

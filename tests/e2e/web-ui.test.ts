@@ -12,9 +12,11 @@ import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
 import { CcflowClient } from '../../src/client/client.js';
-import { cancelCommand, followTask, listCommand, logsCommand, statusCommand, type Io } from '../../src/cli/commands.js';
+import { cancelCommand, followTask, listCommand, logsCommand, statusCommand } from '../../src/cli/commands/tasks.js';
+import type { Io } from '../../src/cli/output.js';
 import { readProgress } from '../../src/client/progress.js';
-import { ProgressEvent, taskResultOf } from '../../src/cli/views/progress-view.js';
+import { taskResultOf } from '../../src/cli/views/progress-view.js';
+import { ProgressEvent } from '../../src/schemas/progress.js';
 import { PACKAGE_ROOT } from '../../src/home.js';
 import { SUBMIT_RESULT_TOOL } from '../../src/domain/prompts.js';
 import { CcflowCostUsd, CcflowModel, CcflowSandbox, CcflowStatus, CcflowTurns } from '../../src/workflows/search-attributes.js';
@@ -82,7 +84,7 @@ describe('operating ccflow: CLI views, search attributes, Web UI', () => {
   before(async () => {
     h = await startHarness({ script, ui: true });
     await h.startWorker();
-    ccflow = new CcflowClient(h.client);
+    ccflow = new CcflowClient(h.client, h.taskQueue);
   });
   after(async () => {
     await h?.close();
@@ -127,7 +129,7 @@ describe('operating ccflow: CLI views, search attributes, Web UI', () => {
 
   test('ccflow status, list --status and logs', async () => {
     const status = captureIo();
-    assert.equal(await statusCommand([doneId], ccflow, status), 0);
+    assert.equal(await statusCommand(doneId, {}, ccflow, status), 0);
     assert.match(
       status.out(),
       /^ui-report: \[report\] Count the words in notes\.txt\n✓ succeeded in \d+s · \d+ turns · \$\d+\.\d{4} · 1 result attempt\n/,
@@ -135,7 +137,7 @@ describe('operating ccflow: CLI views, search attributes, Web UI', () => {
     assert.match(status.out(), /"words": 4/);
 
     const list = captureIo();
-    assert.equal(await listCommand(['--status', 'succeeded'], ccflow, list), 0);
+    assert.equal(await listCommand({ status: 'succeeded' }, ccflow, list), 0);
     const rows = list.out().trim().split('\n');
     assert.match(rows[0] ?? '', /^WORKFLOW ID\s+STATUS\s+TURNS\s+COST\s+DURATION\s+STARTED \(UTC\)$/);
     assert.ok(
@@ -144,7 +146,7 @@ describe('operating ccflow: CLI views, search attributes, Web UI', () => {
     );
 
     const logs = captureIo();
-    assert.equal(await logsCommand([doneId], ccflow, logs), 0, logs.err());
+    assert.equal(await logsCommand(doneId, {}, ccflow, logs), 0, logs.err());
     const text = logs.out();
     assert.match(text, /^── run-1 · attempt 1 ─+$/m);
     assert.match(text, /^prompt │ \[report\] Count the words in notes\.txt$/m);
@@ -167,13 +169,13 @@ describe('operating ccflow: CLI views, search attributes, Web UI', () => {
       await sleep(250);
     }
     const io = captureIo();
-    assert.equal(await cancelCommand([cancelledId], ccflow, io), 0, io.err());
+    assert.equal(await cancelCommand(cancelledId, {}, ccflow, io), 0, io.err());
     assert.match(io.err(), /cancelled ui-cancelled/);
     const desc = await h.client.workflow.getHandle(cancelledId).describe();
     assert.equal(desc.status.name, 'CANCELLED');
     assert.equal(desc.typedSearchAttributes.get(CcflowStatus), 'cancelled');
     const again = captureIo();
-    assert.equal(await cancelCommand([cancelledId], ccflow, again), 1);
+    assert.equal(await cancelCommand(cancelledId, {}, ccflow, again), 1);
     assert.match(again.err(), /not running \(cancelled\)/);
   });
 

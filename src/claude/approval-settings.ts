@@ -84,7 +84,11 @@ export interface ClaudeSettings {
  * shell) so rule text never meets a shell; `onFailure: "block"` because hooks otherwise fail
  * open (a crashed or timed-out hook would let the call run).
  */
-export function buildApprovalSettings(o: { paths: ApprovalHookPaths; approvalsSha256: string; rules: readonly ApprovalRule[] }): ClaudeSettings {
+export function buildApprovalSettings(o: {
+  paths: ApprovalHookPaths;
+  approvalsSha256: string;
+  rules: readonly ApprovalRule[];
+}): ClaudeSettings {
   if (o.rules.length === 0) return {};
   return {
     hooks: {

@@ -7,7 +7,7 @@
  * call waiting for a human.
  */
 import { z } from 'zod';
-import type { FailureType } from '../shared/failures.js';
+import type { FailureType } from '../domain/failures.js';
 import { classifyResult } from './classify.js';
 import type { ResultEvent } from './events.js';
 import { inputSha256 } from './approval-settings.js';
@@ -32,9 +32,7 @@ export interface DeferredCall {
 }
 
 export type RunEnd =
-  | { kind: 'completed' }
-  | { kind: 'deferred'; call: DeferredCall }
-  | { kind: 'failed'; type: FailureType; message: string };
+  { kind: 'completed' } | { kind: 'deferred'; call: DeferredCall } | { kind: 'failed'; type: FailureType; message: string };
 
 export function classifyRunEnd(result: ResultEvent): RunEnd {
   const fields = DeferralFields.safeParse(result);

@@ -12,6 +12,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { createSandboxAccess } from '../../src/activities/sandboxes.js';
 import { createSessionActivities } from '../../src/activities/sessions.js';
 import { LocalArtifactStore } from '../../src/artifacts/local.js';
 import { buildApprovalSettings, buildApprovalsFile, settingsArgs, type HookDecision } from '../../src/claude/approval-settings.js';
@@ -20,22 +21,25 @@ import { classifyRunEnd, type RunEnd } from '../../src/claude/deferred.js';
 import { DEFAULT_RUN_TIMING, runAgent, runFiles } from '../../src/claude/runner.js';
 import { RunState } from '../../src/claude/run-state.js';
 import { StreamJsonParser } from '../../src/claude/stream.js';
-import { localSandboxMounts } from '../../src/config.js';
 import { parseApprovalRules } from '../../src/domain/approval-rules.js';
-import { startModelServer, parseScript, type ModelServer } from '../../src/model/index.js';
-import { LocalSandboxProvider } from '../../src/sandbox/local.js';
+import { LocalSandboxProvider } from '../../src/sandbox/local/index.js';
+import { startModelServer, parseScript, type ModelServer } from '../../src/testing/model/index.js';
+import { localSandboxMounts } from '../../src/worker/config.js';
 import {
   SANDBOX_CCFLOW_DIR,
   SANDBOX_CLAUDE_BIN,
+  SANDBOX_FILES,
   SANDBOX_HOME,
   SANDBOX_NODE_BIN,
+  SANDBOX_PATH,
   SANDBOX_RESULT_SERVER,
+  SANDBOX_RESULT_SERVER_DIR,
   SANDBOX_WORKDIR,
-  type Sandbox,
-} from '../../src/sandbox/types.js';
+} from '../../src/sandbox/layout.js';
+import type { Sandbox } from '../../src/sandbox/types.js';
 import { processesWithKey, TEST_API_KEY } from '../helpers/harness.js';
 
-const HOOK = `${path.posix.dirname(SANDBOX_RESULT_SERVER)}/approval-hook.mjs`;
+const HOOK = `${SANDBOX_RESULT_SERVER_DIR}/approval-hook.mjs`;
 const APPROVALS_FILE = `${SANDBOX_CCFLOW_DIR}/approvals.json`;
 const RULES = ['Bash(git push:*)'];
 const PUSH = 'git push origin main 2>/dev/null; echo pushed > pushed.txt';
@@ -70,22 +74,43 @@ after(async () => {
   assert.deepEqual(model.refusals(), []);
 });
 
-const sessions = () => createSessionActivities({ providers: { local: provider }, artifacts });
+const sessions = () =>
+  createSessionActivities({ sandboxes: createSandboxAccess({ local: provider }), providers: { local: provider }, artifacts });
 const inActivity = <A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> =>
   new MockActivityEnvironment({ workflowExecution: { workflowId: `loop-${path.basename(tmp)}`, runId: 'r' } }).run(fn, ...args);
 
 /** One agent run in `sandbox`, set up the way ccflow runs it, with the given decisions. */
-async function agentRun(sandbox: Sandbox, o: { name: string; prompt: string; decisions: Record<string, HookDecision>; resume?: string; newSession?: string }): Promise<{ end: RunEnd; sessionId: string; pid: number | undefined; runDir: string }> {
+async function agentRun(
+  sandbox: Sandbox,
+  o: { name: string; prompt: string; decisions: Record<string, HookDecision>; resume?: string; newSession?: string },
+): Promise<{ end: RunEnd; sessionId: string; pid: number | undefined; runDir: string }> {
   const parsed = parseApprovalRules(RULES);
   assert.ok(parsed.ok);
   const runDir = `${SANDBOX_CCFLOW_DIR}/runs/${o.name}/a1`;
-  const files = { schema: `${SANDBOX_CCFLOW_DIR}/result-schema.json`, result: `${SANDBOX_CCFLOW_DIR}/result.json`, mcp: `${SANDBOX_CCFLOW_DIR}/mcp.json` };
-  await sandbox.writeFile(files.schema, JSON.stringify({ type: 'object', properties: { summary: { type: 'string' } }, required: ['summary'] }));
+  const files = { schema: SANDBOX_FILES.resultSchema, result: SANDBOX_FILES.result, mcp: SANDBOX_FILES.mcpConfig };
+  await sandbox.writeFile(
+    files.schema,
+    JSON.stringify({ type: 'object', properties: { summary: { type: 'string' } }, required: ['summary'] }),
+  );
   await sandbox.writeFile(
     files.mcp,
-    JSON.stringify(buildMcpConfig({ nodeBin: SANDBOX_NODE_BIN, serverPath: SANDBOX_RESULT_SERVER, schemaFile: files.schema, resultFile: files.result, attemptsFile: `${SANDBOX_CCFLOW_DIR}/attempts.jsonl` })),
+    JSON.stringify(
+      buildMcpConfig({
+        nodeBin: SANDBOX_NODE_BIN,
+        serverPath: SANDBOX_RESULT_SERVER,
+        schemaFile: files.schema,
+        resultFile: files.result,
+        attemptsFile: SANDBOX_FILES.attempts,
+      }),
+    ),
   );
-  const approvals = buildApprovalsFile({ rules: parsed.rules, allowRules: [], decisions: o.decisions, parkFile: `${runDir}/parked.json`, logFile: `${runDir}/approval-hook.jsonl` });
+  const approvals = buildApprovalsFile({
+    rules: parsed.rules,
+    allowRules: [],
+    decisions: o.decisions,
+    parkFile: `${runDir}/parked.json`,
+    logFile: `${runDir}/approval-hook.jsonl`,
+  });
   await sandbox.writeFile(APPROVALS_FILE, approvals.content);
   const argv = [
     ...buildClaudeArgs({
@@ -95,14 +120,20 @@ async function agentRun(sandbox: Sandbox, o: { name: string; prompt: string; dec
       resumeSessionId: o.resume,
       newSessionId: o.newSession,
     }),
-    ...settingsArgs(buildApprovalSettings({ paths: { nodeBin: SANDBOX_NODE_BIN, hookPath: HOOK, approvalsFile: APPROVALS_FILE }, approvalsSha256: approvals.sha256, rules: parsed.rules })),
+    ...settingsArgs(
+      buildApprovalSettings({
+        paths: { nodeBin: SANDBOX_NODE_BIN, hookPath: HOOK, approvalsFile: APPROVALS_FILE },
+        approvalsSha256: approvals.sha256,
+        rules: parsed.rules,
+      }),
+    ),
   ];
   let pid: number | undefined;
   const summary = await runAgent({
     sandbox,
     runDir,
     argv,
-    env: buildClaudeEnv({ home: SANDBOX_HOME, path: '/opt/ccflow/bin:/usr/local/bin:/usr/bin:/bin', model: { baseUrl: model.url, apiKey } }),
+    env: buildClaudeEnv({ home: SANDBOX_HOME, path: SANDBOX_PATH, model: { baseUrl: model.url, apiKey } }),
     cwd: SANDBOX_WORKDIR,
     prompt: o.prompt,
     timing: { ...DEFAULT_RUN_TIMING, pollIntervalMs: 50 },
@@ -126,7 +157,10 @@ function toolResultSent(toolUseId: string): { is_error?: boolean; content: strin
       if (!Array.isArray(m.content)) continue;
       for (const b of m.content as Array<Record<string, unknown>>) {
         if (b.type === 'tool_result' && b.tool_use_id === toolUseId) {
-          return { is_error: b.is_error as boolean | undefined, content: typeof b.content === 'string' ? b.content : JSON.stringify(b.content) };
+          return {
+            is_error: b.is_error as boolean | undefined,
+            content: typeof b.content === 'string' ? b.content : JSON.stringify(b.content),
+          };
         }
       }
     }
@@ -146,7 +180,12 @@ for (const decision of ['allow', 'deny'] as const) {
   describe(`approval loop: ${decision}`, () => {
     test('defer, save, destroy, restore, resume with the decision', async () => {
       const first = await provider.create({ metadata: { owner: 'ccflow-test' } });
-      const run1 = await agentRun(first, { name: 'run-1', prompt: `[loop-${decision}] push the branch`, decisions: {}, newSession: crypto.randomUUID() });
+      const run1 = await agentRun(first, {
+        name: 'run-1',
+        prompt: `[loop-${decision}] push the branch`,
+        decisions: {},
+        newSession: crypto.randomUUID(),
+      });
       assert.equal(run1.end.kind, 'deferred', JSON.stringify(run1.end));
       if (run1.end.kind !== 'deferred') return;
       const call = run1.end.call;
@@ -164,19 +203,30 @@ for (const decision of ['allow', 'deny'] as const) {
 
       const second = await provider.create({ metadata: { owner: 'ccflow-test' } });
       try {
-        await inActivity(sessions().restoreSession, { sandboxId: second.sandboxId, provider: 'local', fromWorkflowId: `loop-${path.basename(tmp)}` });
+        await inActivity(sessions().restoreSession, {
+          sandboxId: second.sandboxId,
+          provider: 'local',
+          fromWorkflowId: `loop-${path.basename(tmp)}`,
+        });
         const reason = 'pushing to main needs a pull request';
         const run2 = await agentRun(second, {
           name: 'run-2',
           prompt: '',
           resume: run1.sessionId,
-          decisions: { [call.toolUseId]: decision === 'allow' ? { decision: 'allow', inputSha256: call.inputSha256 } : { decision: 'deny', reason, inputSha256: call.inputSha256 } },
+          decisions: {
+            [call.toolUseId]:
+              decision === 'allow'
+                ? { decision: 'allow', inputSha256: call.inputSha256 }
+                : { decision: 'deny', reason, inputSha256: call.inputSha256 },
+          },
         });
         assert.deepEqual(run2.end, { kind: 'completed' });
         assert.equal(run2.sessionId, run1.sessionId, 'the same session went on');
         const sent = toolResultSent(call.toolUseId);
         assert.ok(sent, 'the model got an answer for the held call');
-        const result = JSON.parse((await second.readFile(`${SANDBOX_CCFLOW_DIR}/result.json`))?.toString('utf8') ?? 'null') as { summary?: string };
+        const result = JSON.parse((await second.readFile(`${SANDBOX_CCFLOW_DIR}/result.json`))?.toString('utf8') ?? 'null') as {
+          summary?: string;
+        };
         assert.equal(result.summary, `${decision}: carried on after the decision`);
         await inActivity(sessions().saveSession, { sandboxId: second.sandboxId, provider: 'local', sessionId: run2.sessionId, turn: 2 });
         if (decision === 'allow') {

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PACKAGE_ROOT } from '../../src/config.js';
+import { PACKAGE_ROOT } from '../../src/home.js';
 import { parseApprovalRules, domainMatches, urlHost } from '../../src/domain/approval-rules.js';
 import { buildApprovalsFile, inputSha256, type HookDecision } from '../../src/claude/approval-settings.js';
 
@@ -30,14 +30,24 @@ function setup(o: { rules?: string[]; allowRules?: string[]; decisions?: Record<
   const file = path.join(dir, 'approvals.json');
   const parkFile = path.join(dir, 'run', 'parked.json');
   const logFile = path.join(dir, 'hook.jsonl');
-  const built = buildApprovalsFile({ rules: parsed.rules, allowRules: o.allowRules ?? [], decisions: o.decisions ?? {}, parkFile, logFile });
+  const built = buildApprovalsFile({
+    rules: parsed.rules,
+    allowRules: o.allowRules ?? [],
+    decisions: o.decisions ?? {},
+    parkFile,
+    logFile,
+  });
   writeFileSync(file, built.content);
   const call = (rule: string, input: Record<string, unknown>, argv?: string[]): Answer => {
     const r = spawnSync(process.execPath, [HOOK, ...(argv ?? [file, built.sha256, rule])], {
       input: JSON.stringify({ session_id: 's', hook_event_name: 'PreToolUse', permission_mode: 'dontAsk', ...input }),
       encoding: 'utf8',
     });
-    const parsedOut = r.stdout ? (JSON.parse(r.stdout) as { hookSpecificOutput: { hookEventName: string; permissionDecision: string; permissionDecisionReason?: string } }) : undefined;
+    const parsedOut = r.stdout
+      ? (JSON.parse(r.stdout) as {
+          hookSpecificOutput: { hookEventName: string; permissionDecision: string; permissionDecisionReason?: string };
+        })
+      : undefined;
     if (parsedOut) assert.equal(parsedOut.hookSpecificOutput.hookEventName, 'PreToolUse', 'the CLI ignores an answer without it');
     return {
       status: r.status,
@@ -47,7 +57,13 @@ function setup(o: { rules?: string[]; allowRules?: string[]; decisions?: Record<
       stderr: r.stderr,
     };
   };
-  const log = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { outcome: string; rule: string; toolUseId: string }) : []);
+  const log = () =>
+    existsSync(logFile)
+      ? readFileSync(logFile, 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { outcome: string; rule: string; toolUseId: string })
+      : [];
   return { dir, file, sha: built.sha256, parkFile, call, log };
 }
 
@@ -69,7 +85,10 @@ describe('approval hook', () => {
     const parked = JSON.parse(readFileSync(s.parkFile, 'utf8')) as Record<string, string>;
     assert.equal(parked.toolUseId, 'toolu_1');
     assert.equal(parked.inputSha256, inputSha256({ command: 'git push --force', description: 'push' }));
-    assert.deepEqual(s.log().map((l) => `${l.outcome}:${l.rule}`), ['parked:Bash(git push:*)', 'parked:Bash(git push --force:*)']);
+    assert.deepEqual(
+      s.log().map((l) => `${l.outcome}:${l.rule}`),
+      ['parked:Bash(git push:*)', 'parked:Bash(git push --force:*)'],
+    );
   });
 
   test('denies a second gated call while one is parked, telling the model to retry later', () => {
@@ -98,21 +117,32 @@ describe('approval hook', () => {
   });
 
   test('an approval binds to the input the human saw: a different input is denied', () => {
-    const s = setup({ decisions: { toolu_ok: { decision: 'allow', inputSha256: inputSha256({ command: 'git push origin main', description: 'push' }) } } });
+    const s = setup({
+      decisions: { toolu_ok: { decision: 'allow', inputSha256: inputSha256({ command: 'git push origin main', description: 'push' }) } },
+    });
     const a = s.call('Bash(git push:*)', push('toolu_ok', 'git push --force origin main'));
     assert.equal(a.decision, 'deny');
     assert.match(a.reason ?? '', /differs from the one a human approved/);
   });
 
   test('the hash ignores key order, as the worker computes it', () => {
-    const s = setup({ decisions: { toolu_ok: { decision: 'allow', inputSha256: inputSha256({ description: 'push', command: 'git push' }) } } });
-    assert.equal(s.call('Bash(git push:*)', { tool_use_id: 'toolu_ok', tool_name: 'Bash', tool_input: { command: 'git push', description: 'push' } }).decision, 'allow');
+    const s = setup({
+      decisions: { toolu_ok: { decision: 'allow', inputSha256: inputSha256({ description: 'push', command: 'git push' }) } },
+    });
+    assert.equal(
+      s.call('Bash(git push:*)', { tool_use_id: 'toolu_ok', tool_name: 'Bash', tool_input: { command: 'git push', description: 'push' } })
+        .decision,
+      'allow',
+    );
   });
 
   test('a rule remembered for the session is allowed without parking, even in a subagent', () => {
     const s = setup({ allowRules: ['Bash(git push:*)'] });
     assert.equal(s.call('Bash(git push:*)', push('toolu_1')).decision, 'allow');
-    assert.equal(s.call('Bash(git push:*)', push('toolu_2', 'git push', { agent_id: 'a1', agent_type: 'general-purpose' })).decision, 'allow');
+    assert.equal(
+      s.call('Bash(git push:*)', push('toolu_2', 'git push', { agent_id: 'a1', agent_type: 'general-purpose' })).decision,
+      'allow',
+    );
     assert.equal(existsSync(s.parkFile), false);
   });
 
@@ -126,21 +156,40 @@ describe('approval hook', () => {
 
   test('WebFetch domain rules are judged in the hook: another host gets no opinion', () => {
     const s = setup();
-    const other = s.call('WebFetch(domain:*.example.com)', { tool_use_id: 'toolu_w1', tool_name: 'WebFetch', tool_input: { url: 'https://example.org/', prompt: 'p' } });
+    const other = s.call('WebFetch(domain:*.example.com)', {
+      tool_use_id: 'toolu_w1',
+      tool_name: 'WebFetch',
+      tool_input: { url: 'https://example.org/', prompt: 'p' },
+    });
     assert.equal(other.status, 0);
     assert.equal(other.stdout, '', 'no answer: the usual permissions decide');
-    const unreadable = s.call('WebFetch(domain:*.example.com)', { tool_use_id: 'toolu_w2', tool_name: 'WebFetch', tool_input: { url: 'not a url', prompt: 'p' } });
+    const unreadable = s.call('WebFetch(domain:*.example.com)', {
+      tool_use_id: 'toolu_w2',
+      tool_name: 'WebFetch',
+      tool_input: { url: 'not a url', prompt: 'p' },
+    });
     assert.equal(unreadable.decision, 'defer', 'a URL whose host cannot be read is gated');
   });
 
   test('the hook and the domain module agree on hosts and domains', () => {
-    const urls = ['https://example.com/', 'https://API.Example.com:8443/x', 'http://u:p@deep.sub.example.com/', 'https://badexample.com/', 'https://example.com.evil.org/', 'https://example.com./'];
+    const urls = [
+      'https://example.com/',
+      'https://API.Example.com:8443/x',
+      'http://u:p@deep.sub.example.com/',
+      'https://badexample.com/',
+      'https://example.com.evil.org/',
+      'https://example.com./',
+    ];
     for (const pattern of ['example.com', '*.example.com']) {
       const s = setup({ rules: [`WebFetch(domain:${pattern})`] });
       urls.forEach((url, i) => {
         const host = urlHost(url);
         const expected = host !== undefined && domainMatches(pattern, host);
-        const a = s.call(`WebFetch(domain:${pattern})`, { tool_use_id: `toolu_${i}`, tool_name: 'WebFetch', tool_input: { url, prompt: 'p' } });
+        const a = s.call(`WebFetch(domain:${pattern})`, {
+          tool_use_id: `toolu_${i}`,
+          tool_name: 'WebFetch',
+          tool_input: { url, prompt: 'p' },
+        });
         // Parked or busy both mean "gated"; no output means "not this rule".
         assert.equal(a.stdout !== '', expected, `${pattern} ${url}`);
       });

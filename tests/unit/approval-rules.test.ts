@@ -33,10 +33,25 @@ describe('parseApprovalRule', () => {
     });
     assert.deepEqual(rule('WebFetch'), { text: 'WebFetch', kind: 'tool', tool: 'WebFetch' });
     assert.deepEqual(rule('Bash(*)'), { text: 'Bash(*)', kind: 'tool', tool: 'Bash' });
-    assert.deepEqual(rule('mcp__github__create_pr'), { text: 'mcp__github__create_pr', kind: 'mcp', tool: 'mcp__github__create_pr', server: 'github', mcpTool: 'create_pr' });
+    assert.deepEqual(rule('mcp__github__create_pr'), {
+      text: 'mcp__github__create_pr',
+      kind: 'mcp',
+      tool: 'mcp__github__create_pr',
+      server: 'github',
+      mcpTool: 'create_pr',
+    });
     assert.deepEqual(rule('mcp__github'), { text: 'mcp__github', kind: 'mcp', tool: 'mcp__github', server: 'github' });
     assert.deepEqual(rule('mcp__github__*'), { text: 'mcp__github__*', kind: 'mcp', tool: 'mcp__github__*', server: 'github' });
-    for (const ok of ['Bash(npm publish *)', 'Bash(rm -rf /)', 'Edit(/src/**)', 'Read(~/.ssh/**)', 'Write(//etc/**)', 'NotebookEdit(*.ipynb)', 'Agent', 'WebSearch']) {
+    for (const ok of [
+      'Bash(npm publish *)',
+      'Bash(rm -rf /)',
+      'Edit(/src/**)',
+      'Read(~/.ssh/**)',
+      'Write(//etc/**)',
+      'NotebookEdit(*.ipynb)',
+      'Agent',
+      'WebSearch',
+    ]) {
       assert.ok(parseApprovalRule(ok).ok, ok);
     }
   });

@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { PACKAGE_ROOT } from '../../src/config.js';
+import { PACKAGE_ROOT } from '../../src/home.js';
 import { parseStreamLine, type ResultEvent } from '../../src/claude/events.js';
 import { classifyResult } from '../../src/claude/classify.js';
 import { classifyRunEnd } from '../../src/claude/deferred.js';
@@ -51,7 +51,9 @@ describe('classifyRunEnd (recorded claude 2.1.330 result lines)', () => {
     const base = recorded(0);
     const { deferred_tool_use: _dropped, ...withoutCall } = base as ResultEvent & { deferred_tool_use?: unknown };
     assert.equal(classifyRunEnd(withoutCall as ResultEvent).kind, 'failed');
-    assert.deepEqual(classifyRunEnd({ ...base, stop_reason: 'end_turn', deferred_tool_use: undefined } as ResultEvent), { kind: 'completed' });
+    assert.deepEqual(classifyRunEnd({ ...base, stop_reason: 'end_turn', deferred_tool_use: undefined } as ResultEvent), {
+      kind: 'completed',
+    });
     const maxTurns = classifyRunEnd({ ...recorded(1), subtype: 'error_max_turns', is_error: true });
     assert.equal(maxTurns.kind === 'failed' && maxTurns.type, 'MaxTurnsExceeded');
   });

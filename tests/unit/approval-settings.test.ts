@@ -2,12 +2,21 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { parseApprovalRules } from '../../src/domain/approval-rules.js';
-import { buildApprovalSettings, buildApprovalsFile, settingsArgs, APPROVAL_HOOK_TIMEOUT_SECONDS } from '../../src/claude/approval-settings.js';
+import {
+  buildApprovalSettings,
+  buildApprovalsFile,
+  settingsArgs,
+  APPROVAL_HOOK_TIMEOUT_SECONDS,
+} from '../../src/claude/approval-settings.js';
 
 const parsed = parseApprovalRules(['Bash(git push:*)', 'WebFetch(domain:example.com)', 'mcp__gh']);
 assert.ok(parsed.ok);
 const rules = parsed.rules;
-const paths = { nodeBin: '/opt/ccflow/bin/node', hookPath: '/opt/ccflow/result-server/approval-hook.mjs', approvalsFile: '/home/user/.ccflow/approvals.json' };
+const paths = {
+  nodeBin: '/opt/ccflow/bin/node',
+  hookPath: '/opt/ccflow/result-server/approval-hook.mjs',
+  approvalsFile: '/home/user/.ccflow/approvals.json',
+};
 
 describe('buildApprovalsFile', () => {
   test('holds rules (with the hook-checked domain), remembered rules, decisions and where to park', () => {

@@ -22,7 +22,7 @@
  *   version     1
  *   rules       [{ rule, domain? }]            the task's rules; `domain` for host-checked ones
  *   allowRules  [rule]                         allowed for the rest of the session ("remember")
- *   decisions   { <tool_use_id>: { decision: "allow"|"deny", reason?, inputSha256 } }
+ *   decisions   { <tool_use_id>: { decision: "allow"|"deny", reason?, inputSha256, by?: "human"|"timeout" } }
  *   parkFile    where this run records the one call it parks
  *   logFile     where every answer is appended, one JSON line each
  * The file lives where the agent can write, so its hash travels in argv, which the agent
@@ -101,7 +101,7 @@ function domainMatches(pattern, host) {
 }
 
 /**
- * @typedef {{ decision: 'allow' | 'deny', reason?: string, inputSha256: string }} Decision
+ * @typedef {{ decision: 'allow' | 'deny', reason?: string, inputSha256: string, by?: 'human' | 'timeout' }} Decision
  * @typedef {{ version: 1, rules: { rule: string, domain?: string }[], allowRules: string[],
  *   decisions: Record<string, Decision>, parkFile: string, logFile: string }} ApprovalsFile
  */
@@ -185,6 +185,9 @@ function main() {
     }
     if (decided.decision === 'allow') decide('allowed', 'allow', 'Approved by a human reviewer.');
     const why = decided.reason?.trim();
+    if (decided.by === 'timeout') {
+      decide('timed-out', 'deny', `Nobody answered the request to approve this action in time, so it was not run.${why ? ` ${why}` : ''}`);
+    }
     decide('denied', 'deny', why ? `A human reviewer denied this action: ${why}` : 'A human reviewer denied this action.');
   }
   if (approvals.allowRules.includes(rule)) decide('remembered', 'allow', `Allowed for this session by a human reviewer (rule ${rule}).`);

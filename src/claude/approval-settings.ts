@@ -24,6 +24,8 @@ export interface HookDecision {
   reason?: string;
   /** sha256 of the canonical JSON of the input the human was shown (see {@link inputSha256}). */
   inputSha256: string;
+  /** `timeout`: nobody answered in time, which the agent is told instead of a reviewer's denial. */
+  by?: 'human' | 'timeout';
 }
 
 export interface ApprovalsFileInput {

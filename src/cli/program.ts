@@ -61,6 +61,12 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option('--json', 'print progress events and the result as JSON lines')
     .option('--quiet', 'no progress, only the result')
     .option('--keep-alive <seconds>', 'stay open for follow-ups this long after each result; prints the first result and returns', number)
+    .option(
+      '--ask <rule>',
+      'calls matching this permission rule wait for `ccflow approve`, e.g. "Bash(git push:*)" (repeatable)',
+      (rule: string, rules: string[] = []) => [...rules, rule],
+    )
+    .option('--ask-timeout <seconds>', 'how long a call waits for an answer before it is denied (default: no limit)', positiveInteger)
     .action((words: string[], o) => done(import('./commands/run.js').then((m) => m.runCommand(words.join(' ').trim(), o, io))));
 
   program

@@ -61,8 +61,15 @@ export async function approvalsCommand(
     const pending = await client.approvals();
     const now = Date.now();
     for (const p of pending) {
-      if (shown.has(p.id)) continue;
+      const before = shown.get(p.id);
       shown.set(p.id, p);
+      if (before) {
+        if (p.sandboxReleased && !before.sandboxReleased) {
+          if (o.json) io.stdout.write(`${JSON.stringify({ event: 'sandbox-released', id: p.id, workflowId: p.workflowId })}\n`);
+          else io.stdout.write(`~ ${p.id}  sandbox saved and released; the answer restores it\n`);
+        }
+        continue;
+      }
       if (o.json) io.stdout.write(`${JSON.stringify({ event: 'waiting', ...p })}\n`);
       else io.stdout.write(`${['+ ' + (renderApproval(p, now)[0] ?? ''), ...renderApproval(p, now).slice(1)].join('\n')}\n`);
     }

@@ -85,7 +85,7 @@ const inputSha256 = (value) =>
     .update(JSON.stringify(sortKeys(value)) ?? 'null')
     .digest('hex');
 
-/** Same as urlHost/domainMatches in src/domain/approval-rules.ts. @param {string} url */
+/** Same as urlHost/domainMatches in src/domain/approval-matchers.ts. @param {string} url */
 function urlHost(url) {
   const m = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/([^/?#]*)/.exec(url.trim());
   if (!m?.[1]) return undefined;

@@ -9,7 +9,8 @@ import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../../src/home.js';
-import { parseApprovalRules, domainMatches, urlHost } from '../../src/domain/approval-rules.js';
+import { domainMatches, urlHost } from '../../src/domain/approval-matchers.js';
+import { parseApprovalRules } from '../../src/domain/approval-rules.js';
 import { buildApprovalsFile, inputSha256, type HookDecision } from '../../src/claude/approval-settings.js';
 
 const HOOK = path.join(PACKAGE_ROOT, 'sandbox-template', 'result-server', 'approval-hook.mjs');

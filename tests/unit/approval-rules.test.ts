@@ -1,17 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  bashMatches,
-  domainMatches,
-  hookFilter,
-  parseApprovalRule,
-  parseApprovalRules,
-  pathMatches,
-  ruleMatches,
-  simpleCommands,
-  urlHost,
-  type ApprovalRule,
-} from '../../src/domain/approval-rules.js';
+import { hookFilter, parseApprovalRule, parseApprovalRules, ruleMatches, type ApprovalRule } from '../../src/domain/approval-rules.js';
+import { bashMatches, domainMatches, pathMatches, simpleCommands, urlHost } from '../../src/domain/approval-matchers.js';
 import { canonicalJson, previewJson } from '../../src/domain/canonical-json.js';
 
 const rule = (text: string): ApprovalRule => {

@@ -26,7 +26,9 @@ const RULE = 'Bash(git push:*)';
 const submit = (summary: string) => ({ toolUse: [{ name: SUBMIT_RESULT_TOOL, input: { summary } }] });
 const push = (branch: string, text?: string) => ({
   ...(text ? { text } : {}),
-  toolUse: [{ name: 'Bash', input: { command: `git push origin ${branch} 2>/dev/null; echo ${branch} >> pushed.txt`, description: 'push' } }],
+  toolUse: [
+    { name: 'Bash', input: { command: `git push origin ${branch} 2>/dev/null; echo ${branch} >> pushed.txt`, description: 'push' } },
+  ],
 });
 
 const script = {
@@ -69,7 +71,10 @@ function toolResultSent(h: Harness, toolUseId: string): { is_error?: boolean; co
       if (!Array.isArray(m.content)) continue;
       for (const b of m.content as Array<Record<string, unknown>>) {
         if (b.type === 'tool_result' && b.tool_use_id === toolUseId) {
-          return { is_error: b.is_error as boolean | undefined, content: typeof b.content === 'string' ? b.content : JSON.stringify(b.content) };
+          return {
+            is_error: b.is_error as boolean | undefined,
+            content: typeof b.content === 'string' ? b.content : JSON.stringify(b.content),
+          };
         }
       }
     }
@@ -122,7 +127,10 @@ describe('approvals', () => {
     assert.ok(request);
     assert.equal(request.requestId, 'req-1');
     assert.equal(request.toolName, 'Bash');
-    assert.deepEqual(JSON.parse(request.input), { command: 'git push origin main 2>/dev/null; echo main >> pushed.txt', description: 'push' });
+    assert.deepEqual(JSON.parse(request.input), {
+      command: 'git push origin main 2>/dev/null; echo main >> pushed.txt',
+      description: 'push',
+    });
     assert.deepEqual(request.rules, [RULE]);
     assert.equal(request.agentText, 'Pushing the branch.');
     assert.equal(request.turn, 1);
@@ -213,7 +221,13 @@ describe('approvals', () => {
   test('ccflow pipeline run shows a waiting step, and ccflow approve <pipeline> answers it', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'ccflow-pl-'));
     const file = path.join(dir, 'release.json');
-    await writeFile(file, JSON.stringify({ defaults: { approval: { tools: [RULE] } }, steps: [{ name: 'release', prompt: '[ap-pipeline] Push the release.' }] }));
+    await writeFile(
+      file,
+      JSON.stringify({
+        defaults: { approval: { tools: [RULE] } },
+        steps: [{ name: 'release', prompt: '[ap-pipeline] Push the release.' }],
+      }),
+    );
     const run = ccflowCli(h, ['pipeline', 'run', file, '--id', 'ap-pipeline']);
     const pipeline = h.client.workflow.getHandle('ap-pipeline');
     await waitFor('the step to wait', async () => {

@@ -147,6 +147,13 @@ describe('approvals', () => {
     });
     assert.match(listed, /ap-allow\/req-1 {2}Bash: git push origin main/);
     assert.match(listed, /rule Bash\(git push:\*\)/);
+    // Web UI's current details (the workflow metadata query it reads) say what waits and how to answer.
+    const details = await waitFor('the current details to show the request', async () => {
+      const meta = await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+      return meta.currentDetails?.includes('Waiting for approval') ? meta.currentDetails : undefined;
+    });
+    assert.match(details, /git push origin main/);
+    assert.match(details, /ccflow approve ap-allow/);
     const shown = (await ccflowCli(h, ['status', 'ap-allow'])).stdout;
     assert.match(shown, /waiting-approval/);
     assert.match(shown, /waits: req-1 Bash .*git push origin main/);

@@ -2,9 +2,9 @@ import { Command, Option } from 'commander';
 import type { CcflowClient } from '../client/index.js';
 import { PROVIDER_NAMES } from '../domain/constants.js';
 import { STATUS_QUERIES } from '../client/list.js';
-import { EXIT_CODES_HELP } from './errors.js';
+import { EXIT_CODES_HELP, UsageError } from './errors.js';
 import { number, positiveInteger } from './input.js';
-import type { Io } from './output.js';
+import { interruptSignal, type Io } from './output.js';
 
 const ENVIRONMENT_HELP = `Environment:
   TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE     where the Temporal server is (default localhost:7233, default)
@@ -18,6 +18,7 @@ const ENVIRONMENT_HELP = `Environment:
 const tasks = () => import('./commands/tasks.js');
 const sessions = () => import('./commands/sessions.js');
 const infra = () => import('./commands/infra.js');
+const approvals = () => import('./commands/approvals.js');
 
 /** Runs a command that needs a connected client. */
 async function withClient<T>(fn: (client: CcflowClient) => Promise<T>): Promise<T> {
@@ -60,6 +61,12 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option('--json', 'print progress events and the result as JSON lines')
     .option('--quiet', 'no progress, only the result')
     .option('--keep-alive <seconds>', 'stay open for follow-ups this long after each result; prints the first result and returns', number)
+    .option(
+      '--ask <rule>',
+      'calls matching this permission rule wait for `ccflow approve`, e.g. "Bash(git push:*)" (repeatable)',
+      (rule: string, rules: string[] = []) => [...rules, rule],
+    )
+    .option('--ask-timeout <seconds>', 'how long a call waits for an answer before it is denied (default: no limit)', positiveInteger)
     .action((words: string[], o) => done(import('./commands/run.js').then((m) => m.runCommand(words.join(' ').trim(), o, io))));
 
   program
@@ -123,6 +130,29 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .argument('<workflowId>')
     .option('--no-wait', 'return once the cancellation is requested')
     .action((id: string, o) => done(withClient(async (c) => (await tasks()).cancelCommand(id, o, c, io))));
+
+  program
+    .command('approvals')
+    .description('tool calls waiting for a human, across all tasks (found through the CcflowWaiting search attribute)')
+    .option('--watch', 'keep watching: a line when a request appears and when it goes away')
+    .option('--json', 'one JSON line per request')
+    .action((o: { watch?: boolean; json?: boolean }) =>
+      done(withClient(async (c) => (await approvals()).approvalsCommand(o.watch ? { ...o, signal: interruptSignal() } : o, c, io))),
+    );
+
+  program
+    .command('approve')
+    .description('answer a tool call waiting for a human: allow it (the default) or deny it with a reason the agent reads')
+    .argument('<id>', 'a task, a pipeline, or one request (<workflowId>/<requestId>, as `ccflow approvals` shows it)')
+    .option('--deny', 'refuse the call; the agent gets the reason as the tool error and goes on')
+    .option('--reason <text>', 'why (the agent reads it on --deny)')
+    .option('--remember', 'allow the rules this call matched for the rest of the task (with allow only)')
+    .option('--request <requestId>', 'the request to answer, when the id names several or to be sure it is the one you saw')
+    .option('--json', 'print the answer as JSON')
+    .action((id: string, o: { deny?: boolean; reason?: string; remember?: boolean; request?: string; json?: boolean }) => {
+      if (o.deny && o.remember) throw new UsageError('--remember allows the rule for the rest of the task; it does not go with --deny');
+      return done(withClient(async (c) => (await approvals()).approveCommand(id, o, c, io)));
+    });
 
   program
     .command('pipeline')

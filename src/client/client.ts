@@ -2,11 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { taskDetails, taskSummary } from '../domain/task-summary.js';
 import { describeZodError } from '../schemas/describe-error.js';
+import type { ApproveResult } from '../schemas/approvals.js';
 import type { FollowUpInput } from '../schemas/messages.js';
 import type { PipelineResult } from '../schemas/messages.js';
 import type { ProgressEvent } from '../schemas/progress.js';
 import { TaskSpec, type TaskResult, type TaskSpecInput } from '../schemas/task-spec.js';
 import { closeSignal, type AgentTaskWorkflow, type PipelineWorkflow } from '../workflows/messages.js';
+import { approve, approvalsOf, listApprovals, type ApproveOpts, type PendingApproval } from './approvals.js';
 import { connectTemporal, resolveConnectOpts, type ConnectOpts } from './connection.js';
 import { InvalidInputError, TaskNotFoundError, taskFailed } from './errors.js';
 import { sendFollowUp, type FollowUpOpts, type FollowUpOutcome } from './follow-up.js';
@@ -115,6 +117,22 @@ export class CcflowClient {
   /** Follows a task: progress snapshots as they change, then its result or failure. */
   watch(workflowId: string, o: WatchOpts = {}): AsyncGenerator<ProgressEvent> {
     return watchProgress(this.temporal, workflowId, o);
+  }
+
+  /**
+   * Tool calls waiting for a human: across every task on this client's queue (found through
+   * the CcflowWaiting search attribute), or under one task, pipeline or request id.
+   */
+  async approvals(o: { target?: string } = {}): Promise<PendingApproval[]> {
+    return o.target === undefined ? listApprovals(this.temporal, this.taskQueue) : approvalsOf(this.temporal, o.target);
+  }
+
+  /**
+   * Answers the call waiting under `target` (a task id, a pipeline id, or `<workflowId>/<requestId>`):
+   * allow runs it, deny tells the agent why. Returns once the task accepted the answer.
+   */
+  async approve(target: string, o: ApproveOpts): Promise<{ request: PendingApproval; result: ApproveResult }> {
+    return approve(this.temporal, target, o);
   }
 
   /** Recent tasks on this client's queue, newest first. */

@@ -24,6 +24,10 @@ export const FAILURE_TYPES = {
     meaning: 'A follow-up was refused because the task is closing; `ccflow followup` continues it in a new task.',
   },
   TaskClosed: { retryable: false, meaning: 'The task ended before a queued follow-up could run.' },
+  ApprovalTimedOut: {
+    retryable: false,
+    meaning: 'A tool call waited for a human longer than approval.timeoutSeconds, and approval.onTimeout is "fail".',
+  },
   SessionNotFound: {
     retryable: false,
     meaning: 'A follow-up or continuation found no saved session: the message says whether the transcript or the workspace is missing.',

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ApprovalStatus } from './approvals.js';
 import { JsonSchemaObject, TurnSummary } from './task-spec.js';
 
 /**
@@ -51,6 +52,7 @@ export const TASK_PHASES = [
   'open',
   'following-up',
   'closing',
+  'waiting-approval',
 ] as const;
 export const TaskPhase = z.enum(TASK_PHASES);
 export type TaskPhase = z.infer<typeof TaskPhase>;
@@ -85,10 +87,14 @@ export const TaskStatus = z.object({
   continuedFrom: z.string().optional(),
   /** Why the last session save failed, if it did (a later restore would then fail). */
   sessionSaveError: z.string().optional(),
+  /** What each session's runs reported in all (claude reports a resumed session's whole cost). */
+  sessionCosts: z.record(z.string(), z.number()).optional(),
+  /** Tool calls held for a human (tasks with `approval` rules). */
+  approval: ApprovalStatus.optional(),
 });
 export type TaskStatus = z.infer<typeof TaskStatus>;
 
-export const STEP_STATES = ['pending', 'running', 'done', 'failed', 'skipped', 'cancelled'] as const;
+export const STEP_STATES = ['pending', 'running', 'waiting', 'done', 'failed', 'skipped', 'cancelled'] as const;
 export const StepState = z.enum(STEP_STATES);
 export type StepState = z.infer<typeof StepState>;
 
@@ -106,6 +112,8 @@ export const PipelineStepStatus = z.object({
   numTurns: z.number().int(),
   costUsd: z.number(),
   durationMs: z.number(),
+  /** While the step waits for a human: the request to answer (`ccflow approve <workflowId>`). */
+  approval: z.object({ requestId: z.string(), toolName: z.string() }).optional(),
 });
 export type PipelineStepStatus = z.infer<typeof PipelineStepStatus>;
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ApprovalSpec } from './approvals.js';
 
 /**
  * The wire shapes of an agent task. These zod schemas are the single source of truth: the
@@ -110,6 +111,7 @@ export const TaskSpec = z.strictObject({
     .default(0)
     .describe('How long the task stays open for follow-ups after each result (0: it ends with its first result).'),
   continueFrom: ContinueFrom.optional().describe("Start from an earlier task's saved session and workspace."),
+  approval: ApprovalSpec.optional().describe('Tool calls that wait for a human to allow or deny them (see README, Approvals).'),
 });
 /** What a user writes. */
 export type TaskSpecInput = z.input<typeof TaskSpec>;

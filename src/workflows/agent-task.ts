@@ -13,6 +13,7 @@ import {
 import type { FollowUpResult, TaskStatus } from '../schemas/messages.js';
 import type { TaskResult, TaskSpec, TurnSummary } from '../schemas/task-spec.js';
 import { validation } from './activities.js';
+import { ApprovalGate } from './approval-gate.js';
 import { asUpdateFailure, describeFailure, surface } from './failures.js';
 import { FollowUpInbox, MAX_PROMPT_RECORD, type FollowUpTicket } from './follow-up-inbox.js';
 import { statusQuery } from './messages.js';
@@ -81,6 +82,7 @@ export async function agentTask(input: unknown, open?: OpenTask): Promise<TaskRe
   if (!open) status.turns.push(firstRecord);
   // Registered first, so a follow-up sent while the first turn runs is queued, not refused.
   const inbox = new FollowUpInbox(status);
+  const approvals = new ApprovalGate(status);
 
   let spec: TaskSpec;
   try {
@@ -89,19 +91,22 @@ export async function agentTask(input: unknown, open?: OpenTask): Promise<TaskRe
     throw surface(err, 'invalid task');
   }
   const startedAt = open?.startedAt ?? Date.now();
+  approvals.configure(spec);
   const pool = new SandboxPool(spec, open?.sandboxes);
-  const session = new TaskSession(spec, status, pool, open?.runCount);
+  const session = new TaskSession(spec, status, pool, approvals, open?.runCount);
 
   // The task's wall-clock limit: past it the work is cancelled (killing the agent) and the
-  // task fails with TaskTimedOut after teardown.
+  // task fails with TaskTimedOut after teardown. Time spent waiting for a human's answer does
+  // not count: it costs nothing, and approval.timeoutSeconds bounds it.
   let timedOut = false;
   const work = new CancellationScope();
-  const deadline = CancellationScope.cancellable(() =>
-    sleep(startedAt + spec.timeouts.taskSeconds * 1000 - Date.now()).then(() => {
-      timedOut = true;
-      work.cancel();
-    }),
-  );
+  const deadline = CancellationScope.cancellable(async () => {
+    const limitMs = spec.timeouts.taskSeconds * 1000;
+    if (spec.approval) await deadlinePassed(startedAt, limitMs, approvals);
+    else await sleep(startedAt + limitMs - Date.now());
+    timedOut = true;
+    work.cancel();
+  });
   deadline.catch(() => undefined);
 
   let last: TurnOutcome | undefined;
@@ -176,7 +181,7 @@ export async function agentTask(input: unknown, open?: OpenTask): Promise<TaskRe
     const startedTurn = Date.now();
     const before = { numTurns: status.numTurns, costUsd: status.totalCostUsd };
     try {
-      const out = await session.followUp(ticket.input);
+      const out = await session.followUp(ticket.input, ticket.record.turn);
       await session.save(out.entry, out.sessionId, ticket.record.turn);
       record(ticket.record, out);
       ticket.resolve(followUpResult(ticket.record.turn, out));
@@ -210,6 +215,19 @@ export async function agentTask(input: unknown, open?: OpenTask): Promise<TaskRe
       totalCostUsd: status.totalCostUsd,
       restored: out.restored,
     };
+  }
+}
+
+/** Resolves once the task has worked `limitMs` since `startedAt`, not counting time spent waiting for approvals. */
+async function deadlinePassed(startedAt: number, limitMs: number, approvals: ApprovalGate): Promise<void> {
+  for (;;) {
+    if (approvals.waiting) {
+      await condition(() => !approvals.waiting);
+      continue;
+    }
+    const left = startedAt + limitMs + approvals.waitedMs - Date.now();
+    if (left <= 0) return;
+    if (!(await condition(() => approvals.waiting, left))) return;
   }
 }
 

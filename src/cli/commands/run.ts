@@ -1,6 +1,8 @@
-import { CcflowClient, type TaskSpecInput } from '../../client/index.js';
+import { CcflowClient, InvalidInputError, TaskSpec, type TaskSpecInput } from '../../client/index.js';
+import { describeZodError } from '../../schemas/describe-error.js';
 import { waitForFirstTurn } from '../../client/follow-up.js';
 import type { ProviderName } from '../../domain/constants.js';
+import { UsageError } from '../errors.js';
 import { readSchemaFile, readWorkspaceFiles } from '../input.js';
 import { defaultIo, formatResult, interruptSignal, type Io } from '../output.js';
 import { followTask } from './tasks.js';
@@ -17,6 +19,9 @@ export interface RunOptions {
   json?: boolean;
   quiet?: boolean;
   keepAlive?: number;
+  /** Approval rules (`--ask`, repeatable): calls matching one wait for `ccflow approve`. */
+  ask?: string[];
+  askTimeout?: number;
 }
 
 /** The TaskSpec a `ccflow run` asks for, read from local files first: nothing connects before it is valid. */
@@ -29,12 +34,17 @@ export async function specFromOptions(prompt: string, o: RunOptions): Promise<Ta
   if (o.maxBudgetUsd !== undefined) spec.maxBudgetUsd = o.maxBudgetUsd;
   if (o.provider) spec.sandbox = { provider: o.provider };
   if (o.keepAlive !== undefined) spec.keepAliveSeconds = o.keepAlive;
+  if (o.ask?.length) spec.approval = { tools: o.ask, ...(o.askTimeout !== undefined ? { timeoutSeconds: o.askTimeout } : {}) };
+  else if (o.askTimeout !== undefined) throw new UsageError('--ask-timeout needs at least one --ask rule');
   return spec;
 }
 
 /** `ccflow run`: starts a task, follows it, prints its result (or, with a keep-alive, its first). */
 export async function runCommand(prompt: string, o: RunOptions, io: Io = defaultIo): Promise<number> {
   const spec = await specFromOptions(prompt, o);
+  // Checked before connecting, so a bad --ask rule is a usage error even with no server.
+  const checked = TaskSpec.safeParse(spec);
+  if (!checked.success) throw new InvalidInputError(`invalid task: ${describeZodError(checked.error)}`);
   const client = await CcflowClient.connect();
   try {
     const handle = await client.start(spec, { workflowId: o.id });

@@ -1,0 +1,128 @@
+/**
+ * The `changes` summary of a task or a turn: what changed between two commits, read from
+ * `git diff-tree -r -z -M --raw --numstat`. Pure (no I/O), and bounded: it goes into
+ * workflow history and results, so it keeps at most `maxFiles` entries and says how many
+ * there were.
+ */
+
+export type FileStatus = 'added' | 'modified' | 'deleted' | 'renamed' | 'copied' | 'type-changed';
+
+export interface FileChange {
+  path: string;
+  status: FileStatus;
+  /** Lines added; 0 for a binary file. */
+  insertions: number;
+  /** Lines removed; 0 for a binary file. */
+  deletions: number;
+  /** The path before a rename or copy. */
+  oldPath?: string;
+  /** git saw binary content (no line counts). */
+  binary?: boolean;
+}
+
+export interface ChangeSummary {
+  baseCommit: string;
+  headCommit: string;
+  /** The first `maxFiles` changed files, in git's order (by path). */
+  files: FileChange[];
+  /** Totals over every changed file, listed or not. */
+  insertions: number;
+  deletions: number;
+  /** How many files changed, listed or not. */
+  filesChanged: number;
+  /** Present when `files` was cut to `maxFiles` entries. */
+  truncated?: true;
+}
+
+export const DEFAULT_MAX_SUMMARY_FILES = 100;
+/** Paths longer than this are cut in summaries (git allows 4096 bytes). */
+const MAX_PATH_CHARS = 512;
+
+const STATUS: Readonly<Record<string, FileStatus>> = {
+  A: 'added',
+  M: 'modified',
+  D: 'deleted',
+  R: 'renamed',
+  C: 'copied',
+  T: 'type-changed',
+};
+
+/** Parses raw + numstat output (`-z`) of one diff into a bounded summary. */
+export function parseDiffSummary(
+  output: string | Buffer,
+  commits: { baseCommit: string; headCommit: string },
+  maxFiles = DEFAULT_MAX_SUMMARY_FILES,
+): ChangeSummary {
+  const tokens = (typeof output === 'string' ? output : output.toString('utf8')).split('\0');
+  const raw: Array<{ status: FileStatus; path: string; oldPath?: string }> = [];
+  const counts: Array<{ insertions: number; deletions: number; binary: boolean }> = [];
+  let i = 0;
+  while (i < tokens.length) {
+    const t = tokens[i]!;
+    if (t === '') {
+      i += 1;
+      continue;
+    }
+    if (t.startsWith(':')) {
+      // ":<mode> <mode> <id> <id> <status><score>" NUL path [NUL new path]
+      const letter = t.trim().split(' ').pop()!.charAt(0);
+      const status = STATUS[letter] ?? 'modified';
+      if (status === 'renamed' || status === 'copied') {
+        raw.push({ status, oldPath: tokens[i + 1] ?? '', path: tokens[i + 2] ?? '' });
+        i += 3;
+      } else {
+        raw.push({ status, path: tokens[i + 1] ?? '' });
+        i += 2;
+      }
+      continue;
+    }
+    // "<added>\t<deleted>\t<path>" NUL, or for a rename "<added>\t<deleted>\t" NUL old NUL new NUL.
+    const m = /^(-|\d+)\t(-|\d+)\t(.*)$/s.exec(t);
+    if (!m) {
+      i += 1;
+      continue;
+    }
+    const binary = m[1] === '-';
+    counts.push({ insertions: binary ? 0 : Number(m[1]), deletions: binary ? 0 : Number(m[2]), binary });
+    i += m[3] === '' ? 3 : 1;
+  }
+  const files: FileChange[] = [];
+  let insertions = 0;
+  let deletions = 0;
+  raw.forEach((r, n) => {
+    const c = counts[n] ?? { insertions: 0, deletions: 0, binary: false };
+    insertions += c.insertions;
+    deletions += c.deletions;
+    if (files.length < maxFiles) {
+      files.push({
+        path: cut(r.path),
+        status: r.status,
+        insertions: c.insertions,
+        deletions: c.deletions,
+        ...(r.oldPath !== undefined ? { oldPath: cut(r.oldPath) } : {}),
+        ...(c.binary ? { binary: true } : {}),
+      });
+    }
+  });
+  return {
+    baseCommit: commits.baseCommit,
+    headCommit: commits.headCommit,
+    files,
+    insertions,
+    deletions,
+    filesChanged: raw.length,
+    ...(raw.length > files.length ? { truncated: true as const } : {}),
+  };
+}
+
+function cut(p: string): string {
+  return p.length > MAX_PATH_CHARS ? `${p.slice(0, MAX_PATH_CHARS - 1)}…` : p;
+}
+
+/** `3 files changed, 10 insertions(+), 2 deletions(-)`, as git prints it. */
+export function formatShortStat(s: Pick<ChangeSummary, 'filesChanged' | 'insertions' | 'deletions'>): string {
+  const parts = [`${s.filesChanged} file${s.filesChanged === 1 ? '' : 's'} changed`];
+  if (s.insertions > 0 || s.deletions === 0) parts.push(`${s.insertions} insertion${s.insertions === 1 ? '' : 's'}(+)`);
+  if (s.deletions > 0 || s.insertions === 0) parts.push(`${s.deletions} deletion${s.deletions === 1 ? '' : 's'}(-)`);
+  return parts.join(', ');
+}

@@ -36,9 +36,13 @@ export async function applyPatch(git: GitHost, o: { dir: string; patch: Buffer }
   }
   const dirty = [...out.matchAll(/^error: (.+): does not match index$/gm)].map((m) => m[1]!);
   if (dirty.length > 0) {
-    throw new GitError('does-not-apply', `${root} has uncommitted changes to ${dirty.join(', ')}; commit or stash them, then apply again. Nothing was changed.`, {
-      paths: dirty,
-    });
+    throw new GitError(
+      'does-not-apply',
+      `${root} has uncommitted changes to ${dirty.join(', ')}; commit or stash them, then apply again. Nothing was changed.`,
+      {
+        paths: dirty,
+      },
+    );
   }
   const tail = stderrTail(r.stderr);
   throw new GitError(

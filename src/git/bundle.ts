@@ -68,7 +68,18 @@ export async function fetchBundles(git: GitHost, gitDir: string, o: Omit<LoadOpt
 }
 
 async function fetchBundle(git: GitHost, gitDir: string, file: string, refspec: string): Promise<void> {
-  const r = await git.run(['-c', 'transfer.fsckObjects=true', '--git-dir', gitDir, 'fetch', '--quiet', '--no-tags', '--', file, `+${refspec}`]);
+  const r = await git.run([
+    '-c',
+    'transfer.fsckObjects=true',
+    '--git-dir',
+    gitDir,
+    'fetch',
+    '--quiet',
+    '--no-tags',
+    '--',
+    file,
+    `+${refspec}`,
+  ]);
   if (r.exitCode !== 0) {
     const tail = stderrTail(r.stderr);
     throw new GitError('broken', `could not read the stored bundle (${path.basename(file)}): ${tail}`, { stderrTail: tail });

@@ -1,3 +1,7 @@
+import { MAX_SUMMARY_FILES, type ChangeSummary, type FileChange, type FileStatus } from '../domain/git.js';
+
+export type { ChangeSummary, FileChange, FileStatus };
+
 /**
  * The `changes` summary of a task or a turn: what changed between two commits, read from
  * `git diff-tree -r -z -M --raw --numstat`. Pure (no I/O), and bounded: it goes into
@@ -5,36 +9,6 @@
  * there were.
  */
 
-export type FileStatus = 'added' | 'modified' | 'deleted' | 'renamed' | 'copied' | 'type-changed';
-
-export interface FileChange {
-  path: string;
-  status: FileStatus;
-  /** Lines added; 0 for a binary file. */
-  insertions: number;
-  /** Lines removed; 0 for a binary file. */
-  deletions: number;
-  /** The path before a rename or copy. */
-  oldPath?: string;
-  /** git saw binary content (no line counts). */
-  binary?: boolean;
-}
-
-export interface ChangeSummary {
-  baseCommit: string;
-  headCommit: string;
-  /** The first `maxFiles` changed files, in git's order (by path). */
-  files: FileChange[];
-  /** Totals over every changed file, listed or not. */
-  insertions: number;
-  deletions: number;
-  /** How many files changed, listed or not. */
-  filesChanged: number;
-  /** Present when `files` was cut to `maxFiles` entries. */
-  truncated?: true;
-}
-
-export const DEFAULT_MAX_SUMMARY_FILES = 100;
 /** Paths longer than this are cut in summaries (git allows 4096 bytes). */
 const MAX_PATH_CHARS = 512;
 
@@ -51,7 +25,7 @@ const STATUS: Readonly<Record<string, FileStatus>> = {
 export function parseDiffSummary(
   output: string | Buffer,
   commits: { baseCommit: string; headCommit: string },
-  maxFiles = DEFAULT_MAX_SUMMARY_FILES,
+  maxFiles = MAX_SUMMARY_FILES,
 ): ChangeSummary {
   const tokens = (typeof output === 'string' ? output : output.toString('utf8')).split('\0');
   const raw: Array<{ status: FileStatus; path: string; oldPath?: string }> = [];

@@ -52,9 +52,18 @@ export class GitError extends Error {
  * Anything unmatched is `failed`.
  */
 const TRANSPORT_PATTERNS: ReadonlyArray<readonly [RegExp, GitErrorCode]> = [
-  [/Authentication failed|could not read (Username|Password)|terminal prompts disabled|returned error: 40[13]\b|Permission denied \(publickey|Host key verification failed|invalid credentials/i, 'auth'],
-  [/repository '.*' not found|does not appear to be a git repository|no such repository|access denied or repository not exported|returned error: 404\b|Repository not found|not a git repository/i, 'not-found'],
-  [/Could not resolve host|Connection refused|Failed to connect|Connection timed out|Operation timed out|Connection reset|returned error: 5\d\d\b|early EOF|RPC failed|unable to connect|Network is unreachable|the remote end hung up unexpectedly|transfer closed/i, 'network'],
+  [
+    /Authentication failed|could not read (Username|Password)|terminal prompts disabled|returned error: 40[13]\b|Permission denied \(publickey|Host key verification failed|invalid credentials/i,
+    'auth',
+  ],
+  [
+    /repository '.*' not found|does not appear to be a git repository|no such repository|access denied or repository not exported|returned error: 404\b|Repository not found|not a git repository/i,
+    'not-found',
+  ],
+  [
+    /Could not resolve host|Connection refused|Failed to connect|Connection timed out|Operation timed out|Connection reset|returned error: 5\d\d\b|early EOF|RPC failed|unable to connect|Network is unreachable|the remote end hung up unexpectedly|transfer closed/i,
+    'network',
+  ],
 ];
 
 /** The error code a failed transport command's stderr suggests. */
@@ -68,7 +77,9 @@ export function stderrTail(stderr: string, maxLines = 6, maxChars = 1000): strin
   const lines = stderr
     .split(/\r?\n|\r/)
     .map((l) => l.trimEnd())
-    .filter((l) => l !== '' && !/^(remote: )?(Counting|Compressing|Receiving|Resolving|Enumerating|Total|Writing|Unpacking) objects/.test(l));
+    .filter(
+      (l) => l !== '' && !/^(remote: )?(Counting|Compressing|Receiving|Resolving|Enumerating|Total|Writing|Unpacking) objects/.test(l),
+    );
   const tail = lines.slice(-maxLines).join('\n');
   return tail.length > maxChars ? `…${tail.slice(-maxChars)}` : tail;
 }

@@ -77,13 +77,21 @@ export async function fetchRepo(git: GitHost, opts: FetchRepoOpts): Promise<Fetc
       `fetching ${opts.url}`,
       [
         // Keep everything as one pack (no loose objects), so its size is what the poll sees.
-        '-c', 'fetch.unpackLimit=1',
-        '-c', 'transfer.unpackLimit=1',
-        '-C', opts.dir,
-        'fetch', '--quiet', '--no-tags', '--no-write-fetch-head',
+        '-c',
+        'fetch.unpackLimit=1',
+        '-c',
+        'transfer.unpackLimit=1',
+        '-C',
+        opts.dir,
+        'fetch',
+        '--quiet',
+        '--no-tags',
+        '--no-write-fetch-head',
         ...(depth > 0 ? [`--depth=${depth}`] : []),
         // Into a ref outside refs/heads: a tag fetches as a tag object, which no branch may hold.
-        '--', opts.url, `+${resolved.fetchSpec}:${FETCHED_REF}`,
+        '--',
+        opts.url,
+        `+${resolved.fetchSpec}:${FETCHED_REF}`,
       ],
       { signal: abort.signal },
     );
@@ -150,7 +158,11 @@ function tooLarge(opts: FetchRepoOpts, ref: string, what: string, limit: number)
 async function dirBytes(dir: string): Promise<number> {
   const names = await readdir(dir).catch(() => [] as string[]);
   let total = 0;
-  for (const n of names) total += await stat(path.join(dir, n)).then((s) => s.size, () => 0);
+  for (const n of names)
+    total += await stat(path.join(dir, n)).then(
+      (s) => s.size,
+      () => 0,
+    );
   return total;
 }
 

@@ -2,7 +2,7 @@ import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { GitError, classifyTransportFailure, stderrTail } from './errors.js';
 import { runProcess, type ProcessResult } from './process.js';
-import { classifyRepoUrl } from './validate.js';
+import { classifyRepoUrl } from '../domain/git.js';
 
 /**
  * git on the worker host, run with the worker's own identity: its environment (HOME and so
@@ -98,7 +98,9 @@ export function createGitHost(config: GitHostConfig): GitHost {
       const r = await run(args, opts);
       if (r.exitCode !== 0) {
         const tail = stderrTail(r.stderr);
-        throw new GitError('failed', `${what} failed (git ${args[0] ?? ''} exited with ${r.exitCode})${tail ? `: ${tail}` : ''}`, { stderrTail: tail });
+        throw new GitError('failed', `${what} failed (git ${args[0] ?? ''} exited with ${r.exitCode})${tail ? `: ${tail}` : ''}`, {
+          stderrTail: tail,
+        });
       }
       return r.stdout;
     },

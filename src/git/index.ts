@@ -13,5 +13,4 @@ export * from './host.js';
 export * from './materialize.js';
 export * from './push.js';
 export * from './remote.js';
-export * from './validate.js';
 export * from './workspace.js';

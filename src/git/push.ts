@@ -35,7 +35,17 @@ export async function pushCommit(git: GitHost, o: PushOpts): Promise<PushResult>
   const ref = `refs/heads/${o.branch}`;
   const r = await git.transport(
     `pushing to ${o.remoteUrl}`,
-    ['--git-dir', o.gitDir, 'push', '--porcelain', '--no-verify', `--force-with-lease=${ref}:${o.lease ?? ''}`, '--', o.remoteUrl, `${o.commit}:${ref}`],
+    [
+      '--git-dir',
+      o.gitDir,
+      'push',
+      '--porcelain',
+      '--no-verify',
+      `--force-with-lease=${ref}:${o.lease ?? ''}`,
+      '--',
+      o.remoteUrl,
+      `${o.commit}:${ref}`,
+    ],
     o.signal ? { signal: o.signal } : {},
   );
   const line = r.stdout

@@ -1,4 +1,5 @@
 import { GitError, stderrTail } from './errors.js';
+import { MAX_SUMMARY_FILES, MAX_TURN_SUMMARY_FILES } from '../domain/git.js';
 import { parseDiffSummary, type ChangeSummary } from './changes.js';
 
 /**
@@ -25,8 +26,6 @@ export interface CommitIdentity {
   email: string;
 }
 
-export const DEFAULT_IDENTITY: CommitIdentity = { name: 'ccflow agent', email: 'agent@ccflow.invalid' };
-
 // Options every scripted git call gets: nothing the agent configured runs (hooks, fsmonitor),
 // and no background maintenance makes a capture slow.
 const GIT_FN = `g() { git -C "$ws" -c core.hooksPath=/dev/null -c core.fsmonitor=false -c gc.auto=0 -c maintenance.auto=false -c safe.directory='*' "$@"; }`;
@@ -34,20 +33,26 @@ const GIT_FN = `g() { git -C "$ws" -c core.hooksPath=/dev/null -c core.fsmonitor
 /**
  * $1 workspace  $2 bundle  $3 shallow list file  $4 branch  $5 base commit  $6 private index
  * $7 author name  $8 author email
- * Checks out the base commit on `branch` in an empty workspace, from a bundle of a possibly
- * shallow repository: the shallow list goes in first, or the fetch would look for parents
- * the bundle does not carry.
+ * Checks out the base commit on `branch` from a bundle of a possibly shallow repository: the
+ * shallow list goes in first, or the fetch would look for parents the bundle does not carry.
+ * Files already in the workspace (the task's own `files`) stay as they are, over the checkout,
+ * and so count as part of the task's change.
  */
 export const SEED_SCRIPT = [
   'set -eu',
   'ws=$1 bundle=$2 shallow=$3 branch=$4 base=$5 index=$6',
   GIT_FN,
+  'mkdir -p "$ws"',
+  'if [ -z "$(ls -A "$ws")" ]; then empty=1; else empty=0; fi',
   'git init -q -b "$branch" "$ws"',
   'gitdir=$(g rev-parse --absolute-git-dir)',
   'if [ -s "$shallow" ]; then cp "$shallow" "$gitdir/shallow"; fi',
   'g fetch -q --no-tags "$bundle" "+refs/heads/ccflow-base:refs/ccflow/base"',
   'g update-ref "refs/heads/$branch" "$base"',
-  'g reset -q --hard "$base"',
+  'if [ $empty = 1 ]; then g reset -q --hard "$base"; else',
+  // checkout-index without -f leaves existing files alone (and exits 1 because of them).
+  '  g read-tree "$base"; g checkout-index -a -q || :; g update-index -q --refresh >/dev/null || :',
+  'fi',
   'g config user.name "$7"',
   'g config user.email "$8"',
   // The capture's private index starts as this checkout's, with its file stat data, so the
@@ -55,6 +60,22 @@ export const SEED_SCRIPT = [
   'mkdir -p "$(dirname "$index")"',
   'cp "$gitdir/index" "$index"',
   'printf "%s\\n" "$base" > "$index.parent"',
+].join('\n');
+
+/**
+ * $1 workspace  $2 head commit  $3 branch  $4 author name  $5 author email
+ * Takes over a workspace restored from an earlier task (its repository came along in the
+ * saved workspace): the task's own branch starts at that task's head. Files are not touched.
+ */
+export const ADOPT_SCRIPT = [
+  'set -eu',
+  'ws=$1 head=$2 branch=$3',
+  GIT_FN,
+  'g rev-parse -q --verify "$head^{commit}" >/dev/null || { echo "commit $head of the earlier task is not in the restored workspace" >&2; exit 4; }',
+  'g update-ref "refs/heads/$branch" "$head"',
+  'g symbolic-ref HEAD "refs/heads/$branch"',
+  'g config user.name "$4"',
+  'g config user.email "$5"',
 ].join('\n');
 
 /**
@@ -144,7 +165,20 @@ export async function seedWorkspace(runner: WorkspaceRunner, o: SeedOpts): Promi
   await runner.writeFile(f.bundle, o.bundle);
   await runner.writeFile(f.shallow, o.shallow.map((s) => `${s}\n`).join(''));
   const r = await runner.run(
-    ['sh', '-c', SEED_SCRIPT, 'ccflow-seed', o.layout.workspace, f.bundle, f.shallow, o.branch, o.baseCommit, f.index, o.identity.name, o.identity.email],
+    [
+      'sh',
+      '-c',
+      SEED_SCRIPT,
+      'ccflow-seed',
+      o.layout.workspace,
+      f.bundle,
+      f.shallow,
+      o.branch,
+      o.baseCommit,
+      f.index,
+      o.identity.name,
+      o.identity.email,
+    ],
     toolEnv(o.home),
   );
   if (r.exitCode !== 0) {
@@ -164,8 +198,15 @@ export interface CaptureOpts {
   branch: string;
   identity: CommitIdentity;
   message: string;
-  /** @default 100 */
+  /**
+   * The commit's date (seconds since the epoch). A retried capture with the same date, parent
+   * and tree makes the very same commit.
+   */
+  date?: number;
+  /** @default MAX_SUMMARY_FILES */
   maxSummaryFiles?: number;
+  /** @default MAX_TURN_SUMMARY_FILES */
+  maxTurnSummaryFiles?: number;
 }
 
 export interface CapturedChange {
@@ -191,6 +232,9 @@ export async function captureChange(runner: WorkspaceRunner, o: CaptureOpts): Pr
     GIT_AUTHOR_EMAIL: o.identity.email,
     GIT_COMMITTER_NAME: o.identity.name,
     GIT_COMMITTER_EMAIL: o.identity.email,
+    ...(o.date !== undefined
+      ? { GIT_AUTHOR_DATE: `@${Math.floor(o.date)} +0000`, GIT_COMMITTER_DATE: `@${Math.floor(o.date)} +0000` }
+      : {}),
   };
   const r = await runner.run(
     ['sh', '-c', CAPTURE_SCRIPT, 'ccflow-capture', o.layout.workspace, f.index, o.parentCommit, o.baseCommit, o.branch, f.message, f.out],
@@ -204,14 +248,15 @@ export async function captureChange(runner: WorkspaceRunner, o: CaptureOpts): Pr
   const head = (await runner.readFile(`${f.out}/head`))?.toString('utf8').trim().split('\n') ?? [];
   const [headCommit, treeId] = head;
   if (!headCommit || !treeId) throw new GitError('failed', 'recording the change left no commit id');
-  const max = o.maxSummaryFiles;
+  const max = o.maxSummaryFiles ?? MAX_SUMMARY_FILES;
+  const maxTurn = o.maxTurnSummaryFiles ?? MAX_TURN_SUMMARY_FILES;
   const turnDiff = (await runner.readFile(`${f.out}/turn.diff`)) ?? Buffer.alloc(0);
   const totalDiff = (await runner.readFile(`${f.out}/total.diff`)) ?? Buffer.alloc(0);
   return {
     headCommit,
     treeId,
     committed: headCommit !== o.parentCommit,
-    turn: parseDiffSummary(turnDiff, { baseCommit: o.parentCommit, headCommit }, max),
+    turn: parseDiffSummary(turnDiff, { baseCommit: o.parentCommit, headCommit }, maxTurn),
     total: parseDiffSummary(totalDiff, { baseCommit: o.baseCommit, headCommit }, max),
     outputs: {
       turnPatch: `${f.out}/turn.patch`,
@@ -219,4 +264,24 @@ export async function captureChange(runner: WorkspaceRunner, o: CaptureOpts): Pr
       ...(headCommit !== o.baseCommit ? { bundle: `${f.out}/change.bundle` } : {}),
     },
   };
+}
+
+export interface AdoptOpts {
+  layout: WorkspaceLayout;
+  home: string;
+  headCommit: string;
+  branch: string;
+  identity: CommitIdentity;
+}
+
+/** Points a restored workspace's repository at this task's branch (see ADOPT_SCRIPT). */
+export async function adoptWorkspace(runner: WorkspaceRunner, o: AdoptOpts): Promise<void> {
+  const r = await runner.run(
+    ['sh', '-c', ADOPT_SCRIPT, 'ccflow-adopt', o.layout.workspace, o.headCommit, o.branch, o.identity.name, o.identity.email],
+    toolEnv(o.home),
+  );
+  if (r.exitCode !== 0) {
+    const tail = stderrTail(r.stderr);
+    throw new GitError('broken', `the restored workspace's repository is not usable (exit ${r.exitCode}): ${tail}`, { stderrTail: tail });
+  }
 }

@@ -11,12 +11,14 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { FollowUpResult, TaskStatus } from '../schemas/messages.js';
+import type { CapturedChanges } from '../schemas/git.js';
 import type { TaskResult, TaskSpec, TurnSummary } from '../schemas/task-spec.js';
 import { validation } from './activities.js';
 import { asUpdateFailure, describeFailure, surface } from './failures.js';
 import { FollowUpInbox, MAX_PROMPT_RECORD, type FollowUpTicket } from './follow-up-inbox.js';
 import { statusQuery } from './messages.js';
 import { SandboxPool, type SandboxEntry } from './sandbox-pool.js';
+import { TaskRepo } from './task-repo.js';
 import { TaskSession, type TurnOutcome } from './task-session.js';
 
 /** The patch id that marks tasks which save their session and serve follow-ups. */
@@ -40,8 +42,9 @@ export interface OpenTask {
 }
 
 /** The task's result so far, from its status and the last turn. */
-function resultOf(status: TaskStatus, last: TurnOutcome, startedAt: number): TaskResult {
+function resultOf(status: TaskStatus, last: TurnOutcome, startedAt: number, repo: TaskRepo): TaskResult {
   return {
+    ...repo.result(),
     workflowId: workflowInfo().workflowId,
     result: last.result,
     sessionId: last.sessionId,
@@ -53,8 +56,9 @@ function resultOf(status: TaskStatus, last: TurnOutcome, startedAt: number): Tas
   };
 }
 
-function record(target: TurnSummary, out: TurnOutcome): void {
+function record(target: TurnSummary, out: TurnOutcome, changes?: CapturedChanges): void {
   Object.assign(target, {
+    ...(changes ? { changes: changes.turn } : {}),
     result: out.result,
     sessionId: out.sessionId,
     sandboxId: out.entry.sandbox.sandboxId,
@@ -90,7 +94,8 @@ export async function agentTask(input: unknown, open?: OpenTask): Promise<TaskRe
   }
   const startedAt = open?.startedAt ?? Date.now();
   const pool = new SandboxPool(spec, open?.sandboxes);
-  const session = new TaskSession(spec, status, pool, open?.runCount);
+  const repo = new TaskRepo(spec, status);
+  const session = new TaskSession(spec, status, pool, repo, open?.runCount);
 
   // The task's wall-clock limit: past it the work is cancelled (killing the agent) and the
   // task fails with TaskTimedOut after teardown.
@@ -113,11 +118,14 @@ export async function agentTask(input: unknown, open?: OpenTask): Promise<TaskRe
       if (!open) {
         firstRecord.prompt = spec.prompt.slice(0, MAX_PROMPT_RECORD);
         last = await session.first();
-        record(firstRecord, last);
+        // The turn's commit goes into the saved workspace, so it is captured before the save.
+        const changes = await repo.capture(pool.activities(last.entry), refOf(last), 1, spec.prompt);
+        record(firstRecord, last, changes);
         // Histories from before sessions were saved go straight to teardown, as they did then.
         if (!patched(SESSION_PERSISTENCE_PATCH)) return;
         serving = true;
         await session.save(last.entry, last.sessionId, 1);
+        await repo.push(pool.activities(last.entry));
       }
       inbox.open();
       // The turn loop: each follow-up in order, until the window passes or `close` arrives.
@@ -150,7 +158,7 @@ export async function agentTask(input: unknown, open?: OpenTask): Promise<TaskRe
 
   if (failure === undefined && last) {
     status.phase = 'done';
-    const result = resultOf(status, last, startedAt);
+    const result = resultOf(status, last, startedAt, repo);
     if (!serving) return { ...result, artifactsDir };
     return {
       ...result,
@@ -177,9 +185,15 @@ export async function agentTask(input: unknown, open?: OpenTask): Promise<TaskRe
     const before = { numTurns: status.numTurns, costUsd: status.totalCostUsd };
     try {
       const out = await session.followUp(ticket.input);
+      const changes = await repo.capture(pool.activities(out.entry), refOf(out), ticket.record.turn, ticket.input.prompt);
       await session.save(out.entry, out.sessionId, ticket.record.turn);
-      record(ticket.record, out);
-      ticket.resolve(followUpResult(ticket.record.turn, out));
+      const pushed = await repo.push(pool.activities(out.entry));
+      record(ticket.record, out, changes);
+      ticket.resolve({
+        ...followUpResult(ticket.record.turn, out),
+        ...(changes ? { changes: changes.turn } : {}),
+        ...(pushed ? { push: pushed } : {}),
+      });
       return out;
     } catch (err) {
       Object.assign(ticket.record, {
@@ -211,6 +225,10 @@ export async function agentTask(input: unknown, open?: OpenTask): Promise<TaskRe
       restored: out.restored,
     };
   }
+}
+
+function refOf(out: TurnOutcome): { sandboxId: string; provider: TurnOutcome['entry']['sandbox']['provider'] } {
+  return { sandboxId: out.entry.sandbox.sandboxId, provider: out.entry.sandbox.provider };
 }
 
 function historyIsLong(): boolean {

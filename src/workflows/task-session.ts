@@ -5,6 +5,7 @@ import type { FollowUpInput, TaskStatus } from '../schemas/messages.js';
 import type { TaskSpec } from '../schemas/task-spec.js';
 import { describeFailure, failureType } from './failures.js';
 import type { SandboxEntry, SandboxPool } from './sandbox-pool.js';
+import type { TaskRepo } from './task-repo.js';
 
 /** How often a turn starts over in a fresh sandbox when its sandbox is lost under the agent. */
 export const MAX_SANDBOX_RESTARTS = 2;
@@ -39,6 +40,7 @@ export class TaskSession {
     private readonly spec: TaskSpec,
     private readonly status: TaskStatus,
     private readonly pool: SandboxPool,
+    private readonly repo: TaskRepo,
     private runCount = 0,
   ) {}
 
@@ -57,6 +59,7 @@ export class TaskSession {
       this.status.sandboxId = entry.sandbox.sandboxId;
       try {
         const turn = await this.firstTurn(entry);
+        await this.repo.prepare(this.pool.activities(entry), { sandboxId: entry.sandbox.sandboxId, provider: entry.sandbox.provider });
         const out = await this.untilValid(entry, turn);
         return { ...out, entry, ...this.since(before, startedAt), restored: false };
       } catch (err) {

@@ -14,7 +14,10 @@ export interface TestGit {
   env: Record<string, string>;
   /** Runs git and returns stdout; throws with stderr on failure. */
   (args: string[], opts?: { cwd?: string; input?: string | Buffer; env?: Record<string, string> }): Promise<string>;
-  raw(args: string[], opts?: { cwd?: string; input?: string | Buffer; env?: Record<string, string> }): Promise<{ exitCode: number; stdout: Buffer; stderr: string }>;
+  raw(
+    args: string[],
+    opts?: { cwd?: string; input?: string | Buffer; env?: Record<string, string> },
+  ): Promise<{ exitCode: number; stdout: Buffer; stderr: string }>;
 }
 
 export async function testGit(): Promise<TestGit> {
@@ -91,7 +94,10 @@ export async function makeRepo(
   await git(['-C', work, 'commit', '-q', '-m', 'initial']);
   const commits = [(await git(['-C', work, 'rev-parse', 'HEAD'])).trim()];
   for (let i = 1; i < (o.history ?? 1); i += 1) {
-    await writeFile(path.join(work, 'history.txt'), `${(await readFile(path.join(work, 'history.txt'), 'utf8').catch(() => ''))}commit ${i}\n`);
+    await writeFile(
+      path.join(work, 'history.txt'),
+      `${await readFile(path.join(work, 'history.txt'), 'utf8').catch(() => '')}commit ${i}\n`,
+    );
     await git(['-C', work, 'add', 'history.txt']);
     await git(['-C', work, 'commit', '-q', '-m', `commit ${i}`]);
     commits.push((await git(['-C', work, 'rev-parse', 'HEAD'])).trim());

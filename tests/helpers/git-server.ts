@@ -156,7 +156,18 @@ async function startDaemon(root: string): Promise<{ child: ChildProcess; port: n
     const port = await freePort();
     const child = spawn(
       'git',
-      ['daemon', '--verbose', '--export-all', `--base-path=${root}`, '--enable=receive-pack', '--reuseaddr', '--listen=127.0.0.1', `--port=${port}`, '--informative-errors', root],
+      [
+        'daemon',
+        '--verbose',
+        '--export-all',
+        `--base-path=${root}`,
+        '--enable=receive-pack',
+        '--reuseaddr',
+        '--listen=127.0.0.1',
+        `--port=${port}`,
+        '--informative-errors',
+        root,
+      ],
       { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', GIT_CONFIG_NOSYSTEM: '1', HOME: root } },
     );
     const ready = await new Promise<boolean>((resolve) => {

@@ -111,11 +111,29 @@ describe('fetching a repository on the worker host', () => {
       return true;
     });
     const none = createGitHost({ env: git.env });
-    await assert.rejects(fetchRepo(none, { url: server.httpUrl('repo.git'), dir: dir() }), (e: unknown) => e instanceof GitError && e.code === 'auth');
+    await assert.rejects(
+      fetchRepo(none, { url: server.httpUrl('repo.git'), dir: dir() }),
+      (e: unknown) => e instanceof GitError && e.code === 'auth',
+    );
     // A credential scoped to another host is never offered to this one.
-    const elsewhere = createGitHost({ env: git.env, credentials: [{ url: 'https://git.example.com', username: 'u', password: server.password }] });
-    await assert.rejects(fetchRepo(elsewhere, { url: server.httpUrl('repo.git'), dir: dir() }), (e: unknown) => e instanceof GitError && e.code === 'auth');
-    assert.ok(!server.requests.some((r) => !r.authorized && r.authorization !== undefined && Buffer.from(r.authorization.split(' ')[1] ?? '', 'base64').toString().includes(server.password)));
+    const elsewhere = createGitHost({
+      env: git.env,
+      credentials: [{ url: 'https://git.example.com', username: 'u', password: server.password }],
+    });
+    await assert.rejects(
+      fetchRepo(elsewhere, { url: server.httpUrl('repo.git'), dir: dir() }),
+      (e: unknown) => e instanceof GitError && e.code === 'auth',
+    );
+    assert.ok(
+      !server.requests.some(
+        (r) =>
+          !r.authorized &&
+          r.authorization !== undefined &&
+          Buffer.from(r.authorization.split(' ')[1] ?? '', 'base64')
+            .toString()
+            .includes(server.password),
+      ),
+    );
   });
 
   test('a missing ref is named; a missing repository says so', async () => {
@@ -153,7 +171,10 @@ describe('fetching a repository on the worker host', () => {
 
   test('a worker that limits local roots refuses paths outside them', async () => {
     const limited = createGitHost({ env: git.env, localRoots: [path.join(tmp, 'elsewhere')] });
-    await assert.rejects(fetchRepo(limited, { url: repo.bare, dir: dir() }), (e: unknown) => e instanceof GitError && e.code === 'forbidden');
+    await assert.rejects(
+      fetchRepo(limited, { url: repo.bare, dir: dir() }),
+      (e: unknown) => e instanceof GitError && e.code === 'forbidden',
+    );
     const allowed = createGitHost({ env: git.env, localRoots: [server.root] });
     assert.equal((await fetchRepo(allowed, { url: `file://${repo.bare}`, dir: dir() })).baseCommit, repo.head);
   });

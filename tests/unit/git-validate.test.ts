@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { classifyRepoUrl, identityIssues, pushInputIssues, refProblem, repoInputIssues } from '../../src/git/validate.js';
+import { classifyRepoUrl, identityIssues, pushInputIssues, refProblem, repoInputIssues } from '../../src/domain/git.js';
 
 const kind = (url: string) => {
   const r = classifyRepoUrl(url);
@@ -91,12 +91,21 @@ describe('repo and push input', () => {
     assert.match(pushInputIssues({ branch: 'refs/heads/x' })[0]!.message, /not a full ref/);
     assert.match(pushInputIssues({ branch: 'HEAD' })[0]!.message, /not HEAD/);
     assert.match(pushInputIssues({ branch: 'a'.repeat(40) })[0]!.message, /not a commit id/);
-    assert.deepEqual(pushInputIssues({ branch: 'x', remote: 'ext::sh' }).map((i) => i.path[0]), ['remote']);
+    assert.deepEqual(
+      pushInputIssues({ branch: 'x', remote: 'ext::sh' }).map((i) => i.path[0]),
+      ['remote'],
+    );
   });
 
   test('identity has no newlines or brackets', () => {
     assert.deepEqual(identityIssues({ name: 'ccflow agent', email: 'agent@ccflow.invalid' }), []);
-    assert.deepEqual(identityIssues({ name: 'a\nb', email: 'x' }).map((i) => i.path[0]), ['name', 'email']);
-    assert.deepEqual(identityIssues({ name: 'a <b>', email: 'a@b' }).map((i) => i.path[0]), ['name']);
+    assert.deepEqual(
+      identityIssues({ name: 'a\nb', email: 'x' }).map((i) => i.path[0]),
+      ['name', 'email'],
+    );
+    assert.deepEqual(
+      identityIssues({ name: 'a <b>', email: 'a@b' }).map((i) => i.path[0]),
+      ['name'],
+    );
   });
 });

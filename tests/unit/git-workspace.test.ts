@@ -44,7 +44,10 @@ async function numstat(git: TestGit, dir: string, from: string, to: string): Pro
     const m = /^(\S+)\t(\S+)\t(.+)$/.exec(line);
     if (!m) continue;
     // "old => new" and "dir/{old => new}" name renames: keep the new path.
-    const p = m[3]!.replace(/\{[^}]* => ([^}]*)\}/, '$1').replace(/^.* => /, '').replace('//', '/');
+    const p = m[3]!
+      .replace(/\{[^}]* => ([^}]*)\}/, '$1')
+      .replace(/^.* => /, '')
+      .replace('//', '/');
     out.set(p, `${m[1] === '-' ? 0 : m[1]} ${m[2] === '-' ? 0 : m[2]}`);
   }
   return out;
@@ -146,7 +149,10 @@ describe('a repository in a workspace: seed, capture each turn, apply, check out
     assert.equal(turn1.committed, true);
     const parents = (await git(['-C', layout.workspace, 'rev-list', '--parents', '-n', '1', turn1.headCommit])).trim().split(' ');
     assert.deepEqual(parents.slice(1), [baseCommit], 'one commit on top of the base, the agent commit folded in');
-    assert.equal((await git(['-C', layout.workspace, 'log', '-1', '--format=%an <%ae>%n%s', turn1.headCommit])).trim(), 'ccflow agent <agent@ccflow.invalid>\nAdd a --verbose flag');
+    assert.equal(
+      (await git(['-C', layout.workspace, 'log', '-1', '--format=%an <%ae>%n%s', turn1.headCommit])).trim(),
+      'ccflow agent <agent@ccflow.invalid>\nAdd a --verbose flag',
+    );
     assert.equal((await git(['-C', layout.workspace, 'rev-parse', 'HEAD'])).trim(), turn1.headCommit);
     assert.equal(await git(['-C', layout.workspace, 'status', '--porcelain']), '', 'the agent sees a clean tree after the capture');
     const committed = (await git(['-C', layout.workspace, 'ls-tree', '-r', '--name-only', turn1.headCommit])).split('\n');
@@ -174,7 +180,13 @@ describe('a repository in a workspace: seed, capture each turn, apply, check out
   test('a follow-up turn makes a second commit on the first; an idle turn makes none', async () => {
     await writeFile(ws('new.txt'), 'new file\nsecond line\nthird line\n');
     turn2 = await captureChange(runner, {
-      layout, home, parentCommit: turn1.headCommit, baseCommit, branch: BRANCH, identity, message: 'Also a third line',
+      layout,
+      home,
+      parentCommit: turn1.headCommit,
+      baseCommit,
+      branch: BRANCH,
+      identity,
+      message: 'Also a third line',
     });
     assert.equal(turn2.committed, true);
     assert.equal((await git(['-C', layout.workspace, 'rev-parse', `${turn2.headCommit}^`])).trim(), turn1.headCommit);
@@ -182,7 +194,15 @@ describe('a repository in a workspace: seed, capture each turn, apply, check out
     assert.equal(turn2.turn.baseCommit, turn1.headCommit);
     assert.equal(turn2.total.baseCommit, baseCommit);
     assert.equal(turn2.total.filesChanged, turn1.total.filesChanged);
-    const idle = await captureChange(runner, { layout, home, parentCommit: turn2.headCommit, baseCommit, branch: BRANCH, identity, message: 'nothing' });
+    const idle = await captureChange(runner, {
+      layout,
+      home,
+      parentCommit: turn2.headCommit,
+      baseCommit,
+      branch: BRANCH,
+      identity,
+      message: 'nothing',
+    });
     assert.equal(idle.committed, false);
     assert.equal(idle.headCommit, turn2.headCommit);
     assert.equal(idle.turn.filesChanged, 0);
@@ -191,7 +211,15 @@ describe('a repository in a workspace: seed, capture each turn, apply, check out
 
   test('without its private index (a restored workspace) the capture is the same', async () => {
     await rm(path.join(layout.stateDir, 'git', 'index'));
-    const again = await captureChange(runner, { layout, home, parentCommit: turn2.headCommit, baseCommit, branch: BRANCH, identity, message: 'x' });
+    const again = await captureChange(runner, {
+      layout,
+      home,
+      parentCommit: turn2.headCommit,
+      baseCommit,
+      branch: BRANCH,
+      identity,
+      message: 'x',
+    });
     assert.equal(again.committed, false);
     assert.equal(again.treeId, turn2.treeId);
   });
@@ -260,10 +288,22 @@ describe('a repository in a workspace: seed, capture each turn, apply, check out
     // The next turn moves the branch on, leased on what this task pushed before.
     const gitDir2 = path.join(tmp, 'push2.git');
     await loadBundles(host, { dir: gitDir2, base, change: await readFile(turn2.outputs.bundle!), tmpDir: path.join(tmp, 'push-tmp2') });
-    const second = await pushCommit(host, { gitDir: gitDir2, remoteUrl: url, branch: BRANCH, commit: turn2.headCommit, lease: turn1.headCommit });
+    const second = await pushCommit(host, {
+      gitDir: gitDir2,
+      remoteUrl: url,
+      branch: BRANCH,
+      commit: turn2.headCommit,
+      lease: turn1.headCommit,
+    });
     assert.equal(second.status, 'updated');
     assert.equal((await git(['-C', repo.bare, 'rev-parse', BRANCH])).trim(), turn2.headCommit);
-    const again = await pushCommit(host, { gitDir: gitDir2, remoteUrl: url, branch: BRANCH, commit: turn2.headCommit, lease: turn1.headCommit });
+    const again = await pushCommit(host, {
+      gitDir: gitDir2,
+      remoteUrl: url,
+      branch: BRANCH,
+      commit: turn2.headCommit,
+      lease: turn1.headCommit,
+    });
     assert.equal(again.status, 'up-to-date', 'a retry with the old lease is still harmless');
 
     // Someone else pushes to the branch: ours is refused, theirs stays.
@@ -278,7 +318,10 @@ describe('a repository in a workspace: seed, capture each turn, apply, check out
     );
     assert.equal((await git(['-C', repo.bare, 'rev-parse', BRANCH])).trim(), repo.commits[0]);
 
-    const wrong = createGitHost({ env: git.env, credentials: [{ url: server.httpUrl('').replace(/\/$/, ''), username: server.username, password: 'nope' }] });
+    const wrong = createGitHost({
+      env: git.env,
+      credentials: [{ url: server.httpUrl('').replace(/\/$/, ''), username: server.username, password: 'nope' }],
+    });
     await assert.rejects(
       pushCommit(wrong, { gitDir: gitDir2, remoteUrl: url, branch: 'other', commit: turn2.headCommit, lease: null }),
       (e: unknown) => e instanceof GitError && e.code === 'auth',

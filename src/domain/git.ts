@@ -1,6 +1,7 @@
 /**
- * Checks of the `repo` and `push` task input, as pure functions (no Node, no zod), so the
- * TaskSpec schema can call them and workflow code could too. Each returns one issue per
+ * Git names and checks every layer agrees on, as pure functions (no Node, no zod): the checks
+ * of the `repo` and `push` task input, which the TaskSpec schema calls, and the task branch,
+ * commit identity and commit message the workflow picks. Each returns one issue per
  * problem, with the field it is about, so an invalid spec names the field.
  *
  * Why so strict: these strings reach git on the worker host. git itself runs commands for
@@ -51,7 +52,9 @@ const SCP_RE = /^(?:([A-Za-z0-9._-]+)@)?([A-Za-z0-9][A-Za-z0-9.-]*):(?!\/\/)(?!-
 // Hosts in URLs: names, IPv4, or a bracketed IPv6 literal. Never starting with "-".
 const HOST_RE = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])$/;
 // Shell metacharacters, git's own forbidden ref characters, whitespace and control codes.
+// eslint-disable-next-line no-control-regex -- control characters are exactly what these refuse
 const REF_FORBIDDEN_RE = /[\s\x00-\x1f\x7f~^:?*[\\$`;&|<>()'"!{}]/;
+// eslint-disable-next-line no-control-regex -- control characters are exactly what these refuse
 const URL_FORBIDDEN_RE = /[\s\x00-\x1f\x7f$`;&|<>()'"!{}\\]/;
 const HEX_SHA_RE = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 
@@ -144,7 +147,8 @@ export function pushInputIssues(push: PushInput): InputIssue[] {
   const problem = refProblem(branch);
   if (problem) issues.push({ path: ['branch'], message: problem });
   else if (HEX_SHA_RE.test(branch)) issues.push({ path: ['branch'], message: 'must be a branch name, not a commit id' });
-  else if (branch.startsWith('refs/')) issues.push({ path: ['branch'], message: 'must be a branch name like "ccflow/fix-1", not a full ref' });
+  else if (branch.startsWith('refs/'))
+    issues.push({ path: ['branch'], message: 'must be a branch name like "ccflow/fix-1", not a full ref' });
   else if (branch === 'HEAD') issues.push({ path: ['branch'], message: 'must be a branch name, not HEAD' });
   if (push.remote !== undefined) {
     const remote = classifyRepoUrl(push.remote);
@@ -156,6 +160,7 @@ export function pushInputIssues(push: PushInput): InputIssue[] {
 /** Issues of a commit identity (`{ name, email }`): no newlines or angle brackets. */
 export function identityIssues(identity: { name: string; email: string }): InputIssue[] {
   const issues: InputIssue[] = [];
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
   const bad = /[\x00-\x1f\x7f<>]/;
   if (identity.name.trim() === '' || identity.name.length > 200 || bad.test(identity.name)) {
     issues.push({ path: ['name'], message: 'must be 1-200 characters without newlines or <>' });
@@ -164,4 +169,70 @@ export function identityIssues(identity: { name: string; email: string }): Input
     issues.push({ path: ['email'], message: 'must be an email address like agent@example.com' });
   }
   return issues;
+}
+
+/** What changed between two commits: a task's or a turn's `changes`. */
+export type FileStatus = 'added' | 'modified' | 'deleted' | 'renamed' | 'copied' | 'type-changed';
+
+export interface FileChange {
+  path: string;
+  status: FileStatus;
+  /** Lines added; 0 for a binary file. */
+  insertions: number;
+  /** Lines removed; 0 for a binary file. */
+  deletions: number;
+  /** The path before a rename or copy. */
+  oldPath?: string;
+  /** git saw binary content (no line counts). */
+  binary?: boolean;
+}
+
+export interface ChangeSummary {
+  baseCommit: string;
+  headCommit: string;
+  /** The first `maxFiles` changed files, in git's order (by path). */
+  files: FileChange[];
+  /** Totals over every changed file, listed or not. */
+  insertions: number;
+  deletions: number;
+  /** How many files changed, listed or not. */
+  filesChanged: number;
+  /** Present when `files` was cut to `maxFiles` entries. */
+  truncated?: true;
+}
+
+/** Who commits a task's changes unless the task says (`repo.author`). */
+export const DEFAULT_COMMIT_IDENTITY = { name: 'ccflow agent', email: 'agent@ccflow.invalid' } as const;
+
+/** Files a change summary lists at most; its totals still count every file. */
+export const MAX_SUMMARY_FILES = 100;
+/** A turn's own summary lists fewer: every turn's summary stays in the task's result. */
+export const MAX_TURN_SUMMARY_FILES = 50;
+
+/**
+ * The branch a task's commits go on inside its sandbox: `ccflow/<workflow id>`, with anything
+ * a ref may not hold replaced, so any workflow id makes a valid name.
+ */
+export function taskBranchName(workflowId: string): string {
+  const cleaned = workflowId
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/\.{2,}/g, '.')
+    .replace(/^[.-]+|[.-]+$/g, '')
+    .replace(/\.lock$/i, '-lock')
+    .slice(0, 100);
+  return `ccflow/${cleaned === '' ? 'task' : cleaned}`;
+}
+
+/** The longest first line a default commit message takes from the prompt. */
+const SUBJECT_CHARS = 72;
+
+/**
+ * A turn's commit message: the task's own (`repo.message`), or the prompt's first line, then
+ * which task and turn made it.
+ */
+export function commitMessage(o: { prompt: string; workflowId: string; turn: number; message?: string | undefined }): string {
+  if (o.message !== undefined) return o.message;
+  const first = o.prompt.trim().split('\n')[0]?.trim() ?? '';
+  const subject = first.length > SUBJECT_CHARS ? `${first.slice(0, SUBJECT_CHARS - 1)}…` : first || 'ccflow task';
+  return `${subject}\n\nccflow task ${o.workflowId}, turn ${o.turn}\n`;
 }

@@ -35,7 +35,7 @@ export const BOUNDARIES = {
   git: { units: ['domain'], deny: [/^@temporalio\//, /^e2b$/] },
   client: {
     // git and artifacts: a task's change is read from its artifacts and applied with local git.
-    units: ['schemas', 'domain', 'git', 'artifacts'],
+    units: ['schemas', 'domain', 'git', 'artifacts', 'root'],
     files: ['workflows/messages.ts', 'workflows/search-attributes.ts'],
     deny: [/^@temporalio\/(worker|activity)$/, /^e2b$/],
   },

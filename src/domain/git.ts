@@ -236,3 +236,11 @@ export function commitMessage(o: { prompt: string; workflowId: string; turn: num
   const subject = first.length > SUBJECT_CHARS ? `${first.slice(0, SUBJECT_CHARS - 1)}…` : first || 'ccflow task';
   return `${subject}\n\nccflow task ${o.workflowId}, turn ${o.turn}\n`;
 }
+
+/** `3 files changed, 10 insertions(+), 2 deletions(-)`, as git prints it. */
+export function formatShortStat(s: Pick<ChangeSummary, 'filesChanged' | 'insertions' | 'deletions'>): string {
+  const parts = [`${s.filesChanged} file${s.filesChanged === 1 ? '' : 's'} changed`];
+  if (s.insertions > 0 || s.deletions === 0) parts.push(`${s.insertions} insertion${s.insertions === 1 ? '' : 's'}(+)`);
+  if (s.deletions > 0 || s.insertions === 0) parts.push(`${s.deletions} deletion${s.deletions === 1 ? '' : 's'}(-)`);
+  return parts.join(', ');
+}

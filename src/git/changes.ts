@@ -92,11 +92,3 @@ export function parseDiffSummary(
 function cut(p: string): string {
   return p.length > MAX_PATH_CHARS ? `${p.slice(0, MAX_PATH_CHARS - 1)}…` : p;
 }
-
-/** `3 files changed, 10 insertions(+), 2 deletions(-)`, as git prints it. */
-export function formatShortStat(s: Pick<ChangeSummary, 'filesChanged' | 'insertions' | 'deletions'>): string {
-  const parts = [`${s.filesChanged} file${s.filesChanged === 1 ? '' : 's'} changed`];
-  if (s.insertions > 0 || s.deletions === 0) parts.push(`${s.insertions} insertion${s.insertions === 1 ? '' : 's'}(+)`);
-  if (s.deletions > 0 || s.insertions === 0) parts.push(`${s.deletions} deletion${s.deletions === 1 ? '' : 's'}(-)`);
-  return parts.join(', ');
-}

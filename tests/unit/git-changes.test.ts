@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatShortStat, parseDiffSummary } from '../../src/git/changes.js';
+import { formatShortStat } from '../../src/domain/git.js';
+import { parseDiffSummary } from '../../src/git/changes.js';
 
 // `git diff-tree -r -z -M --raw --numstat` of a change with a mode change, a deletion, a
 // binary edit, two additions and a rename (captured from git 2.39).

@@ -1,7 +1,8 @@
 import { CcflowClient, type TaskSpecInput } from '../../client/index.js';
 import { waitForFirstTurn } from '../../client/follow-up.js';
 import type { ProviderName } from '../../domain/constants.js';
-import { readSchemaFile, readWorkspaceFiles } from '../input.js';
+import { UsageError } from '../errors.js';
+import { readSchemaFile, readWorkspaceFiles, repoLocation } from '../input.js';
 import { defaultIo, formatResult, interruptSignal, type Io } from '../output.js';
 import { followTask } from './tasks.js';
 
@@ -17,6 +18,10 @@ export interface RunOptions {
   json?: boolean;
   quiet?: boolean;
   keepAlive?: number;
+  repo?: string;
+  ref?: string;
+  depth?: number;
+  push?: string;
 }
 
 /** The TaskSpec a `ccflow run` asks for, read from local files first: nothing connects before it is valid. */
@@ -29,6 +34,12 @@ export async function specFromOptions(prompt: string, o: RunOptions): Promise<Ta
   if (o.maxBudgetUsd !== undefined) spec.maxBudgetUsd = o.maxBudgetUsd;
   if (o.provider) spec.sandbox = { provider: o.provider };
   if (o.keepAlive !== undefined) spec.keepAliveSeconds = o.keepAlive;
+  if (o.repo) {
+    spec.repo = { url: await repoLocation(o.repo), ...(o.ref ? { ref: o.ref } : {}), ...(o.depth !== undefined ? { depth: o.depth } : {}) };
+    if (o.push) spec.push = { branch: o.push };
+  } else if (o.ref || o.depth !== undefined || o.push) {
+    throw new UsageError('--ref, --depth and --push need --repo');
+  }
   return spec;
 }
 

@@ -131,8 +131,8 @@ export class StoredChange {
   async diff(o: { turn?: number; stat?: boolean } = {}): Promise<string> {
     const patch = await this.patch(o.turn);
     if (!o.stat || patch.length === 0) return patch.toString('utf8');
-    // git's own diffstat of the patch (binary files and renames shown as git shows them).
-    return (await this.git.ok('summarising the patch', ['apply', '--stat', '-'], { input: patch })).toString('utf8');
+    // git's own diffstat of the patch, with renames, deletions and mode changes summarised.
+    return (await this.git.ok('summarising the patch', ['apply', '--stat', '--summary', '-'], { input: patch })).toString('utf8');
   }
 
   /** `ccflow apply`: applies the whole change to a checkout, 3-way. */

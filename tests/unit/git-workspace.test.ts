@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   GitError,
+  adoptWorkspace,
   applyPatch,
   captureChange,
   createGitHost,
@@ -325,6 +326,53 @@ describe('a repository in a workspace: seed, capture each turn, apply, check out
     await assert.rejects(
       pushCommit(wrong, { gitDir: gitDir2, remoteUrl: url, branch: 'other', commit: turn2.headCommit, lease: null }),
       (e: unknown) => e instanceof GitError && e.code === 'auth',
+    );
+  });
+
+  test('a retried capture (same parent, tree and date) makes the very same commit', async () => {
+    await writeFile(ws('retry.txt'), 'once\n');
+    const o = { layout, home, parentCommit: turn2.headCommit, baseCommit, branch: BRANCH, identity, message: 'retry', date: 1_700_000_000 };
+    const a = await captureChange(runner, o);
+    const b = await captureChange(runner, o);
+    assert.equal(a.committed, true);
+    assert.equal(b.headCommit, a.headCommit);
+    // Back to turn 2 for the tests that follow.
+    await rm(ws('retry.txt'));
+    await captureChange(runner, { ...o, parentCommit: a.headCommit });
+    await git(['-C', layout.workspace, 'update-ref', `refs/heads/${BRANCH}`, turn2.headCommit]);
+    await git(['-C', layout.workspace, 'reset', '-q', '--hard', turn2.headCommit]);
+  });
+
+  test("a task's own files stay over the checkout and count as its change", async () => {
+    const h2 = path.join(tmp, 'sbx2', 'home');
+    const l2 = { workspace: path.join(h2, 'workspace'), stateDir: path.join(h2, '.ccflow') };
+    await mkdir(l2.workspace, { recursive: true });
+    await writeFile(path.join(l2.workspace, 'README.md'), '# mine\n');
+    await writeFile(path.join(l2.workspace, 'extra.txt'), 'extra\n');
+    await seedWorkspace(runner, { layout: l2, home: h2, bundle: base.bundle, shallow: base.shallow, baseCommit, branch: BRANCH, identity });
+    assert.equal(await readFile(path.join(l2.workspace, 'README.md'), 'utf8'), '# mine\n');
+    assert.ok((await stat(path.join(l2.workspace, 'src', 'app.js'))).isFile(), 'the rest is checked out');
+    const c = await captureChange(runner, {
+      layout: l2,
+      home: h2,
+      parentCommit: baseCommit,
+      baseCommit,
+      branch: BRANCH,
+      identity,
+      message: 'x',
+    });
+    assert.deepEqual(c.total.files.map((f) => [f.path, f.status]).sort(), [
+      ['README.md', 'modified'],
+      ['extra.txt', 'added'],
+    ]);
+
+    // Taking over a restored workspace: the new task's branch starts at the old head.
+    await adoptWorkspace(runner, { layout: l2, home: h2, headCommit: c.headCommit, branch: 'ccflow/next', identity });
+    assert.equal((await git(['-C', l2.workspace, 'symbolic-ref', 'HEAD'])).trim(), 'refs/heads/ccflow/next');
+    assert.equal((await git(['-C', l2.workspace, 'rev-parse', 'HEAD'])).trim(), c.headCommit);
+    await assert.rejects(
+      adoptWorkspace(runner, { layout: l2, home: h2, headCommit: '1'.repeat(40), branch: 'ccflow/x', identity }),
+      /is not in the restored workspace/,
     );
   });
 

@@ -1,4 +1,5 @@
-import { CcflowClient, type TaskSpecInput } from '../../client/index.js';
+import { CcflowClient, TaskSpec, type TaskSpecInput } from '../../client/index.js';
+import { describeZodError } from '../../schemas/describe-error.js';
 import { waitForFirstTurn } from '../../client/follow-up.js';
 import type { ProviderName } from '../../domain/constants.js';
 import { UsageError } from '../errors.js';
@@ -40,6 +41,9 @@ export async function specFromOptions(prompt: string, o: RunOptions): Promise<Ta
   } else if (o.ref || o.depth !== undefined || o.push) {
     throw new UsageError('--ref, --depth and --push need --repo');
   }
+  // Checked here too, so a bad --ref is reported before anything connects.
+  const checked = TaskSpec.safeParse(spec);
+  if (!checked.success) throw new UsageError(`invalid task: ${describeZodError(checked.error)}`);
   return spec;
 }
 

@@ -129,11 +129,15 @@ async function heartbeating<T>(fn: () => Promise<T>): Promise<T> {
 export const createGitActivities = (deps: { sandboxes: SandboxAccess; artifacts: ArtifactStore; git: GitDeps; pollIntervalMs: number }) => {
   const { artifacts } = deps;
   const git = deps.git.host;
-  const runner = async (ref: { provider: PrepareRepoInput['provider']; sandboxId: string }) =>
-    sandboxRunner(await deps.sandboxes.connect(ref.provider, ref.sandboxId), {
+  const runner = async (ref: { provider: PrepareRepoInput['provider']; sandboxId: string }) => {
+    const ctx = Context.current();
+    return sandboxRunner(await deps.sandboxes.connect(ref.provider, ref.sandboxId), {
       prefix: `${SANDBOX_CCFLOW_DIR}/git/run`,
       pollMs: deps.pollIntervalMs,
+      heartbeat: () => ctx.heartbeat(),
+      sleep: (ms) => ctx.sleep(ms),
     });
+  };
   const taskId = () => Context.current().info.workflowExecution?.workflowId ?? UNKNOWN_TASK;
   const readJson = async <T>(workflowId: string, name: string): Promise<T | undefined> => {
     const raw = await artifacts.get(workflowId, name);

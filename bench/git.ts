@@ -28,7 +28,7 @@ import { nowMs } from './timing-provider.js';
 
 const run = promisify(execFile);
 
-import { CAPTURE_TARGET_MS } from './lib/results.js';
+import { CAPTURE_TARGET_MS } from './lib/targets.js';
 
 export interface GitResult {
   capture: {

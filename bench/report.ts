@@ -2,7 +2,8 @@
 import type { ConcurrencyLevel } from './concurrency.js';
 import type { ProfileSummary } from './lib/cpu-profile.js';
 import { fmt } from './lib/stats.js';
-import { CAPTURE_TARGET_MS, type BenchResults } from './lib/results.js';
+import type { BenchResults } from './lib/results.js';
+import { CAPTURE_TARGET_MS } from './lib/targets.js';
 
 /** Memory and throughput are in decimal units (MB = 10^6 bytes), as the targets are. */
 const MB = 1e6;

@@ -9,9 +9,6 @@ import type { WorkerStats } from './ipc.js';
 import type { MachineInfo, Versions } from './machine.js';
 import type { RssStep } from './worker-handle.js';
 
-/** The target for recording a turn's change on 10,000 files, p50. */
-export const CAPTURE_TARGET_MS = 200;
-
 export const SECTIONS = ['overhead', 'history', 'concurrency', 'parse', 'git'] as const;
 export type Section = (typeof SECTIONS)[number];
 

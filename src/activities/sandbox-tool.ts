@@ -55,7 +55,11 @@ export async function runInSandbox(sandbox: Sandbox, argv: string[], o: ToolOpts
 }
 
 /** runInSandbox from an activity: heartbeating, and cancelled with it. */
-export function runTool(sandbox: Sandbox, argv: string[], o: Omit<ToolOpts, 'heartbeat' | 'sleep'>): Promise<{ exitCode: number; stderr: string }> {
+export function runTool(
+  sandbox: Sandbox,
+  argv: string[],
+  o: Omit<ToolOpts, 'heartbeat' | 'sleep'>,
+): Promise<{ exitCode: number; stderr: string }> {
   const ctx = Context.current();
   return runInSandbox(sandbox, argv, { ...o, heartbeat: () => ctx.heartbeat(), sleep: (ms) => ctx.sleep(ms) });
 }

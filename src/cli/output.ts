@@ -17,13 +17,14 @@ export function tidy(line: string): string {
 }
 
 /** What a task did to its repository, for people: the change's size, commits, and the push. */
-export function formatChanges(workflowId: string, changes: ChangeSummary | undefined, push?: PushRecord): string[] {
+export function formatChanges(workflowId: string, changes: ChangeSummary | undefined, push?: PushRecord, turn?: number): string[] {
   const lines: string[] = [];
   if (changes) {
     const size = changes.filesChanged === 0 ? 'no changes' : formatShortStat(changes);
+    const how = turn === undefined ? `ccflow diff ${workflowId}` : `ccflow diff ${workflowId} --turn ${turn}`;
     lines.push(
-      `changes: ${size} · ${changes.baseCommit.slice(0, 7)}..${changes.headCommit.slice(0, 7)}` +
-        (changes.filesChanged > 0 ? ` (ccflow diff ${workflowId})` : ''),
+      `${turn === undefined ? 'changes' : 'this turn changed'}: ${size} · ${changes.baseCommit.slice(0, 7)}..${changes.headCommit.slice(0, 7)}` +
+        (changes.filesChanged > 0 ? ` (${how})` : ''),
     );
   }
   if (push) lines.push(`pushed: ${push.commit.slice(0, 7)} to ${push.branch} on ${push.remote} (${push.status})`);

@@ -147,6 +147,7 @@ export const TurnSummary = z.object({
   durationMs: z.number(),
   restored: z.boolean().optional().describe('The session was restored into a new sandbox for this turn.'),
   changes: ChangeSummary.optional().describe("This turn's change to the repository (its own commit)."),
+  push: PushRecord.optional().describe('Where the head commit was pushed after this turn.'),
 });
 export type TurnSummary = z.infer<typeof TurnSummary>;
 

@@ -11,7 +11,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { FollowUpResult, TaskStatus } from '../schemas/messages.js';
-import type { CapturedChanges } from '../schemas/git.js';
+import type { CapturedChanges, PushRecord } from '../schemas/git.js';
 import type { TaskResult, TaskSpec, TurnSummary } from '../schemas/task-spec.js';
 import { validation } from './activities.js';
 import { asUpdateFailure, describeFailure, surface } from './failures.js';
@@ -56,9 +56,10 @@ function resultOf(status: TaskStatus, last: TurnOutcome, startedAt: number, repo
   };
 }
 
-function record(target: TurnSummary, out: TurnOutcome, changes?: CapturedChanges): void {
+function record(target: TurnSummary, out: TurnOutcome, changes?: CapturedChanges, pushed?: PushRecord): void {
   Object.assign(target, {
     ...(changes ? { changes: changes.turn } : {}),
+    ...(pushed ? { push: pushed } : {}),
     result: out.result,
     sessionId: out.sessionId,
     sandboxId: out.entry.sandbox.sandboxId,
@@ -120,12 +121,16 @@ export async function agentTask(input: unknown, open?: OpenTask): Promise<TaskRe
         last = await session.first();
         // The turn's commit goes into the saved workspace, so it is captured before the save.
         const changes = await repo.capture(pool.activities(last.entry), refOf(last), 1, spec.prompt);
-        record(firstRecord, last, changes);
         // Histories from before sessions were saved go straight to teardown, as they did then.
-        if (!patched(SESSION_PERSISTENCE_PATCH)) return;
+        if (!patched(SESSION_PERSISTENCE_PATCH)) {
+          record(firstRecord, last, changes);
+          return;
+        }
         serving = true;
         await session.save(last.entry, last.sessionId, 1);
-        await repo.push(pool.activities(last.entry));
+        const pushed = await repo.push(pool.activities(last.entry));
+        // Recorded last: whoever waits for turn 1 (ccflow run --keep-alive) sees its push too.
+        record(firstRecord, last, changes, pushed);
       }
       inbox.open();
       // The turn loop: each follow-up in order, until the window passes or `close` arrives.
@@ -188,7 +193,7 @@ export async function agentTask(input: unknown, open?: OpenTask): Promise<TaskRe
       const changes = await repo.capture(pool.activities(out.entry), refOf(out), ticket.record.turn, ticket.input.prompt);
       await session.save(out.entry, out.sessionId, ticket.record.turn);
       const pushed = await repo.push(pool.activities(out.entry));
-      record(ticket.record, out, changes);
+      record(ticket.record, out, changes, pushed);
       ticket.resolve({
         ...followUpResult(ticket.record.turn, out),
         ...(changes ? { changes: changes.turn } : {}),

@@ -380,7 +380,7 @@ export function repoSuite(name: string, providerFactory?: ProviderFactory, o: { 
         assert.deepEqual(await attempts(handle, 'runClaude'), []);
       });
 
-      test('a missing ref is named; an oversize repository gets a clear limit message', async () => {
+      test('a missing ref is named; a taken push branch is refused up front; an oversize repository gets a clear limit message', async () => {
         const missing = await failureOf(
           (
             await start('git-missing-ref', { prompt: '[git-never] x', repo: { url: server.httpUrl('app.git'), ref: 'no-such-branch' } })
@@ -388,6 +388,19 @@ export function repoSuite(name: string, providerFactory?: ProviderFactory, o: { 
         );
         assert.equal(missing.type, 'RefNotFound');
         assert.match(missing.message, /ref "no-such-branch" was not found in http:\/\/127\.0\.0\.1:\d+\/app\.git/);
+        // A push branch that already holds other work is refused before any agent runs.
+        const taken = await failureOf(
+          (
+            await start('git-branch-taken', {
+              prompt: '[git-never] x',
+              repo: { url: server.httpUrl('app.git') },
+              push: { branch: 'ccflow/verbose' },
+            })
+          ).result(),
+        );
+        assert.equal(taken.type, 'PushRejected');
+        assert.match(taken.message, /push\.branch "ccflow\/verbose" already exists on .* which is not the commit this task starts from/);
+        assert.deepEqual(await attempts(h.client.workflow.getHandle('git-branch-taken'), 'runClaude'), []);
         const big = await failureOf(
           (await start('git-too-big', { prompt: '[git-never] x', repo: { url: server.daemonUrl('big.git') } })).result(),
         );

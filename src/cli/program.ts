@@ -3,7 +3,7 @@ import type { CcflowClient } from '../client/index.js';
 import { PROVIDER_NAMES } from '../domain/constants.js';
 import { STATUS_QUERIES } from '../client/list.js';
 import { EXIT_CODES_HELP, UsageError } from './errors.js';
-import { number, positiveInteger } from './input.js';
+import { nonNegativeInteger, number, positiveInteger } from './input.js';
 import { interruptSignal, type Io } from './output.js';
 
 const ENVIRONMENT_HELP = `Environment:
@@ -19,6 +19,7 @@ const tasks = () => import('./commands/tasks.js');
 const sessions = () => import('./commands/sessions.js');
 const infra = () => import('./commands/infra.js');
 const approvals = () => import('./commands/approvals.js');
+const changes = () => import('./commands/changes.js');
 
 /** Runs a command that needs a connected client. */
 async function withClient<T>(fn: (client: CcflowClient) => Promise<T>): Promise<T> {
@@ -67,6 +68,10 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       (rule: string, rules: string[] = []) => [...rules, rule],
     )
     .option('--ask-timeout <seconds>', 'how long a call waits for an answer before it is denied (default: no limit)', positiveInteger)
+    .option('--repo <url|path>', 'work on this git repository (fetched by the worker with its own credentials)')
+    .option('--ref <rev>', "branch, tag or commit of --repo to start from (default: the remote's HEAD)")
+    .option('--depth <n>', 'commits of history to fetch (0: all; default 1)', nonNegativeInteger)
+    .option('--push <branch>', 'push the commits to this branch of --repo after each turn')
     .action((words: string[], o) => done(import('./commands/run.js').then((m) => m.runCommand(words.join(' ').trim(), o, io))));
 
   program
@@ -114,6 +119,31 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option('--raw', 'print the stream-json as saved')
     .option('--dir <dir>', 'where the artifacts are (default: from the task, else CCFLOW_ARTIFACT_DIR)')
     .action((id: string, o) => done(withClient(async (c) => (await tasks()).logsCommand(id, o, c, io))));
+
+  program
+    .command('diff')
+    .description("a task's change to its repository as a patch (a pipeline's final change, given the pipeline's id)")
+    .argument('<workflowId>')
+    .option('--turn <n>', "only this turn's change (1 = the task prompt)", positiveInteger)
+    .option('--stat', 'a diffstat instead of the patch')
+    .option('--artifacts <dir>', "the task's artifacts directory (default: from the task, else CCFLOW_ARTIFACT_DIR)")
+    .action((id: string, o) => done(changes().then((m) => m.diffCommand(id, o, io))));
+
+  program
+    .command('apply')
+    .description("apply a task's change to a checkout, 3-way; exit 1 on conflicts, naming the files")
+    .argument('<workflowId>')
+    .option('--dir <checkout>', 'the checkout (default: the current directory)')
+    .option('--artifacts <dir>', "the task's artifacts directory (default: from the task, else CCFLOW_ARTIFACT_DIR)")
+    .action((id: string, o) => done(changes().then((m) => m.applyCommand(id, o, io))));
+
+  program
+    .command('checkout')
+    .description("the task's final tree as a new git checkout, its commits on the task's branch")
+    .argument('<workflowId>')
+    .argument('<dir>', 'a new or empty directory')
+    .option('--artifacts <dir>', "the task's artifacts directory (default: from the task, else CCFLOW_ARTIFACT_DIR)")
+    .action((id: string, dir: string, o) => done(changes().then((m) => m.checkoutCommand(id, dir, o, io))));
 
   program
     .command('list')

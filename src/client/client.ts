@@ -9,6 +9,7 @@ import type { ProgressEvent } from '../schemas/progress.js';
 import { TaskSpec, type TaskResult, type TaskSpecInput } from '../schemas/task-spec.js';
 import { closeSignal, type AgentTaskWorkflow, type PipelineWorkflow } from '../workflows/messages.js';
 import { approve, approvalsOf, listApprovals, type ApproveOpts, type PendingApproval } from './approvals.js';
+import { StoredChange, type AppliedChange, type ChangesOpts, type CheckedOutChange, type DiffOpts } from './changes.js';
 import { connectTemporal, resolveConnectOpts, type ConnectOpts } from './connection.js';
 import { InvalidInputError, TaskNotFoundError, taskFailed } from './errors.js';
 import { sendFollowUp, type FollowUpOpts, type FollowUpOutcome } from './follow-up.js';
@@ -156,6 +157,29 @@ export class CcflowClient {
   }
 
   /** Closes the connection to Temporal. */
+  /**
+   * A task's stored change to its repository (from its artifacts): the patch, a 3-way apply,
+   * a checkout. A finished pipeline's id stands for its final change.
+   */
+  async changes(workflowId: string, o: ChangesOpts = {}): Promise<StoredChange> {
+    return StoredChange.open(this.temporal, workflowId, o);
+  }
+
+  /** The patch of a task's whole change (or of one turn, or its diffstat); '' when nothing changed. */
+  async diff(workflowId: string, o: DiffOpts = {}): Promise<string> {
+    return (await this.changes(workflowId, o)).diff(o);
+  }
+
+  /** Applies a task's change to a checkout (default: the current directory), 3-way; conflicts throw ChangesError. */
+  async apply(workflowId: string, o: ChangesOpts & { dir?: string } = {}): Promise<AppliedChange> {
+    return (await this.changes(workflowId, o)).apply(o.dir ?? process.cwd());
+  }
+
+  /** Checks a task's final tree out into a new directory, its commits on the task's branch. */
+  async checkout(workflowId: string, dir: string, o: ChangesOpts = {}): Promise<CheckedOutChange> {
+    return (await this.changes(workflowId, o)).checkout(dir);
+  }
+
   async disconnect(): Promise<void> {
     await this.temporal.connection.close();
   }

@@ -4,6 +4,15 @@
  */
 export { CcflowClient, type StartOpts } from './client.js';
 export { ApprovalError, type ApproveOpts, type PendingApproval } from './approvals.js';
+export {
+  ChangesError,
+  StoredChange,
+  locateArtifacts,
+  type AppliedChange,
+  type ChangesOpts,
+  type CheckedOutChange,
+  type DiffOpts,
+} from './changes.js';
 export { resolveConnectOpts, type ConnectOpts } from './connection.js';
 export { CcflowError, InvalidInputError, ServerUnreachableError, TaskFailedError, TaskNotFoundError, describeFailure } from './errors.js';
 export { FollowUpError, type FirstResult, type FollowUpOpts, type FollowUpOutcome } from './follow-up.js';
@@ -21,5 +30,6 @@ export type {
   ApproveResult,
 } from '../schemas/approvals.js';
 export type { PipelineSpecInput } from '../schemas/pipeline-spec.js';
+export type { ChangeSummary, PushRecord, RepoRecord, RepoSpec, PushSpec } from '../schemas/git.js';
 export type { ProgressEvent, ProgressFailure, ProgressResult, ProgressSnapshot } from '../schemas/progress.js';
 export { FAILURE_TYPES, type FailureType } from '../domain/failures.js';

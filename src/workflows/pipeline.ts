@@ -114,6 +114,8 @@ export async function pipeline(input: unknown): Promise<PipelineResult> {
           st.sessionId = r.sessionId;
           st.numTurns = r.numTurns;
           st.costUsd = r.totalCostUsd;
+          if (r.changes) st.changes = r.changes;
+          if (r.push) st.push = r.push;
         } catch (err) {
           if (isCancellation(err)) {
             st.state = 'cancelled';
@@ -202,5 +204,12 @@ export async function pipeline(input: unknown): Promise<PipelineResult> {
     numTurns: status.numTurns,
     totalCostUsd: status.totalCostUsd,
     durationMs: Date.now() - startedAt,
+    ...finalChange(all),
   };
+}
+
+/** The pipeline's final change: the last step, in spec order, that recorded one. */
+function finalChange(steps: readonly PipelineStepStatus[]): Pick<PipelineResult, 'changes' | 'changesStep'> {
+  const last = [...steps].reverse().find((s) => s.changes !== undefined);
+  return last?.changes ? { changes: last.changes, changesStep: last.name } : {};
 }

@@ -6,6 +6,7 @@ import type { TaskSpec } from '../schemas/task-spec.js';
 import type { ApprovalGate, Decision } from './approval-gate.js';
 import { describeFailure, failureType } from './failures.js';
 import type { SandboxEntry, SandboxPool } from './sandbox-pool.js';
+import type { TaskRepo } from './task-repo.js';
 
 /** How often a turn starts over in a fresh sandbox when its sandbox is lost under the agent. */
 export const MAX_SANDBOX_RESTARTS = 2;
@@ -41,6 +42,7 @@ export class TaskSession {
     private readonly status: TaskStatus,
     private readonly pool: SandboxPool,
     private readonly approvals: ApprovalGate,
+    private readonly repo: TaskRepo,
     private runCount = 0,
   ) {}
 
@@ -59,6 +61,7 @@ export class TaskSession {
       this.status.sandboxId = entry.sandbox.sandboxId;
       try {
         const turn = await this.firstTurn(entry);
+        await this.repo.prepare(this.pool.activities(entry), { sandboxId: entry.sandbox.sandboxId, provider: entry.sandbox.provider });
         const out = await this.untilValid(entry, turn, 1);
         return { ...out, ...this.since(before, startedAt) };
       } catch (err) {

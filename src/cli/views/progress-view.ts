@@ -1,4 +1,5 @@
 import { TaskResult } from '../../schemas/task-spec.js';
+import { formatChanges } from '../output.js';
 import type { PendingActivity, ProgressEvent, ProgressFailure, ProgressResult, ProgressSnapshot } from '../../schemas/progress.js';
 
 /**
@@ -64,6 +65,7 @@ export function renderEnd(e: ProgressResult | ProgressFailure): string[] {
       `✓ succeeded in ${formatDuration(r.durationMs)} · ${r.numTurns} turns · ${formatCost(r.totalCostUsd)}` +
         ` · ${r.resultAttempts} result attempt${r.resultAttempts === 1 ? '' : 's'}`,
     ];
+    lines.push(...formatChanges(e.workflowId, r.changes, r.push).map((l) => `  ${l}`));
     if (r.artifactsDir) lines.push(`  transcripts: ${r.artifactsDir} (ccflow logs ${e.workflowId})`);
     return lines;
   }

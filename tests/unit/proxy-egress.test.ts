@@ -127,7 +127,7 @@ describe('egress proxy', () => {
     const r = await connect(proxy, `other.example.test:${targetPort}`);
     assert.equal(r.status, 403);
     assert.match(r.body, /other\.example\.test is not on this task's allow-list/);
-    const e = events.findLast((x) => x.type === 'refused');
+    const e = events.filter((x) => x.type === 'refused').at(-1);
     assert.equal(e?.type === 'refused' && e.task, 'task-egress');
     assert.equal(e?.type === 'refused' && e.reason, 'policy');
   });

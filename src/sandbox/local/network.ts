@@ -1,0 +1,78 @@
+/**
+ * The network of a local sandbox. An isolated jail has its own network namespace, so loopback
+ * is the only interface and nothing on the host (Temporal, metrics, other sandboxes, any
+ * loopback port) is reachable. The worker's proxies come in as Unix sockets bound read-only
+ * at JAIL_SOCKETS_DIR, and a relay inside the jail serves them on loopback ports, where the
+ * claude CLI (which speaks TCP only) and HTTPS_PROXY-aware tools find them.
+ */
+import path from 'node:path';
+
+/** Inside the jail: the directory holding the worker's sockets. */
+export const JAIL_SOCKETS_DIR = '/run/ccflow';
+/** Socket file names, the same on the host (in the sandbox's sockets dir) and inside. */
+export const MODEL_SOCKET = 'model.sock';
+export const EGRESS_SOCKET = 'egress.sock';
+/**
+ * Loopback ports the relay listens on inside the jail. Any free port would do: the network
+ * namespace is the jail's own, so these never clash with the host or another sandbox.
+ */
+export const MODEL_PROXY_PORT = 41_100;
+export const EGRESS_PROXY_PORT = 41_101;
+/** Where the relay script is mounted, next to the node binary that runs it. */
+export const SANDBOX_RELAY = '/opt/ccflow/relay/relay.mjs';
+
+export type JailNetwork =
+  /** Shares the host's network (isolation `none`, and jails made before isolation existed). */
+  | { mode: 'host' }
+  /**
+   * Own network namespace. `socketsDir` is the host directory bound at JAIL_SOCKETS_DIR;
+   * `egress` says whether the egress proxy's socket is relayed too (allow-list and open).
+   * `model: false` is the `none` policy: loopback and nothing else.
+   */
+  | { mode: 'isolated'; socketsDir: string; model: boolean; egress: boolean };
+
+/** bwrap options for the network (before `--`). */
+export function jailNetworkArgs(net: JailNetwork): string[] {
+  if (net.mode === 'host') return [];
+  return ['--unshare-net', '--ro-bind', net.socketsDir, JAIL_SOCKETS_DIR];
+}
+
+/** `<port>=<socket>` pairs for the relay; empty when there is nothing to relay. */
+export function relayPairs(net: JailNetwork): string[] {
+  if (net.mode === 'host') return [];
+  const pairs: string[] = [];
+  if (net.model) pairs.push(`${MODEL_PROXY_PORT}=${path.posix.join(JAIL_SOCKETS_DIR, MODEL_SOCKET)}`);
+  if (net.egress) pairs.push(`${EGRESS_PROXY_PORT}=${path.posix.join(JAIL_SOCKETS_DIR, EGRESS_SOCKET)}`);
+  return pairs;
+}
+
+/** The environment variable through which the jail's wrapper learns what to relay. */
+export const RELAY_ENV = 'CCFLOW_RELAY';
+
+/**
+ * Shell for the jail's wrapper (run before the command): starts the relay when RELAY_ENV names
+ * pairs, waits until it listens, and removes the variable so the command never sees it.
+ * `$1` must be the node binary inside the jail. Pairs are plain words (fixed ports and paths).
+ */
+export const RELAY_PRELUDE = [
+  `if [ -n "\${${RELAY_ENV}-}" ]; then`,
+  // Word splitting of the pairs is intended; the relay keeps the wrapper's stderr.
+  `  ready=$("$1" ${SANDBOX_RELAY} $${RELAY_ENV} </dev/null &)`,
+  `  [ "$ready" = ok ] || { echo "ccflow: the sandbox's network relay did not start" >&2; exit 125; }`,
+  'fi',
+  `unset ${RELAY_ENV}`,
+].join('\n');
+
+/** The agent's environment for this network: model endpoint and, with egress, the proxy. */
+export function agentNetworkEnv(net: JailNetwork): Record<string, string> {
+  if (net.mode === 'host') return {};
+  const env: Record<string, string> = {};
+  if (net.model) env['ANTHROPIC_BASE_URL'] = `http://127.0.0.1:${MODEL_PROXY_PORT}`;
+  if (net.egress) {
+    const proxy = `http://127.0.0.1:${EGRESS_PROXY_PORT}`;
+    // Both spellings: curl reads only the lower-case http_proxy, others only upper case.
+    for (const k of ['HTTPS_PROXY', 'HTTP_PROXY', 'https_proxy', 'http_proxy']) env[k] = proxy;
+    for (const k of ['NO_PROXY', 'no_proxy']) env[k] = '127.0.0.1,localhost';
+  }
+  return env;
+}

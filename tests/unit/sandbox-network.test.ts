@@ -64,6 +64,20 @@ const out = {
 console.log(JSON.stringify(out));
 `;
 
+/** The CLI's own way to the model (ANTHROPIC_UNIX_SOCKET); nothing listens on TCP. */
+const SOCKET_PROBE = `
+import http from 'node:http';
+import net from 'node:net';
+import fs from 'node:fs';
+const viaSocket = await new Promise((resolve) => {
+  const r = http.request({ socketPath: process.env.ANTHROPIC_UNIX_SOCKET, path: '/v1/messages', method: 'POST', headers: { 'x-api-key': process.env.ANTHROPIC_API_KEY } }, (res) => { res.resume(); resolve(res.statusCode); });
+  r.on('error', (e) => resolve(e.code)); r.end('{}');
+});
+const relayPort = await new Promise((resolve) => { const s = net.connect(41100, '127.0.0.1'); s.once('connect', () => { s.destroy(); resolve('connected'); }); s.once('error', (e) => resolve(e.code)); });
+const relays = fs.readdirSync('/proc').filter((p) => /^[0-9]+$/.test(p)).filter((p) => { try { return fs.readFileSync('/proc/' + p + '/cmdline', 'utf8').includes('relay.mjs'); } catch { return false; } }).length;
+console.log(JSON.stringify({ viaSocket, relayPort, proxyEnv: process.env.HTTPS_PROXY ?? null, relays }));
+`;
+
 describe('an isolated jail network', () => {
   let tmp: string;
   let upstream: http.Server;
@@ -116,30 +130,9 @@ describe('an isolated jail network', () => {
       namespace: 'default',
       policy: { allow: [`pkg.example.test:${port(target)}`] },
     });
-    const probe = path.join(tmp, 'probe.mjs');
-    await writeFile(probe, PROBE);
-    const net: JailNetwork = { mode: 'isolated', socketsDir: sockets, model: true, egress: true };
+    const net: JailNetwork = { mode: 'isolated', socketsDir: sockets, model: 'relay', egress: true };
     const lan = Object.values(os.networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal)?.address ?? '-';
-    const env = { ...agentNetworkEnv(net), ANTHROPIC_API_KEY: model.mint({ sbx: 'sbx-net', task: 't', ns: 'default', run: 'r' }), [RELAY_ENV]: relayPairs(net).join(' ') };
-    const args = [
-      '--as-pid-1', '--unshare-user', '--uid', '1000', '--gid', '1000', '--unshare-pid', '--disable-userns',
-      ...(await systemArgs()), '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp',
-      ...jailNetworkArgs(net),
-      '--ro-bind', process.execPath, NODE_INSIDE,
-      '--ro-bind', RELAY_SCRIPT, SANDBOX_RELAY,
-      '--ro-bind', probe, '/opt/probe.mjs',
-      '--clearenv', ...Object.entries(env).flatMap(([k, v]) => ['--setenv', k, v]),
-      '--', '/bin/sh', '-c', `${RELAY_PRELUDE}\nshift\nexec "$@"`, 'sh', NODE_INSIDE,
-      NODE_INSIDE, '/opt/probe.mjs', String(port(hostService)), lan, String(port(upstream)), String(port(target)),
-    ];
-    const child = spawn(bwrap, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const code = await new Promise<number | null>((r) => child.on('close', r));
-    assert.equal(code, 0, err);
-    const result = JSON.parse(out.trim().split('\n').at(-1) ?? '{}');
+    const result = await runProbe(net, PROBE, [String(port(hostService)), lan, String(port(upstream)), String(port(target))]);
     assert.deepEqual(result, {
       modelWithToken: 200,
       modelWithoutToken: 401,
@@ -151,4 +144,40 @@ describe('an isolated jail network', () => {
       metadata: 403,
     });
   });
+
+  test('with the model on its socket and no egress, no relay runs and no port is open', async () => {
+    const sockets = path.join(tmp, 'sbx-sock', 'sockets');
+    await mkdir(sockets, { recursive: true });
+    await model.addSandboxSocket(path.join(sockets, MODEL_SOCKET), 'sbx-net');
+    const net: JailNetwork = { mode: 'isolated', socketsDir: sockets, model: 'socket', egress: false };
+    assert.deepEqual(relayPairs(net), []);
+    const result = await runProbe(net, SOCKET_PROBE, []);
+    assert.deepEqual(result, { viaSocket: 200, relayPort: 'ECONNREFUSED', proxyEnv: null, relays: 0 });
+  });
+
+  async function runProbe(net: JailNetwork, script: string, args: string[]): Promise<unknown> {
+    if (net.mode !== 'isolated') throw new Error('isolated only');
+    const probe = path.join(tmp, `probe-${randomBytes(4).toString('hex')}.mjs`);
+    await writeFile(probe, script);
+    const env = { ...agentNetworkEnv(net), ANTHROPIC_API_KEY: model.mint({ sbx: 'sbx-net', task: 't', ns: 'default', run: 'r' }), [RELAY_ENV]: relayPairs(net).join(' ') };
+    const jail = [
+      '--as-pid-1', '--unshare-user', '--uid', '1000', '--gid', '1000', '--unshare-pid', '--disable-userns',
+      ...(await systemArgs()), '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp',
+      ...jailNetworkArgs(net),
+      '--ro-bind', process.execPath, NODE_INSIDE,
+      '--ro-bind', RELAY_SCRIPT, SANDBOX_RELAY,
+      '--ro-bind', probe, '/opt/probe.mjs',
+      '--clearenv', ...Object.entries(env).flatMap(([k, v]) => ['--setenv', k, v]),
+      '--', '/bin/sh', '-c', `${RELAY_PRELUDE}\nshift\nexec "$@"`, 'sh', NODE_INSIDE,
+      NODE_INSIDE, '/opt/probe.mjs', ...args,
+    ];
+    const child = spawn(bwrap, jail, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((r) => child.on('close', r));
+    assert.equal(code, 0, err);
+    return JSON.parse(out.trim().split('\n').at(-1) ?? '{}');
+  }
 });

@@ -2,8 +2,12 @@
  * The network of a local sandbox. An isolated jail has its own network namespace, so loopback
  * is the only interface and nothing on the host (Temporal, metrics, other sandboxes, any
  * loopback port) is reachable. The worker's proxies come in as Unix sockets bound read-only
- * at JAIL_SOCKETS_DIR, and a relay inside the jail serves them on loopback ports, where the
- * claude CLI (which speaks TCP only) and HTTPS_PROXY-aware tools find them.
+ * at JAIL_SOCKETS_DIR.
+ *
+ * The pinned CLI speaks to the model over a Unix socket itself (ANTHROPIC_UNIX_SOCKET, with an
+ * http:// base URL), so the model needs nothing more. Tools that honour HTTPS_PROXY speak TCP,
+ * so for the egress proxy a relay inside the jail serves its socket on a loopback port. (The
+ * relay can carry the model too, for a CLI without ANTHROPIC_UNIX_SOCKET: `model: 'relay'`.)
  */
 import path from 'node:path';
 
@@ -26,10 +30,10 @@ export type JailNetwork =
   | { mode: 'host' }
   /**
    * Own network namespace. `socketsDir` is the host directory bound at JAIL_SOCKETS_DIR;
-   * `egress` says whether the egress proxy's socket is relayed too (allow-list and open).
-   * `model: false` is the `none` policy: loopback and nothing else.
+   * `model` says how the CLI reaches the model proxy (`false`: it does not, the `none` policy);
+   * `egress` whether the egress proxy is relayed (allow-list and open).
    */
-  | { mode: 'isolated'; socketsDir: string; model: boolean; egress: boolean };
+  | { mode: 'isolated'; socketsDir: string; model: 'socket' | 'relay' | false; egress: boolean };
 
 /** bwrap options for the network (before `--`). */
 export function jailNetworkArgs(net: JailNetwork): string[] {
@@ -41,7 +45,7 @@ export function jailNetworkArgs(net: JailNetwork): string[] {
 export function relayPairs(net: JailNetwork): string[] {
   if (net.mode === 'host') return [];
   const pairs: string[] = [];
-  if (net.model) pairs.push(`${MODEL_PROXY_PORT}=${path.posix.join(JAIL_SOCKETS_DIR, MODEL_SOCKET)}`);
+  if (net.model === 'relay') pairs.push(`${MODEL_PROXY_PORT}=${path.posix.join(JAIL_SOCKETS_DIR, MODEL_SOCKET)}`);
   if (net.egress) pairs.push(`${EGRESS_PROXY_PORT}=${path.posix.join(JAIL_SOCKETS_DIR, EGRESS_SOCKET)}`);
   return pairs;
 }
@@ -67,7 +71,12 @@ export const RELAY_PRELUDE = [
 export function agentNetworkEnv(net: JailNetwork): Record<string, string> {
   if (net.mode === 'host') return {};
   const env: Record<string, string> = {};
-  if (net.model) env['ANTHROPIC_BASE_URL'] = `http://127.0.0.1:${MODEL_PROXY_PORT}`;
+  if (net.model === 'relay') env['ANTHROPIC_BASE_URL'] = `http://127.0.0.1:${MODEL_PROXY_PORT}`;
+  if (net.model === 'socket') {
+    env['ANTHROPIC_UNIX_SOCKET'] = path.posix.join(JAIL_SOCKETS_DIR, MODEL_SOCKET);
+    // The host part is not dialled; the scheme must be http (no TLS on the socket).
+    env['ANTHROPIC_BASE_URL'] = 'http://localhost';
+  }
   if (net.egress) {
     const proxy = `http://127.0.0.1:${EGRESS_PROXY_PORT}`;
     // Both spellings: curl reads only the lower-case http_proxy, others only upper case.

@@ -7,39 +7,10 @@
  */
 import { BlockList, isIP } from 'node:net';
 
-const V4: Array<[string, number, string]> = [
-  ['0.0.0.0', 8, 'this network'],
-  ['10.0.0.0', 8, 'private'],
-  ['100.64.0.0', 10, 'shared address space (CGNAT; Alibaba metadata 100.100.100.200)'],
-  ['127.0.0.0', 8, 'loopback'],
-  ['169.254.0.0', 16, 'link-local (cloud metadata 169.254.169.254)'],
-  ['172.16.0.0', 12, 'private'],
-  ['192.0.0.0', 24, 'IETF protocol assignments (Oracle metadata 192.0.0.192)'],
-  ['192.0.2.0', 24, 'documentation'],
-  ['192.88.99.0', 24, '6to4 relay anycast'],
-  ['192.168.0.0', 16, 'private'],
-  ['198.18.0.0', 15, 'benchmarking'],
-  ['198.51.100.0', 24, 'documentation'],
-  ['203.0.113.0', 24, 'documentation'],
-  ['224.0.0.0', 4, 'multicast'],
-  ['240.0.0.0', 4, 'reserved, broadcast'],
-];
+import { FORBIDDEN_V4, FORBIDDEN_V6 } from '../domain/network.js';
 
-const V6: Array<[string, number, string]> = [
-  ['::', 128, 'unspecified'],
-  ['::1', 128, 'loopback'],
-  ['::ffff:0:0', 96, 'IPv4-mapped (checked as IPv4 first)'],
-  ['64:ff9b::', 96, 'NAT64 (embeds an IPv4 address)'],
-  ['64:ff9b:1::', 48, 'local NAT64'],
-  ['100::', 64, 'discard'],
-  ['2001::', 32, 'Teredo (embeds an IPv4 address)'],
-  ['2001:db8::', 32, 'documentation'],
-  ['2002::', 16, '6to4 (embeds an IPv4 address)'],
-  ['fc00::', 7, 'unique local (AWS metadata fd00:ec2::254)'],
-  ['fe80::', 10, 'link-local'],
-  ['fec0::', 10, 'site-local (deprecated)'],
-  ['ff00::', 8, 'multicast'],
-];
+const V4 = FORBIDDEN_V4;
+const V6 = FORBIDDEN_V6;
 
 export interface AddressPolicyOpts {
   /**
@@ -88,7 +59,7 @@ export function normalizeAddress(address: string): string {
   return a;
 }
 
-function reasonOf(table: Array<[string, number, string]>, address: string, type: 'ipv4' | 'ipv6'): string {
+function reasonOf(table: ReadonlyArray<readonly [string, number, string]>, address: string, type: 'ipv4' | 'ipv6'): string {
   for (const [net, prefix, why] of table) {
     const one = new BlockList();
     one.addSubnet(net, prefix, type);

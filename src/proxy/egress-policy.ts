@@ -6,26 +6,9 @@
  */
 import { isIP } from 'node:net';
 
-/**
- * - `none`: nothing at all (not even the model).
- * - `model`: only the model proxy (the default).
- * - `{ allow }`: the model proxy and the listed hosts, through the egress proxy.
- * - `open`: the model proxy and any public host, through the egress proxy.
- */
-export type EgressPolicy = 'none' | 'model' | 'open' | { allow: readonly string[] };
+import { policyKind, type EgressPolicy, type EgressPolicyKind } from '../domain/network.js';
 
-/** How strict each mode is, for comparing a task's request with a worker's cap. */
-export const POLICY_RANK = { none: 0, model: 1, allow: 2, open: 3 } as const;
-
-export function policyKind(p: EgressPolicy): keyof typeof POLICY_RANK {
-  return typeof p === 'string' ? p : 'allow';
-}
-
-/** Whether the policy routes anything through the egress proxy. */
-export function usesEgressProxy(p: EgressPolicy): boolean {
-  const k = policyKind(p);
-  return k === 'allow' || k === 'open';
-}
+export { policyKind, type EgressPolicy };
 
 /** One allow-list entry: `host`, `*.domain` (any subdomain, not the domain itself), with an optional `:port`. */
 export interface AllowEntry {
@@ -63,7 +46,7 @@ export function normalizeHost(host: string): string {
 
 export class EgressRules {
   private readonly entries: AllowEntry[];
-  readonly kind: keyof typeof POLICY_RANK;
+  readonly kind: EgressPolicyKind;
 
   constructor(policy: EgressPolicy) {
     this.kind = policyKind(policy);

@@ -1,0 +1,63 @@
+/**
+ * A task's egress policy as E2B's network options (e2b SDK 2.51): `allowOut` entries win over
+ * `denyOut`, domains work in `allowOut` only and match only HTTP on port 80 (Host) and TLS on
+ * port 443 (SNI); anything else is matched by address. So:
+ * - `none`: no internet at all (`allowInternetAccess: false`);
+ * - `model`: only the model endpoint (the proxy, or the API when the key must be passed);
+ * - `{ allow }`: the model endpoint and the listed domains; a `host:port` entry with another
+ *   port cannot be expressed and is refused before a sandbox is made;
+ * - `open`: everything but the forbidden ranges (private, link-local, metadata...).
+ */
+import { ALL_TRAFFIC, type SandboxOpts } from 'e2b';
+
+import { FORBIDDEN_V4, policyKind, type EgressPolicy } from '../../domain/network.js';
+
+export type E2BNetworkOpts = Pick<SandboxOpts, 'allowInternetAccess' | 'network'>;
+
+export class E2BPolicyError extends Error {
+  constructor(
+    /** The TaskSpec field at fault, e.g. `network.allow[2]`. */
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+    this.name = 'E2BPolicyError';
+  }
+}
+
+/**
+ * `modelEndpoints`: what the sandbox must reach for the model, as `allowOut` entries: the
+ * endpoint's host name, plus its addresses when it listens on a port other than 80/443.
+ */
+export function e2bNetworkOptions(policy: EgressPolicy, modelEndpoints: readonly string[]): E2BNetworkOpts {
+  const kind = policyKind(policy);
+  if (kind === 'none') return { allowInternetAccess: false };
+  // The private ranges E2B's own network lives in are denied even in open mode. IPv4 only:
+  // denyOut takes CIDRs, and the sandbox's IPv6 egress is E2B's to police.
+  const forbidden = FORBIDDEN_V4.map(([net, prefix]) => `${net}/${prefix}`);
+  if (kind === 'open') return { network: { denyOut: forbidden } };
+  const allowOut = [...modelEndpoints];
+  if (typeof policy !== 'string') {
+    policy.allow.forEach((entry, i) => {
+      const m = /^(\*\.)?([^:]+?)\.?(?::(\d+))?$/.exec(entry.trim().toLowerCase());
+      const port = m?.[3];
+      if (m === null || m[2] === undefined) throw new E2BPolicyError(`network.allow[${i}]`, `"${entry}" is not a host name`);
+      if (port !== undefined && port !== '80' && port !== '443') {
+        throw new E2BPolicyError(
+          `network.allow[${i}]`,
+          `E2B filters domains on ports 80 and 443 only; "${entry}" cannot be allowed in an E2B sandbox`,
+        );
+      }
+      allowOut.push(`${m[1] ?? ''}${m[2]}`);
+    });
+  }
+  return { network: { allowOut: [...new Set(allowOut)], denyOut: [ALL_TRAFFIC] } };
+}
+
+/** `allowOut` entries for a model endpoint URL: its host, and its addresses for an odd port. */
+export function modelEndpointEntries(url: string, addresses: readonly string[]): string[] {
+  const u = new URL(url);
+  const port = u.port === '' ? (u.protocol === 'https:' ? 443 : 80) : Number(u.port);
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  return port === 80 || port === 443 ? [host] : [host, ...addresses];
+}

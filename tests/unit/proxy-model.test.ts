@@ -374,3 +374,23 @@ describe('model proxy credentials and state', () => {
     }
   });
 });
+
+describe('token secret', () => {
+  test('is created once (0600) and read back; a short configured secret is refused', async () => {
+    const { loadOrCreateSecret, parseSecret } = await import('../../src/proxy/secret.js');
+    const { stat } = await import('node:fs/promises');
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ccflow-secret-'));
+    try {
+      const file = path.join(dir, 'state', 'proxy-secret');
+      const a = await loadOrCreateSecret(file);
+      const b = await loadOrCreateSecret(file);
+      assert.equal(a.length, 32);
+      assert.ok(a.equals(b));
+      assert.equal((await stat(file)).mode & 0o777, 0o600);
+      assert.throws(() => parseSecret('abcd'), /at least 32 random bytes/);
+      assert.equal(parseSecret('00'.repeat(32)).length, 32);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -6,7 +6,8 @@
  *   an allocation over it fails (ENOMEM) instead of being killed;
  * - there is no CPU share;
  * - hits are sampled: the number of live processes of the uid at the limit.
- * RLIMIT_AS is not used: the claude binary reserves far more address space than it uses.
+ * RLIMIT_DATA rather than RLIMIT_AS: it counts what a process can write (heap, private
+ * mappings), not address space reserved and never used.
  */
 import { readdir, readFile } from 'node:fs/promises';
 

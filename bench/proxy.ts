@@ -16,11 +16,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { parseScript, startModelServer } from '../src/model/index.js';
+import { parseScript, startModelServer } from '../src/testing/model/index.js';
 import { ModelProxy } from '../src/proxy/model-proxy.js';
 import { MemoryStateStore } from '../src/proxy/state.js';
 import { TokenSigner } from '../src/proxy/tokens.js';
-import { bwrapAvailable, checkBubblewrap, systemArgs } from '../src/sandbox/bwrap.js';
+import { bwrapAvailable, checkBubblewrap, systemArgs } from '../src/sandbox/local/bwrap.js';
 import { JAIL_SOCKETS_DIR, MODEL_PROXY_PORT, MODEL_SOCKET, RELAY_ENV, RELAY_PRELUDE, SANDBOX_RELAY } from '../src/sandbox/local/network.js';
 import { summarize, type Summary } from './lib/stats.js';
 

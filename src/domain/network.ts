@@ -70,3 +70,35 @@ export function usesEgress(p: EgressPolicy): boolean {
   const k = policyKind(p);
   return k === 'allow' || k === 'open';
 }
+
+/** One allow-list entry: `host`, `*.domain` (any subdomain, not the domain itself), with an optional `:port`. */
+export interface AllowEntry {
+  /** Lower case, no trailing dot; for a wildcard, the part after `*.`. */
+  host: string;
+  wildcard: boolean;
+  /** The port the entry names; undefined means 80 and 443. */
+  port?: number;
+}
+
+/** Ports a host entry without `:port` allows. */
+export const DEFAULT_ALLOW_PORTS: readonly number[] = [80, 443];
+
+const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+/** Parses one entry; throws an Error whose message says what is wrong with it. */
+export function parseAllowEntry(raw: string): AllowEntry {
+  const s = raw.trim().toLowerCase();
+  const hint = '(use "example.com", "*.example.com" or "example.com:8443")';
+  if (s.includes('[') || (s.match(/:/g) ?? []).length > 1 || IPV4.test(s.replace(/:\d+$/, ''))) {
+    throw new Error(`"${raw}": give host names, not IP addresses`);
+  }
+  const m = /^(\*\.)?([^:/\s*]+?)\.?(?::(\d{1,5}))?$/.exec(s);
+  if (m === null) throw new Error(`"${raw}" is not a host name ${hint}`);
+  const host = m[2] ?? '';
+  const port = m[3] === undefined ? undefined : Number(m[3]);
+  if (port !== undefined && (port < 1 || port > 65_535)) throw new Error(`"${raw}": port must be 1-65535`);
+  const labels = host.split('.');
+  if (labels.length < 2 || !labels.every((l) => LABEL.test(l))) throw new Error(`"${raw}" is not a host name ${hint}`);
+  return { host, wildcard: m[1] !== undefined, ...(port === undefined ? {} : { port }) };
+}

@@ -106,14 +106,22 @@ function oneOf<const T extends string>(raw: string, allowed: readonly T[], name:
   return found;
 }
 
+/** The result server bundled into one file by the build (scripts/bundle-result-server.mjs). */
+export function resultServerBundlePath(root: string = PACKAGE_ROOT): string {
+  return path.join(root, 'dist', 'sandbox', 'result-server.mjs');
+}
+
 /** Host paths of what every local sandbox mounts read-only under /opt/ccflow. */
 export function localSandboxMounts(root: string = PACKAGE_ROOT) {
-  const nodeModulesDir = findNodeModules(root);
+  const resultServer = resultServerBundlePath(root);
+  if (!existsSync(resultServer)) {
+    throw new Error(`the bundled result server (${resultServer}) is missing; run \`npm run build\``);
+  }
   return {
-    claudeBinary: claudeBinaryPath(nodeModulesDir),
+    claudeBinary: claudeBinaryPath(findNodeModules(root)),
     nodeBinary: process.execPath,
-    resultServerDir: path.join(root, 'sandbox-template', 'result-server'),
-    nodeModulesDir,
+    resultServer,
+    relay: path.join(root, 'sandbox-template', 'relay', 'relay.mjs'),
   };
 }
 

@@ -61,11 +61,13 @@ export interface VmStats {
   deadlineKills: number;
 }
 
+/** What /opt/ccflow holds, as in a local sandbox (the real template installs the same in its image). */
 export interface VmMounts {
   claudeBinary: string;
   nodeBinary: string;
-  resultServerDir: string;
-  nodeModulesDir: string;
+  /** The bundled result server. */
+  resultServer: string;
+  relay: string;
 }
 
 export class SandboxVm {
@@ -105,8 +107,8 @@ export class SandboxVm {
       readOnly: [
         [m.claudeBinary, '/opt/ccflow/bin/claude'],
         [m.nodeBinary, NODE_INSIDE],
-        [m.resultServerDir, '/opt/ccflow/result-server'],
-        [m.nodeModulesDir, '/opt/ccflow/node_modules'],
+        [m.resultServer, '/opt/ccflow/result-server/server.mjs'],
+        [m.relay, '/opt/ccflow/relay/relay.mjs'],
         [AGENT_SCRIPT, AGENT_INSIDE],
       ],
       cwd: SANDBOX_HOME,

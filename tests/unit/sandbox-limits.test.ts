@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { checkBubblewrap, systemArgs } from '../../src/sandbox/bwrap.js';
+import { checkBubblewrap, systemArgs } from '../../src/sandbox/local/bwrap.js';
 import {
   detectLimits,
   LoopExt4Disk,
@@ -73,7 +73,6 @@ describe('cgroup v2 (fake tree)', () => {
       procCgroup: '0::/user.slice/worker.scope\n',
       mountinfo: V2_MOUNTINFO,
       pid: 4242,
-      uidOf: () => 0,
     });
     assert.equal(controller.mechanism, 'cgroup2');
     assert.deepEqual(passedOver, []);
@@ -118,7 +117,6 @@ describe('cgroup v2 (fake tree)', () => {
       mountinfo: V2_MOUNTINFO,
       pid: 4242,
       canSetUid: false,
-      uidOf: () => 0,
     });
     assert.equal(controller.mechanism, 'none');
     assert.match(passedOver[0] ?? '', /^cgroup2: the worker shares its cgroup/);
@@ -128,7 +126,7 @@ describe('cgroup v2 (fake tree)', () => {
   test('asking for a mechanism that cannot work is an error at start', async () => {
     const fs = fakeCgroupFs({});
     await assert.rejects(
-      detectLimits({ fs, prefer: 'cgroup2', procCgroup: '0::/\n', mountinfo: V2_MOUNTINFO, uidOf: () => 0 }),
+      detectLimits({ fs, prefer: 'cgroup2', procCgroup: '0::/\n', mountinfo: V2_MOUNTINFO }),
       /sandbox limits "cgroup2" were asked for but cannot be used here/,
     );
   });
@@ -185,7 +183,7 @@ const ALLOC_1G = "python3 -c 'b = bytearray(1 << 30); print(\"allocated\")'";
 describe('limits on this host', () => {
   let controller: LimitController;
   before(async () => {
-    controller = (await detectLimits({ uidOf: () => 0 })).controller;
+    controller = (await detectLimits({})).controller;
   });
   after(async () => {
     await controller.dispose();
@@ -216,8 +214,8 @@ describe('rlimits under a uid of its own', () => {
       t.skip('needs root to switch uids');
       return;
     }
-    const limits = new RlimitLimits({ uidOf: () => 61_234 });
-    await limits.create('sbx-r', { memoryBytes: 256 << 20, processes: 40, cpuWeight: 100 });
+    const limits = new RlimitLimits();
+    await limits.create('sbx-r', { memoryBytes: 256 << 20, processes: 40, cpuWeight: 100 }, { uid: 61_234 });
     const bomb = await jailed((a) => limits.wrap('sbx-r', a), `${FORK_BOMB}; id -u`);
     assert.match(bomb.out, /1000/, 'inside, the agent is still uid 1000');
     const alloc = await jailed((a) => limits.wrap('sbx-r', a), ALLOC_1G);

@@ -14,7 +14,7 @@ import { EgressProxy } from '../../src/proxy/egress-proxy.js';
 import { ModelProxy } from '../../src/proxy/model-proxy.js';
 import { MemoryStateStore } from '../../src/proxy/state.js';
 import { TokenSigner } from '../../src/proxy/tokens.js';
-import { checkBubblewrap, systemArgs } from '../../src/sandbox/bwrap.js';
+import { checkBubblewrap, systemArgs } from '../../src/sandbox/local/bwrap.js';
 import {
   agentNetworkEnv,
   EGRESS_SOCKET,

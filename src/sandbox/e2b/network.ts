@@ -10,20 +10,13 @@
  */
 import { ALL_TRAFFIC, type SandboxOpts } from 'e2b';
 
-import { FORBIDDEN_V4, policyKind, type EgressPolicy } from '../../domain/network.js';
+import { SandboxPolicyError as E2BPolicyError } from '../errors.js';
+import { FORBIDDEN_V4, parseAllowEntry, policyKind, type EgressPolicy } from '../../domain/network.js';
 
 export type E2BNetworkOpts = Pick<SandboxOpts, 'allowInternetAccess' | 'network'>;
 
-export class E2BPolicyError extends Error {
-  constructor(
-    /** The TaskSpec field at fault, e.g. `network.allow[2]`. */
-    readonly field: string,
-    message: string,
-  ) {
-    super(`${field}: ${message}`);
-    this.name = 'E2BPolicyError';
-  }
-}
+/** A policy E2B cannot express; `field` names the TaskSpec entry at fault. */
+export { SandboxPolicyError as E2BPolicyError } from '../errors.js';
 
 /**
  * `modelEndpoints`: what the sandbox must reach for the model, as `allowOut` entries: the
@@ -38,17 +31,20 @@ export function e2bNetworkOptions(policy: EgressPolicy, modelEndpoints: readonly
   if (kind === 'open') return { network: { denyOut: forbidden } };
   const allowOut = [...modelEndpoints];
   if (typeof policy !== 'string') {
-    policy.allow.forEach((entry, i) => {
-      const m = /^(\*\.)?([^:]+?)\.?(?::(\d+))?$/.exec(entry.trim().toLowerCase());
-      const port = m?.[3];
-      if (m === null || m[2] === undefined) throw new E2BPolicyError(`network.allow[${i}]`, `"${entry}" is not a host name`);
-      if (port !== undefined && port !== '80' && port !== '443') {
+    policy.allow.forEach((raw, i) => {
+      let entry;
+      try {
+        entry = parseAllowEntry(raw);
+      } catch (err) {
+        throw new E2BPolicyError(`network.allow[${i}]`, (err as Error).message);
+      }
+      if (entry.port !== undefined && entry.port !== 80 && entry.port !== 443) {
         throw new E2BPolicyError(
           `network.allow[${i}]`,
-          `E2B filters domains on ports 80 and 443 only; "${entry}" cannot be allowed in an E2B sandbox`,
+          `E2B filters domains on ports 80 and 443 only; "${raw}" cannot be allowed in an E2B sandbox`,
         );
       }
-      allowOut.push(`${m[1] ?? ''}${m[2]}`);
+      allowOut.push(`${entry.wildcard ? '*.' : ''}${entry.host}`);
     });
   }
   return { network: { allowOut: [...new Set(allowOut)], denyOut: [ALL_TRAFFIC] } };

@@ -11,6 +11,9 @@
  */
 import path from 'node:path';
 
+import type { EgressPolicy } from '../../domain/network.js';
+import { SANDBOX_NODE_BIN, SANDBOX_RELAY } from '../layout.js';
+
 /** Inside the jail: the directory holding the worker's sockets. */
 export const JAIL_SOCKETS_DIR = '/run/ccflow';
 /** Socket file names, the same on the host (in the sandbox's sockets dir) and inside. */
@@ -22,8 +25,7 @@ export const EGRESS_SOCKET = 'egress.sock';
  */
 export const MODEL_PROXY_PORT = 41_100;
 export const EGRESS_PROXY_PORT = 41_101;
-/** Where the relay script is mounted, next to the node binary that runs it. */
-export const SANDBOX_RELAY = '/opt/ccflow/relay/relay.mjs';
+export { SANDBOX_RELAY };
 
 export type JailNetwork =
   /** Shares the host's network (isolation `none`, and jails made before isolation existed). */
@@ -56,12 +58,12 @@ export const RELAY_ENV = 'CCFLOW_RELAY';
 /**
  * Shell for the jail's wrapper (run before the command): starts the relay when RELAY_ENV names
  * pairs, waits until it listens, and removes the variable so the command never sees it.
- * `$1` must be the node binary inside the jail. Pairs are plain words (fixed ports and paths).
+ * Pairs are plain words (fixed ports and paths).
  */
 export const RELAY_PRELUDE = [
   `if [ -n "\${${RELAY_ENV}-}" ]; then`,
   // Word splitting of the pairs is intended; the relay keeps the wrapper's stderr.
-  `  ready=$("$1" ${SANDBOX_RELAY} $${RELAY_ENV} </dev/null &)`,
+  `  ready=$(${SANDBOX_NODE_BIN} ${SANDBOX_RELAY} $${RELAY_ENV} </dev/null &)`,
   `  [ "$ready" = ok ] || { echo "ccflow: the sandbox's network relay did not start" >&2; exit 125; }`,
   'fi',
   `unset ${RELAY_ENV}`,
@@ -84,4 +86,24 @@ export function agentNetworkEnv(net: JailNetwork): Record<string, string> {
     for (const k of ['NO_PROXY', 'no_proxy']) env[k] = '127.0.0.1,localhost';
   }
   return env;
+}
+
+/**
+ * What the worker does for a local sandbox's network: serve its sockets (the model proxy, and
+ * the egress proxy for allow-list and open policies) in `socketsDir`, and stop when it goes.
+ * Implemented by the worker with its proxies; the provider calls it on create, on connect
+ * (a restarted worker listens again), and on destroy.
+ */
+export interface LocalNetworkHooks {
+  attach(o: { sandboxId: string; socketsDir: string; policy: EgressPolicy; task: { workflowId: string; namespace: string } }): Promise<void>;
+  /** Stops serving the sandbox and revokes its model tokens. */
+  detach(sandboxId: string): Promise<void>;
+}
+
+/** The jail network of a sandbox with `policy` (sockets in `socketsDir` on the host). */
+export function jailNetworkFor(policy: EgressPolicy, socketsDir: string): JailNetwork {
+  const kind = typeof policy === 'string' ? policy : 'allow';
+  // `none` keeps the model socket: the proxy refuses the CLI at once instead of the CLI
+  // retrying a missing endpoint for minutes.
+  return { mode: 'isolated', socketsDir, model: 'socket', egress: kind === 'allow' || kind === 'open' };
 }

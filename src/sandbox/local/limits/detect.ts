@@ -20,8 +20,6 @@ export interface DetectLimitsOpts {
   prefer?: LimitPreference;
   /** A cgroup (v2) or, per hierarchy, the parent to create groups under instead of the worker's own. */
   cgroupParent?: string;
-  /** For rlimit: the host uid a sandbox runs as. */
-  uidOf: (sandboxId: string) => number;
   fs?: CgroupFs;
   /** Contents of /proc/self/cgroup and /proc/self/mountinfo (tests give fakes). */
   procCgroup?: string;
@@ -139,7 +137,7 @@ async function tryRlimit(o: DetectLimitsOpts): Promise<LimitController | string>
     const ok = await new Promise<boolean>((resolve) => execFile(tool, ['--version'], (err) => resolve(err === null)));
     if (!ok) return `${tool} (util-linux) is not installed`;
   }
-  return new RlimitLimits({ uidOf: o.uidOf });
+  return new RlimitLimits();
 }
 
 /** No mechanism: limits are not enforced, and the worker says so at start. */

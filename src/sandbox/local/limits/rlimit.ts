@@ -14,8 +14,6 @@ import { readdir, readFile } from 'node:fs/promises';
 import { type LimitController, type LimitHit, type SandboxLimits } from './types.js';
 
 export interface RlimitOpts {
-  /** The host uid (and gid) a sandbox runs as; distinct per live sandbox. */
-  uidOf: (sandboxId: string) => number;
   /** @default 'setpriv' */
   setpriv?: string;
   /** @default 'prlimit' */
@@ -24,22 +22,23 @@ export interface RlimitOpts {
 
 export class RlimitLimits implements LimitController {
   readonly mechanism = 'rlimit' as const;
-  private readonly limits = new Map<string, SandboxLimits>();
+  private readonly limits = new Map<string, SandboxLimits & { uid: number }>();
 
-  constructor(private readonly opts: RlimitOpts) {}
+  constructor(private readonly opts: RlimitOpts = {}) {}
 
   describe(): string {
     return 'rlimits under a host uid per sandbox (processes per sandbox; memory per process; no CPU share)';
   }
 
-  async create(sandboxId: string, limits: SandboxLimits): Promise<void> {
-    this.limits.set(sandboxId, limits);
+  async create(sandboxId: string, limits: SandboxLimits, ctx: { uid?: number } = {}): Promise<void> {
+    if (ctx.uid === undefined) throw new Error('internal: rlimits need the host uid a sandbox runs as');
+    this.limits.set(sandboxId, { ...limits, uid: ctx.uid });
   }
 
   wrap(sandboxId: string, argv: string[]): string[] {
     const limits = this.limits.get(sandboxId);
     if (limits === undefined) throw new Error(`internal: no limits set up for sandbox ${sandboxId}`);
-    const uid = String(this.opts.uidOf(sandboxId));
+    const uid = String(limits.uid);
     return [
       this.opts.setpriv ?? 'setpriv',
       '--reuid',
@@ -59,7 +58,7 @@ export class RlimitLimits implements LimitController {
   async hits(sandboxId: string): Promise<LimitHit[]> {
     const limits = this.limits.get(sandboxId);
     if (limits === undefined) return [];
-    const n = await countTasksOfUid(this.opts.uidOf(sandboxId));
+    const n = await countTasksOfUid(limits.uid);
     return n >= limits.processes
       ? [{ limit: 'processes', detail: `${n} processes and threads at the process limit (${limits.processes})` }]
       : [];

@@ -2,6 +2,9 @@
  * Resource limits of a local sandbox: what they are, which mechanism enforces them on this
  * host, and how a mechanism reports that a sandbox ran into one.
  */
+import type { LimitHit } from '../../types.js';
+
+export type { LimitHit, LimitName } from '../../types.js';
 
 export interface SandboxLimits {
   /** Memory of all the sandbox's processes together (cgroups) or of each process (rlimit). */
@@ -14,17 +17,8 @@ export interface SandboxLimits {
   cpus?: number;
 }
 
-/** The defaults the issue asks for: 4 GiB, 512 processes, an equal CPU share, no CPU cap. */
+/** 4 GiB, 512 processes, an equal CPU share, no CPU cap. */
 export const DEFAULT_LIMITS: SandboxLimits = { memoryBytes: 4 * 1024 ** 3, processes: 512, cpuWeight: 100 };
-
-export type LimitName = 'memory' | 'processes' | 'disk';
-
-/** A limit a sandbox ran into, as a mechanism observed it. */
-export interface LimitHit {
-  limit: LimitName;
-  /** What was seen, for the failure message (e.g. "the kernel killed 1 process out of memory (limit 4 GiB)"). */
-  detail: string;
-}
 
 export type LimitMechanism = 'cgroup2' | 'cgroup1' | 'rlimit' | 'none';
 
@@ -36,8 +30,11 @@ export interface LimitController {
   readonly mechanism: LimitMechanism;
   /** One line for the worker's start message: mechanism and what it covers. */
   describe(): string;
-  /** Sets a sandbox's limits up (idempotent: a worker restart may call it again). */
-  create(sandboxId: string, limits: SandboxLimits): Promise<void>;
+  /**
+   * Sets a sandbox's limits up (idempotent: a worker restart may call it again). `uid` is the
+   * host uid the sandbox runs as, for mechanisms that need one (rlimit).
+   */
+  create(sandboxId: string, limits: SandboxLimits, ctx?: { uid?: number }): Promise<void>;
   /** The argv that runs `argv` under the sandbox's limits. */
   wrap(sandboxId: string, argv: string[]): string[];
   /** Limits the sandbox ran into since create(); empty when none. */

@@ -10,7 +10,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,7 +47,6 @@ const BODY = JSON.stringify({
 
 /** The client, as a script that also runs inside a jail: N timed requests, JSON out. */
 const CLIENT = `
-import http from 'node:http';
 const [url, socketPath, token, n, body] = process.argv.slice(2);
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 const one = () => new Promise((resolve, reject) => {
@@ -81,7 +79,9 @@ async function runClient(argv: string[], cwd: string): Promise<Array<[number, nu
 
 export async function proxyBench(o: { requests: number; log: (s: string) => void }): Promise<ProxyResult> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'ccflow-bench-proxy-'));
-  const model = await startModelServer({ script: parseScript({ conversations: [{ steps: [{ text: 'Hi! How can I help you today?' }] }] }) });
+  const model = await startModelServer({
+    script: parseScript({ conversations: [{ steps: [{ text: 'Hi! How can I help you today?' }] }] }),
+  });
   const proxy = new ModelProxy({
     upstreamUrl: model.url,
     credential: { kind: 'apiKey', value: 'sk-bench' },
@@ -108,15 +108,57 @@ export async function proxyBench(o: { requests: number; log: (s: string) => void
       const bwrap = await checkBubblewrap();
       const relay = fileURLToPath(new URL('../sandbox-template/relay/relay.mjs', import.meta.url));
       const jail = [
-        bwrap, '--as-pid-1', '--unshare-user', '--uid', '1000', '--gid', '1000', '--unshare-pid', '--unshare-net', '--disable-userns',
-        ...(await systemArgs()), '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp',
-        '--ro-bind', sockets, JAIL_SOCKETS_DIR, '--ro-bind', node, '/opt/ccflow/bin/node', '--ro-bind', relay, SANDBOX_RELAY,
-        '--ro-bind', client, '/opt/client.mjs', '--setenv', RELAY_ENV, `${MODEL_PROXY_PORT}=${JAIL_SOCKETS_DIR}/${MODEL_SOCKET}`,
-        '--', '/bin/sh', '-c', `${RELAY_PRELUDE}\nshift\nexec "$@"`, 'sh', '/opt/ccflow/bin/node',
+        bwrap,
+        '--as-pid-1',
+        '--unshare-user',
+        '--uid',
+        '1000',
+        '--gid',
+        '1000',
+        '--unshare-pid',
+        '--unshare-net',
+        '--disable-userns',
+        ...(await systemArgs()),
+        '--proc',
+        '/proc',
+        '--dev',
+        '/dev',
+        '--tmpfs',
+        '/tmp',
+        '--ro-bind',
+        sockets,
+        JAIL_SOCKETS_DIR,
+        '--ro-bind',
+        node,
+        '/opt/ccflow/bin/node',
+        '--ro-bind',
+        relay,
+        SANDBOX_RELAY,
+        '--ro-bind',
+        client,
+        '/opt/client.mjs',
+        '--setenv',
+        RELAY_ENV,
+        `${MODEL_PROXY_PORT}=${JAIL_SOCKETS_DIR}/${MODEL_SOCKET}`,
+        '--',
+        '/bin/sh',
+        '-c',
+        `${RELAY_PRELUDE}\nshift\nexec "$@"`,
+        'sh',
+        '/opt/ccflow/bin/node',
       ];
       paths.push({
         name: 'proxy (jail, through the relay)',
-        argv: async () => [...jail, '/opt/ccflow/bin/node', '/opt/client.mjs', `http://127.0.0.1:${MODEL_PROXY_PORT}`, '-', token, '', BODY],
+        argv: async () => [
+          ...jail,
+          '/opt/ccflow/bin/node',
+          '/opt/client.mjs',
+          `http://127.0.0.1:${MODEL_PROXY_PORT}`,
+          '-',
+          token,
+          '',
+          BODY,
+        ],
       });
     }
 
@@ -124,7 +166,11 @@ export async function proxyBench(o: { requests: number; log: (s: string) => void
     const per = new Map<string, Array<[number, number]>>(paths.map((p) => [p.name, []]));
     const round = Math.min(50, o.requests);
     // One warm-up round each (connections, JIT), not counted.
-    for (const p of paths) await runClient((await p.argv()).map((a) => (a === '' ? '5' : a)), dir);
+    for (const p of paths)
+      await runClient(
+        (await p.argv()).map((a) => (a === '' ? '5' : a)),
+        dir,
+      );
     for (let done = 0; done < o.requests; done += round) {
       for (const p of paths) {
         const argv = (await p.argv()).map((a) => (a === '' ? String(Math.min(round, o.requests - done)) : a));

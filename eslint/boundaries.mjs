@@ -22,7 +22,7 @@ export const BOUNDARIES = {
   schemas: { units: ['domain'], only: [/^zod$/] },
   activities: {
     units: ['claude', 'sandbox', 'domain', 'schemas'],
-    types: ['artifacts'],
+    types: ['artifacts', 'proxy'],
     deny: [/^@temporalio\/(workflow|client|worker)$/, /^e2b$/],
     noProcessEnv: true,
   },
@@ -31,6 +31,7 @@ export const BOUNDARIES = {
   'sandbox/e2b': { units: ['sandbox', 'domain'], deny: [/^@temporalio\//] },
   claude: { units: ['domain', 'schemas', 'sandbox'], deny: [/^@temporalio\//] },
   artifacts: { units: [], deny: [/^@temporalio\//] },
+  proxy: { units: ['domain'], deny: [/^@temporalio\//, /^e2b$/] },
   client: {
     units: ['schemas', 'domain'],
     files: ['workflows/messages.ts', 'workflows/search-attributes.ts'],

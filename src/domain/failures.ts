@@ -20,7 +20,7 @@ export const FAILURE_TYPES = {
   },
   SandboxLimitExceeded: {
     retryable: false,
-    meaning: "The sandbox hit one of its resource limits (memory, processes or disk; the message names it) and the agent was stopped.",
+    meaning: 'The sandbox hit one of its resource limits (memory, processes or disk; the message names it) and the agent was stopped.',
   },
   SandboxCallFailed: { retryable: true, meaning: 'A call to the sandbox failed in a way that may pass (network, provider busy).' },
   TaskClosing: {

@@ -44,7 +44,10 @@ export class AddressPolicy {
 
 /** Lower-cased, zone id dropped, IPv4-mapped IPv6 (`::ffff:10.0.0.1`, `::ffff:a00:1`) as IPv4. */
 export function normalizeAddress(address: string): string {
-  let a = address.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  let a = address
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '');
   const zone = a.indexOf('%');
   if (zone >= 0) a = a.slice(0, zone);
   if (isIP(a) !== 6) return a;

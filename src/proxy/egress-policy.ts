@@ -6,13 +6,24 @@
  */
 import { isIP } from 'node:net';
 
-import { DEFAULT_ALLOW_PORTS, parseAllowEntry, policyKind, type AllowEntry, type EgressPolicy, type EgressPolicyKind } from '../domain/network.js';
+import {
+  DEFAULT_ALLOW_PORTS,
+  parseAllowEntry,
+  policyKind,
+  type AllowEntry,
+  type EgressPolicy,
+  type EgressPolicyKind,
+} from '../domain/network.js';
 
 export { parseAllowEntry, policyKind, type EgressPolicy };
 
 /** Lower case, trailing dot and brackets removed. */
 export function normalizeHost(host: string): string {
-  return host.trim().toLowerCase().replace(/^\[|\]$/g, '').replace(/\.$/, '');
+  return host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '')
+    .replace(/\.$/, '');
 }
 
 export class EgressRules {
@@ -30,7 +41,11 @@ export class EgressRules {
     if (this.kind !== 'allow') return `this task's network policy is "${this.kind}"`;
     const h = normalizeHost(host);
     if (isIP(h) !== 0) return 'the allow-list names hosts; IP addresses are refused';
-    const hit = this.entries.find((e) => (e.wildcard ? h.endsWith(`.${e.host}`) : h === e.host) && (e.port === undefined ? DEFAULT_ALLOW_PORTS.includes(port) : e.port === port));
+    const hit = this.entries.find(
+      (e) =>
+        (e.wildcard ? h.endsWith(`.${e.host}`) : h === e.host) &&
+        (e.port === undefined ? DEFAULT_ALLOW_PORTS.includes(port) : e.port === port),
+    );
     if (hit !== undefined) return undefined;
     const hostListed = this.entries.some((e) => (e.wildcard ? h.endsWith(`.${e.host}`) : h === e.host));
     return hostListed ? `port ${port} of ${h} is not on this task's allow-list` : `${h} is not on this task's allow-list`;

@@ -26,7 +26,16 @@ export interface EgressSandbox {
 export type EgressRefusalReason = 'policy' | 'forbidden-address' | 'dns' | 'bad-request' | 'unknown-sandbox';
 
 export type EgressEvent =
-  | { type: 'refused'; reason: EgressRefusalReason; detail: string; host: string; port: number; sandboxId?: string; task?: string; namespace?: string }
+  | {
+      type: 'refused';
+      reason: EgressRefusalReason;
+      detail: string;
+      host: string;
+      port: number;
+      sandboxId?: string;
+      task?: string;
+      namespace?: string;
+    }
   | { type: 'connected'; host: string; port: number; address: string; sandboxId: string; task: string; namespace: string };
 
 export type Lookup = (host: string) => Promise<Array<{ address: string; family: number }>>;
@@ -140,7 +149,15 @@ export class EgressProxy {
       if (why !== undefined) return refuse('forbidden-address', `${host} resolves to ${a}, ${why}, which sandboxes may never reach`);
     }
     const address = addresses[0] as string;
-    this.opts.onEvent?.({ type: 'connected', host, port, address, sandboxId: sbx.info.sandboxId, task: sbx.info.task, namespace: sbx.info.namespace });
+    this.opts.onEvent?.({
+      type: 'connected',
+      host,
+      port,
+      address,
+      sandboxId: sbx.info.sandboxId,
+      task: sbx.info.task,
+      namespace: sbx.info.namespace,
+    });
     return { ok: true, address };
   }
 
@@ -151,7 +168,9 @@ export class EgressProxy {
     const verdict = await this.admit(sbx, target?.host ?? '', target?.port ?? 0);
     if (!verdict.ok) {
       const body = `ccflow egress proxy: ${verdict.detail}\n`;
-      client.end(`HTTP/1.1 ${verdict.status} ${verdict.status === 403 ? 'Forbidden' : 'Bad Gateway'}\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      client.end(
+        `HTTP/1.1 ${verdict.status} ${verdict.status === 403 ? 'Forbidden' : 'Bad Gateway'}\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
       return;
     }
     const upstream = net.connect({ host: verdict.address, port: target!.port, timeout: this.opts.connectTimeoutMs ?? 15_000 });
@@ -165,7 +184,8 @@ export class EgressProxy {
       client.pipe(upstream);
     });
     upstream.on('error', (err) => {
-      if (client.writable && upstream.connecting) client.end(`HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\n\r\nccflow egress proxy: ${err.message}\n`);
+      if (client.writable && upstream.connecting)
+        client.end(`HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\n\r\nccflow egress proxy: ${err.message}\n`);
       else client.destroy();
     });
     client.once('close', () => upstream.destroy());
@@ -183,7 +203,9 @@ export class EgressProxy {
     }
     if (url === undefined || url.protocol !== 'http:') {
       const verdict = await this.admit(sbx, url?.hostname ?? '', 0);
-      res.writeHead(400, { 'content-type': 'text/plain' }).end(`ccflow egress proxy: ${verdict.ok ? '' : verdict.detail}; only absolute http:// URLs and CONNECT are proxied\n`);
+      res
+        .writeHead(400, { 'content-type': 'text/plain' })
+        .end(`ccflow egress proxy: ${verdict.ok ? '' : verdict.detail}; only absolute http:// URLs and CONNECT are proxied\n`);
       return;
     }
     const port = url.port === '' ? 80 : Number(url.port);
@@ -194,7 +216,15 @@ export class EgressProxy {
     }
     const headers = forwardHeaders(req.headers);
     headers['host'] = url.host;
-    const up = http.request({ host: verdict.address, port, method: req.method, path: `${url.pathname}${url.search}`, headers, setHost: false, agent: false });
+    const up = http.request({
+      host: verdict.address,
+      port,
+      method: req.method,
+      path: `${url.pathname}${url.search}`,
+      headers,
+      setHost: false,
+      agent: false,
+    });
     // Cutting the client's connection ends the request (res 'close' below).
     this.track(sbx!.info.sandboxId, req.socket);
     up.once('response', (r) => {

@@ -29,13 +29,7 @@ export function forwardHeaders(headers: IncomingHttpHeaders, drop: readonly stri
 }
 
 /** Answers with the Messages API's error shape, which the CLI shows to the user as is. */
-export function sendApiError(
-  res: ServerResponse,
-  status: number,
-  type: string,
-  message: string,
-  headers: OutgoingHttpHeaders = {},
-): void {
+export function sendApiError(res: ServerResponse, status: number, type: string, message: string, headers: OutgoingHttpHeaders = {}): void {
   if (res.headersSent) {
     res.destroy();
     return;

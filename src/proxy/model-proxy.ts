@@ -143,7 +143,14 @@ export class ModelProxy {
     }
     const route = FORWARDED.find((r) => r.method === req.method && r.path.test(url.pathname));
     if (route === undefined) {
-      this.refuse(res, 'path', url.pathname, 404, 'not_found_error', `ccflow's model proxy forwards only the Messages API, not ${req.method} ${url.pathname}`);
+      this.refuse(
+        res,
+        'path',
+        url.pathname,
+        404,
+        'not_found_error',
+        `ccflow's model proxy forwards only the Messages API, not ${req.method} ${url.pathname}`,
+      );
       return;
     }
     const claims = this.authenticate(req, res, url.pathname);
@@ -151,7 +158,15 @@ export class ModelProxy {
     const who = { task: claims.task, namespace: claims.ns, sandboxId: claims.sbx };
     if (route.metered && (await this.meters.overBudget(claims.sbx, claims.run, claims.budget))) {
       await this.meters.refused(claims.sbx, claims.run, claims.budget);
-      this.refuse(res, 'budget', url.pathname, 402, 'billing_error', `ccflow: this task has spent its budget ($${claims.budget?.toFixed(4)} left for this run when it started)`, who);
+      this.refuse(
+        res,
+        'budget',
+        url.pathname,
+        402,
+        'billing_error',
+        `ccflow: this task has spent its budget ($${claims.budget?.toFixed(4)} left for this run when it started)`,
+        who,
+      );
       return;
     }
     await this.forward(req, res, url, claims, route.metered);
@@ -176,7 +191,7 @@ export class ModelProxy {
     }
     const socketSandbox = sandboxOfSocket(req.socket);
     if (socketSandbox !== undefined && socketSandbox !== v.claims.sbx) {
-      this.refuse(res, 'wrong-sandbox', path, 401, 'authentication_error', "ccflow: this token belongs to another sandbox", who);
+      this.refuse(res, 'wrong-sandbox', path, 401, 'authentication_error', 'ccflow: this token belongs to another sandbox', who);
       return undefined;
     }
     return v.claims;
@@ -221,7 +236,10 @@ export class ModelProxy {
       }
       void this.meters.upstreamError(claims.sbx, claims.run, claims.budget, { status: 502, errorType: 'network', at: Date.now() });
       this.opts.onEvent?.({ type: 'upstream-error', ...who, status: 502 });
-      if (!res.headersSent) sendApiError(res, 502, 'api_error', `ccflow: the model endpoint could not be reached (${err.message})`, { 'x-should-retry': 'true' });
+      if (!res.headersSent)
+        sendApiError(res, 502, 'api_error', `ccflow: the model endpoint could not be reached (${err.message})`, {
+          'x-should-retry': 'true',
+        });
       else res.destroy();
     });
     upstreamReq.once('response', (up) => {

@@ -119,7 +119,6 @@ export function costOf(model: string | undefined, usage: Usage): number {
   const long = (t as PriceTier).longPrompt;
   if (long !== undefined && input + cacheRead + cacheWrite > long.abovePromptTokens) t = long;
   const usd =
-    (input * t.input + output * t.output + fiveMinute * t.cacheWrite5m + oneHour * t.cacheWrite1h + cacheRead * t.cacheRead) /
-    1_000_000;
+    (input * t.input + output * t.output + fiveMinute * t.cacheWrite5m + oneHour * t.cacheWrite1h + cacheRead * t.cacheRead) / 1_000_000;
   return usage.inference_geo === 'us' ? usd * US_GEO_FACTOR : usd;
 }

@@ -13,7 +13,8 @@ const MIN_BYTES = 32;
 export function parseSecret(raw: string, name = 'CCFLOW_PROXY_SECRET'): Buffer {
   const s = raw.trim();
   const buf = /^[0-9a-fA-F]+$/.test(s) && s.length % 2 === 0 ? Buffer.from(s, 'hex') : Buffer.from(s, 'base64');
-  if (buf.length < MIN_BYTES) throw new Error(`${name} must hold at least ${MIN_BYTES} random bytes (hex or base64), e.g. \`openssl rand -hex 32\``);
+  if (buf.length < MIN_BYTES)
+    throw new Error(`${name} must hold at least ${MIN_BYTES} random bytes (hex or base64), e.g. \`openssl rand -hex 32\``);
   return buf;
 }
 

@@ -26,6 +26,11 @@ export type LimitName = 'memory' | 'processes' | 'disk';
 /** A resource limit a sandbox ran into. */
 export interface LimitHit {
   limit: LimitName;
+  /**
+   * How often it happened so far (OOM kills, refused forks; 1 for a full disk). Counters only
+   * grow over a sandbox's life: a run compares them with what they were when it started.
+   */
+  count: number;
   /** What was seen, for the failure message (e.g. "the kernel killed 1 process out of memory (limit 4 GiB)"). */
   detail: string;
 }

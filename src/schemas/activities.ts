@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PROVIDER_NAMES } from '../domain/constants.js';
+import { NetworkPolicy, SandboxLimitsSpec } from './task-spec.js';
 
 /**
  * Inputs and outputs of the activities: what crosses workflow history. Small by design: no
@@ -20,12 +21,17 @@ export const CreateSandboxInput = z.object({
   provider: ProviderNameSchema.optional(),
   timeoutSeconds: z.number().int().positive().optional(),
   files: z.record(z.string(), z.string()).optional(),
+  /** The task's network policy (`model` when absent) and limits (the worker's defaults when absent). */
+  network: NetworkPolicy.optional(),
+  limits: SandboxLimitsSpec.optional(),
 });
 export type CreateSandboxInput = z.infer<typeof CreateSandboxInput>;
 
 export const CreatedSandbox = SandboxRef.extend({
   /** Task queue for every later activity on this sandbox (a host queue for local sandboxes). */
   taskQueue: z.string(),
+  /** The sandbox holds the real model credential (E2B without a proxy URL): the task is marked. */
+  modelKeyInSandbox: z.boolean().optional(),
 });
 export type CreatedSandbox = z.infer<typeof CreatedSandbox>;
 
@@ -44,6 +50,8 @@ export const RunClaudeInput = SandboxRef.extend({
   newSessionId: z.string().optional(),
   /** Watchdog: no stream output for this long while no tool runs means a stall. */
   stallSeconds: z.number().optional(),
+  /** The task's network policy (`model` when absent): it decides what the run's environment points at. */
+  network: NetworkPolicy.optional(),
 });
 export type RunClaudeInput = z.infer<typeof RunClaudeInput>;
 
@@ -67,6 +75,17 @@ export const RunClaudeOutput = z.object({
   reattached: z.boolean(),
   garbageLines: z.number(),
   runDir: z.string(),
+  /** What the model proxy saw of the run (absent when the key was passed). */
+  metered: z
+    .object({
+      requests: z.number().int(),
+      costUsd: z.number(),
+      rateLimited: z.number().int(),
+      overloaded: z.number().int(),
+      /** The last `retry-after` upstream sent, in seconds. */
+      lastRetryAfterSeconds: z.number().optional(),
+    })
+    .optional(),
 });
 export type RunClaudeOutput = z.infer<typeof RunClaudeOutput>;
 

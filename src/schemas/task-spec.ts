@@ -110,7 +110,7 @@ export const NetworkPolicy = z
 
 /** Resource limits of the task's sandbox, within the worker's caps (local sandboxes; E2B sizes come from its template). */
 export const SandboxLimitsSpec = z.strictObject({
-  memoryMiB: z.number().int().min(64).optional().describe('Memory of all the sandbox\'s processes together (default 4096).'),
+  memoryMiB: z.number().int().min(64).optional().describe("Memory of all the sandbox's processes together (default 4096)."),
   processes: z.number().int().min(16).optional().describe('Processes and threads at once (default 512).'),
   cpus: z.number().positive().max(1024).optional().describe('Hard CPU cap in cores (default: none, an equal share).'),
   diskMiB: z.number().int().min(64).optional().describe('Disk for HOME, the workspace and /tmp together (default 10240).'),

@@ -20,13 +20,24 @@ export const CcflowTurns = defineSearchAttributeKey('CcflowTurns', SearchAttribu
 /** The sandbox provider the task runs in (`local`, `e2b`). */
 export const CcflowSandbox = defineSearchAttributeKey('CcflowSandbox', SearchAttributeType.KEYWORD);
 
-export const CCFLOW_SEARCH_ATTRIBUTES = [CcflowStatus, CcflowModel, CcflowCostUsd, CcflowTurns, CcflowSandbox] as const;
+/** Set (true) on a task whose sandbox held the real model key: E2B without a model proxy URL. */
+export const CcflowModelKeyInSandbox = defineSearchAttributeKey('CcflowModelKeyInSandbox', SearchAttributeType.BOOL);
+
+export const CCFLOW_SEARCH_ATTRIBUTES = [
+  CcflowStatus,
+  CcflowModel,
+  CcflowCostUsd,
+  CcflowTurns,
+  CcflowSandbox,
+  CcflowModelKeyInSandbox,
+] as const;
 
 /** How the Temporal CLI names the types (`--search-attribute CcflowStatus=Keyword`). */
 const CLI_TYPE_NAMES: Partial<Record<SearchAttributeType, string>> = {
   [SearchAttributeType.KEYWORD]: 'Keyword',
   [SearchAttributeType.DOUBLE]: 'Double',
   [SearchAttributeType.INT]: 'Int',
+  [SearchAttributeType.BOOL]: 'Bool',
 };
 
 /** `Name=Type` pairs for `temporal server start-dev --search-attribute` and `temporal operator search-attribute create`. */

@@ -210,6 +210,7 @@ export class TaskSession {
       maxBudgetUsd: spec.maxBudgetUsd === undefined ? undefined : spec.maxBudgetUsd - this.status.totalCostUsd,
       appendSystemPrompt: spec.appendSystemPrompt,
       stallSeconds: spec.timeouts.stallSeconds,
+      ...(spec.network !== undefined ? { network: spec.network } : {}),
       ...('resume' in session ? { resumeSessionId: session.resume } : { newSessionId: session.fresh }),
     });
     // total_cost_usd is per process: the task's cost is the sum over its runs.

@@ -33,8 +33,8 @@ export function e2bProviderFactory(
   serverOpts: Partial<E2BTestServerOpts> = {},
   providerOpts: Partial<E2BProviderOpts> = {},
 ): ProviderFactory {
-  return async (tmp) => {
+  return async (tmp, security) => {
     const d = await startDouble({ rootDir: path.join(tmp, 'e2b'), ...serverOpts });
-    return { provider: d.provider(providerOpts), close: () => d.close() };
+    return { provider: d.provider({ modelEndpoints: await security.e2bModelEndpoints(), ...providerOpts }), close: () => d.close() };
   };
 }

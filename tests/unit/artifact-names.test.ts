@@ -5,7 +5,22 @@ import { encodeComponent, insideRoot, taskDirName } from '../../src/artifacts/na
 
 describe('artifact directory names', () => {
   test('are injective: ids that used to collide get different directories', () => {
-    const ids = ['a/b', 'a_b', 'a%2Fb', 'a b', 'a\\b', '..', '.', '', '.hidden', '%2E', 'ü', 'u\u0308', 'x'.repeat(300), `${'x'.repeat(300)}y`];
+    const ids = [
+      'a/b',
+      'a_b',
+      'a%2Fb',
+      'a b',
+      'a\\b',
+      '..',
+      '.',
+      '',
+      '.hidden',
+      '%2E',
+      'ü',
+      'u\u0308',
+      'x'.repeat(300),
+      `${'x'.repeat(300)}y`,
+    ];
     const names = ids.map(encodeComponent);
     assert.equal(new Set(names).size, ids.length, JSON.stringify(names));
     for (const n of names) {

@@ -31,7 +31,8 @@ describe('E2B network options', () => {
   test('open: everything but private, link-local and metadata ranges', () => {
     const o = e2bNetworkOptions('open', model);
     const deny = o.network?.denyOut as string[];
-    for (const cidr of ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10', '127.0.0.0/8']) assert.ok(deny.includes(cidr), cidr);
+    for (const cidr of ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10', '127.0.0.0/8'])
+      assert.ok(deny.includes(cidr), cidr);
     assert.equal(o.network?.allowOut, undefined);
   });
 

@@ -10,10 +10,28 @@ import { EgressProxy, type EgressEvent, type Lookup } from '../../src/proxy/egre
 describe('forbidden addresses', () => {
   const policy = new AddressPolicy();
   const forbidden = [
-    '127.0.0.1', '127.1.2.3', '0.0.0.0', '10.1.2.3', '172.20.0.1', '192.168.1.1', '169.254.169.254',
-    '100.100.100.200', '192.0.0.192', '224.0.0.1', '255.255.255.255', '::', '::1', '::ffff:127.0.0.1',
-    '::ffff:7f00:1', '[::ffff:10.0.0.1]', 'fe80::1%eth0', 'fd00:ec2::254', 'fc00::1', '64:ff9b::a00:1',
-    '2002:7f00:1::', 'ff02::1',
+    '127.0.0.1',
+    '127.1.2.3',
+    '0.0.0.0',
+    '10.1.2.3',
+    '172.20.0.1',
+    '192.168.1.1',
+    '169.254.169.254',
+    '100.100.100.200',
+    '192.0.0.192',
+    '224.0.0.1',
+    '255.255.255.255',
+    '::',
+    '::1',
+    '::ffff:127.0.0.1',
+    '::ffff:7f00:1',
+    '[::ffff:10.0.0.1]',
+    'fe80::1%eth0',
+    'fd00:ec2::254',
+    'fc00::1',
+    '64:ff9b::a00:1',
+    '2002:7f00:1::',
+    'ff02::1',
   ];
   for (const a of forbidden) test(`refuses ${a}`, () => assert.notEqual(policy.check(a), undefined));
   for (const a of ['8.8.8.8', '1.1.1.1', '140.82.112.3', '2606:4700:4700::1111']) {
@@ -67,7 +85,7 @@ describe('egress proxy', () => {
     'other.example.test': ['127.0.0.2'],
     'rebind.example.test': ['93.184.216.34', '127.0.0.1'],
     'metadata.google.internal': ['169.254.169.254'],
-    'localhost': ['127.0.0.1'],
+    localhost: ['127.0.0.1'],
   };
   const lookup: Lookup = async (host) => {
     const a = names[host];
@@ -134,7 +152,15 @@ describe('egress proxy', () => {
 
   test('with "open", private, loopback, link-local and metadata addresses are still refused', async () => {
     const proxy = await proxyFor('open');
-    for (const authority of ['10.0.0.1:443', '127.0.0.1:7233', '169.254.169.254:80', '[::1]:22', 'localhost:9464', 'metadata.google.internal:80', 'rebind.example.test:443']) {
+    for (const authority of [
+      '10.0.0.1:443',
+      '127.0.0.1:7233',
+      '169.254.169.254:80',
+      '[::1]:22',
+      'localhost:9464',
+      'metadata.google.internal:80',
+      'rebind.example.test:443',
+    ]) {
       const r = await connect(proxy, authority);
       assert.equal(r.status, 403, authority);
       assert.match(r.body, /may never reach/, authority);

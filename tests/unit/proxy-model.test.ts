@@ -125,7 +125,9 @@ describe('tokens', () => {
     assert.equal(v.claims.sbx, 'sbx-a');
     assert.equal(v.claims.budget, 1.5);
     const [p, body, mac] = t.split('.');
-    const forged = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(body!, 'base64url').toString()), budget: 1000 })).toString('base64url');
+    const forged = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(body!, 'base64url').toString()), budget: 1000 })).toString(
+      'base64url',
+    );
     assert.deepEqual(s.verify(`${p}.${forged}.${mac}`), { ok: false, reason: 'bad-signature' });
     assert.deepEqual(new TokenSigner({ secret: randomBytes(32) }).verify(t), { ok: false, reason: 'bad-signature' });
     assert.deepEqual(s.verify('sk-ant-123'), { ok: false, reason: 'malformed' });
@@ -152,7 +154,11 @@ describe('prices', () => {
   });
 
   test('cache writes by TTL, cache reads, and unknown models at the fallback tier', () => {
-    const u = { cache_creation_input_tokens: 1_000_000, cache_creation: { ephemeral_1h_input_tokens: 400_000 }, cache_read_input_tokens: 1_000_000 };
+    const u = {
+      cache_creation_input_tokens: 1_000_000,
+      cache_creation: { ephemeral_1h_input_tokens: 400_000 },
+      cache_read_input_tokens: 1_000_000,
+    };
     // sonnet: 600k x 3.75 + 400k x 6 + 1M x 0.30
     assert.ok(Math.abs(costOf('claude-sonnet-4-5', u) - (2.25 + 2.4 + 0.3)) < 1e-9);
     assert.equal(priceOf('claude-opus-4-5').estimated, false);
@@ -189,7 +195,7 @@ describe('model proxy', () => {
     const u = await f.proxy.runUsage('sbx-a', 'meter');
     assert.equal(u?.requests, 2);
     assert.deepEqual(u?.tokens, { input: 2000, output: 200, cacheRead: 0, cacheCreation: 0 });
-    assert.ok(Math.abs((u?.costUsd ?? 0) - 2 * (1000 * 3 + 100 * 15) / 1e6) < 1e-12);
+    assert.ok(Math.abs((u?.costUsd ?? 0) - (2 * (1000 * 3 + 100 * 15)) / 1e6) < 1e-12);
     assert.deepEqual(u?.models, ['claude-sonnet-4-5']);
   });
 
@@ -281,7 +287,10 @@ describe('model proxy', () => {
       // A buffering proxy would hold that event until the end: this waits for the client to
       // have it, with a deadline so a regression fails instead of hanging.
       let timer: NodeJS.Timeout | undefined;
-      upstreamWaited = await Promise.race([clientGotFirst.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 20_000)))]);
+      upstreamWaited = await Promise.race([
+        clientGotFirst.then(() => true),
+        new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 20_000))),
+      ]);
       clearTimeout(timer);
       res.write(sseEvent('message_delta', { delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 3 } }));
       res.end(sseEvent('message_stop', {}));

@@ -144,7 +144,11 @@ after(async () => {
 });
 
 /** Runs `script` with bash in a minimal jail (own pid and user namespaces) under `wrap`. */
-async function jailed(wrap: (argv: string[]) => string[], script: string, binds: string[] = []): Promise<{ code: number | null; out: string }> {
+async function jailed(
+  wrap: (argv: string[]) => string[],
+  script: string,
+  binds: string[] = [],
+): Promise<{ code: number | null; out: string }> {
   const argv = wrap([
     bwrap,
     '--as-pid-1',
@@ -178,7 +182,7 @@ async function jailed(wrap: (argv: string[]) => string[], script: string, binds:
 }
 
 const FORK_BOMB = 'f(){ f | f & }; (f) 2>/dev/null & sleep 3; echo bomb-done';
-const ALLOC_1G = "python3 -c 'b = bytearray(1 << 30); print(\"allocated\")'";
+const ALLOC_1G = 'python3 -c \'b = bytearray(1 << 30); print("allocated")\'';
 
 describe('limits on this host', () => {
   let controller: LimitController;
@@ -237,9 +241,16 @@ describe('disk limits', () => {
     await disk.create(dir, 32 << 20);
     try {
       await mkdir(path.join(dir, 'fs', 'home'));
-      const r = await jailed((a) => a, 'dd if=/dev/zero of=/home/user/fill bs=1M count=64 2>&1; echo rc=$?', ['--bind', path.join(dir, 'fs', 'home'), '/home/user']);
+      const r = await jailed((a) => a, 'dd if=/dev/zero of=/home/user/fill bs=1M count=64 2>&1; echo rc=$?', [
+        '--bind',
+        path.join(dir, 'fs', 'home'),
+        '/home/user',
+      ]);
       assert.match(r.out, /No space left on device/);
-      assert.deepEqual((await disk.hits(dir, 32 << 20)).map((h) => h.limit), ['disk']);
+      assert.deepEqual(
+        (await disk.hits(dir, 32 << 20)).map((h) => h.limit),
+        ['disk'],
+      );
     } finally {
       await disk.destroy(dir);
     }
@@ -253,6 +264,9 @@ describe('disk limits', () => {
     await disk.create(dir);
     assert.deepEqual(await disk.hits(dir, 1 << 20), []);
     await writeFile(path.join(dir, 'fs', 'big'), Buffer.alloc(2 << 20, 1));
-    assert.deepEqual((await disk.hits(dir, 1 << 20)).map((h) => h.limit), ['disk']);
+    assert.deepEqual(
+      (await disk.hits(dir, 1 << 20)).map((h) => h.limit),
+      ['disk'],
+    );
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, realpath, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -262,28 +262,30 @@ for (const isolation of ['bubblewrap', 'none'] as const) {
     });
 
     test('a forged exit-code file does not end a running process', async (t) => {
-    if (isolation !== 'bubblewrap') {
-      t.skip('only a jail has a status the agent cannot write');
-      return;
-    }
-    const sb = await provider.create({ metadata: {} });
-    try {
-      const paths = runPaths();
-      const { pid } = await sb.execDetached(['/bin/sh', '-c', `echo 0 > ${paths.exitCodePath}; echo forged; sleep 60`], paths);
-      await until('the forgery to be written', async () => ((await sb.readFile(paths.exitCodePath))?.toString().trim() === '0' ? true : undefined));
-      assert.deepEqual(await sb.processState(pid, paths.exitCodePath), { state: 'running' });
-      await sb.kill(pid, 'SIGKILL');
-      const state = await until('the kill', async () => {
-        const s = await sb.processState(pid, paths.exitCodePath);
-        return s.state === 'exited' ? s : undefined;
-      });
-      assert.deepEqual(state, { state: 'exited', exitCode: null }, 'killed: no exit code, whatever the file says');
-    } finally {
-      await provider.destroy(sb.sandboxId);
-    }
-  });
+      if (isolation !== 'bubblewrap') {
+        t.skip('only a jail has a status the agent cannot write');
+        return;
+      }
+      const sb = await provider.create({ metadata: {} });
+      try {
+        const paths = runPaths();
+        const { pid } = await sb.execDetached(['/bin/sh', '-c', `echo 0 > ${paths.exitCodePath}; echo forged; sleep 60`], paths);
+        await until('the forgery to be written', async () =>
+          (await sb.readFile(paths.exitCodePath))?.toString().trim() === '0' ? true : undefined,
+        );
+        assert.deepEqual(await sb.processState(pid, paths.exitCodePath), { state: 'running' });
+        await sb.kill(pid, 'SIGKILL');
+        const state = await until('the kill', async () => {
+          const s = await sb.processState(pid, paths.exitCodePath);
+          return s.state === 'exited' ? s : undefined;
+        });
+        assert.deepEqual(state, { state: 'exited', exitCode: null }, 'killed: no exit code, whatever the file says');
+      } finally {
+        await provider.destroy(sb.sandboxId);
+      }
+    });
 
-  test('never signals or reports a pid it did not start', async () => {
+    test('never signals or reports a pid it did not start', async () => {
       const sb = await provider.create({ metadata: {} });
       await sb.kill(process.pid, 'SIGKILL'); // would kill this test if it were signalled
       assert.deepEqual(await sb.processState(process.pid, '/home/user/none'), { state: 'exited', exitCode: null });

@@ -95,10 +95,19 @@ describe('an isolated jail network', () => {
       await new Promise<void>((r) => s.listen(0, host, r));
       return s;
     };
-    upstream = await listen(http.createServer((_q, r) => r.writeHead(200, { 'content-type': 'application/json' }).end('{}')), '127.0.0.1');
+    upstream = await listen(
+      http.createServer((_q, r) => r.writeHead(200, { 'content-type': 'application/json' }).end('{}')),
+      '127.0.0.1',
+    );
     // Stands for the worker's Temporal or metrics port, on every host address.
-    hostService = await listen(http.createServer((_q, r) => r.end('host service')), '0.0.0.0');
-    target = await listen(http.createServer((_q, r) => r.end('allowed host')), '127.0.0.2');
+    hostService = await listen(
+      http.createServer((_q, r) => r.end('host service')),
+      '0.0.0.0',
+    );
+    target = await listen(
+      http.createServer((_q, r) => r.end('allowed host')),
+      '127.0.0.2',
+    );
     model = new ModelProxy({
       upstreamUrl: `http://127.0.0.1:${port(upstream)}`,
       credential: { kind: 'apiKey', value: 'sk-real' },
@@ -131,7 +140,10 @@ describe('an isolated jail network', () => {
       policy: { allow: [`pkg.example.test:${port(target)}`] },
     });
     const net: JailNetwork = { mode: 'isolated', socketsDir: sockets, model: 'relay', egress: true };
-    const lan = Object.values(os.networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal)?.address ?? '-';
+    const lan =
+      Object.values(os.networkInterfaces())
+        .flat()
+        .find((i) => i && i.family === 'IPv4' && !i.internal)?.address ?? '-';
     const result = await runProbe(net, PROBE, [String(port(hostService)), lan, String(port(upstream)), String(port(target))]);
     assert.deepEqual(result, {
       modelWithToken: 200,
@@ -159,17 +171,48 @@ describe('an isolated jail network', () => {
     if (net.mode !== 'isolated') throw new Error('isolated only');
     const probe = path.join(tmp, `probe-${randomBytes(4).toString('hex')}.mjs`);
     await writeFile(probe, script);
-    const env = { ...agentNetworkEnv(net), ANTHROPIC_API_KEY: model.mint({ sbx: 'sbx-net', task: 't', ns: 'default', run: 'r' }), [RELAY_ENV]: relayPairs(net).join(' ') };
+    const env = {
+      ...agentNetworkEnv(net),
+      ANTHROPIC_API_KEY: model.mint({ sbx: 'sbx-net', task: 't', ns: 'default', run: 'r' }),
+      [RELAY_ENV]: relayPairs(net).join(' '),
+    };
     const jail = [
-      '--as-pid-1', '--unshare-user', '--uid', '1000', '--gid', '1000', '--unshare-pid', '--disable-userns',
-      ...(await systemArgs()), '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp',
+      '--as-pid-1',
+      '--unshare-user',
+      '--uid',
+      '1000',
+      '--gid',
+      '1000',
+      '--unshare-pid',
+      '--disable-userns',
+      ...(await systemArgs()),
+      '--proc',
+      '/proc',
+      '--dev',
+      '/dev',
+      '--tmpfs',
+      '/tmp',
       ...jailNetworkArgs(net),
-      '--ro-bind', process.execPath, NODE_INSIDE,
-      '--ro-bind', RELAY_SCRIPT, SANDBOX_RELAY,
-      '--ro-bind', probe, '/opt/probe.mjs',
-      '--clearenv', ...Object.entries(env).flatMap(([k, v]) => ['--setenv', k, v]),
-      '--', '/bin/sh', '-c', `${RELAY_PRELUDE}\nshift\nexec "$@"`, 'sh', NODE_INSIDE,
-      NODE_INSIDE, '/opt/probe.mjs', ...args,
+      '--ro-bind',
+      process.execPath,
+      NODE_INSIDE,
+      '--ro-bind',
+      RELAY_SCRIPT,
+      SANDBOX_RELAY,
+      '--ro-bind',
+      probe,
+      '/opt/probe.mjs',
+      '--clearenv',
+      ...Object.entries(env).flatMap(([k, v]) => ['--setenv', k, v]),
+      '--',
+      '/bin/sh',
+      '-c',
+      `${RELAY_PRELUDE}\nshift\nexec "$@"`,
+      'sh',
+      NODE_INSIDE,
+      NODE_INSIDE,
+      '/opt/probe.mjs',
+      ...args,
     ];
     const child = spawn(bwrap, jail, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

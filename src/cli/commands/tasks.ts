@@ -191,7 +191,7 @@ async function artifactsDirOf(client: CcflowClient, id: string): Promise<string>
   if (fromResult) return fromResult;
   if (event?.type === 'failure' && event.artifactsDir) return event.artifactsDir;
   const root = process.env.CCFLOW_ARTIFACT_DIR ?? path.join(ccflowHome(), 'artifacts');
-  return new LocalArtifactStore(root).location(id);
+  return new LocalArtifactStore(root).location({ namespace: client.temporal.options.namespace, workflowId: id });
 }
 
 async function transcriptFiles(dir: string): Promise<string[]> {

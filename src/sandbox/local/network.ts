@@ -95,7 +95,12 @@ export function agentNetworkEnv(net: JailNetwork): Record<string, string> {
  * (a restarted worker listens again), and on destroy.
  */
 export interface LocalNetworkHooks {
-  attach(o: { sandboxId: string; socketsDir: string; policy: EgressPolicy; task: { workflowId: string; namespace: string } }): Promise<void>;
+  attach(o: {
+    sandboxId: string;
+    socketsDir: string;
+    policy: EgressPolicy;
+    task: { workflowId: string; namespace: string };
+  }): Promise<void>;
   /** Stops serving the sandbox and revokes its model tokens. */
   detach(sandboxId: string): Promise<void>;
 }

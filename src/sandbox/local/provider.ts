@@ -13,7 +13,7 @@
  * (Sandboxes made before jails had a network of their own keep home/ and tmp/ at the top.)
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, mkdir, readdir, realpath, rm, stat } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -101,7 +101,12 @@ export class LocalSandboxProvider implements SandboxProvider {
       disk: opts.disk,
     };
     this.network = opts.network;
-    this.defaults = { memoryBytes: DEFAULT_LIMITS.memoryBytes, processes: DEFAULT_LIMITS.processes, diskBytes: DEFAULT_DISK_BYTES, ...opts.defaultLimits };
+    this.defaults = {
+      memoryBytes: DEFAULT_LIMITS.memoryBytes,
+      processes: DEFAULT_LIMITS.processes,
+      diskBytes: DEFAULT_DISK_BYTES,
+      ...opts.defaultLimits,
+    };
     this.uids = opts.sandboxUids ?? { base: 200_000, count: 10_000 };
   }
 

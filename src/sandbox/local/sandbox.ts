@@ -12,18 +12,20 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 
 import { SandboxError, SandboxInputError, SandboxNotFoundError } from '../errors.js';
-import {
-  SANDBOX_CLAUDE_BIN,
-  SANDBOX_HOME,
-  SANDBOX_NODE_BIN,
-  SANDBOX_RELAY,
-  SANDBOX_RESULT_SERVER,
-  SANDBOX_WORKDIR,
-} from '../layout.js';
+import { SANDBOX_CLAUDE_BIN, SANDBOX_HOME, SANDBOX_NODE_BIN, SANDBOX_RELAY, SANDBOX_RESULT_SERVER, SANDBOX_WORKDIR } from '../layout.js';
 import { normalizeInside } from '../paths.js';
 import type { EgressPolicy, ExecDetachedOpts, LimitHit, ProcessHandle, ProcessState, Sandbox } from '../types.js';
 import { jailArgs } from './bwrap.js';
-import { mkdirContained, openContained, openForWrite, readContained, readContainedFrom, sizeContained, toHost, writeContained } from './fs.js';
+import {
+  mkdirContained,
+  openContained,
+  openForWrite,
+  readContained,
+  readContainedFrom,
+  sizeContained,
+  toHost,
+  writeContained,
+} from './fs.js';
 import type { AreaRoots, HostLocation, Owner } from './fs.js';
 import type { DiskController } from './limits/disk.js';
 import type { LimitController } from './limits/types.js';

@@ -65,12 +65,17 @@ export class CgroupV1Limits implements LimitController {
     if (oom > 0) {
       out.push({
         limit: 'memory',
+        count: oom,
         detail: `the kernel killed ${oom} process${oom === 1 ? '' : 'es'} out of memory${limits ? ` (limit ${formatBytes(limits.memoryBytes)})` : ''}`,
       });
     }
     const refused = counter(await this.fs.read(`${this.dir('pids', sandboxId)}/pids.events`), 'max');
     if (refused > 0) {
-      out.push({ limit: 'processes', detail: `${refused} fork${refused === 1 ? ' was' : 's were'} refused at the process limit${limits ? ` (${limits.processes})` : ''}` });
+      out.push({
+        limit: 'processes',
+        count: refused,
+        detail: `${refused} fork${refused === 1 ? ' was' : 's were'} refused at the process limit${limits ? ` (${limits.processes})` : ''}`,
+      });
     }
     return out;
   }

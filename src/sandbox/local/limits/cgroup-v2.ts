@@ -31,7 +31,12 @@ export class CgroupV2Limits implements LimitController {
     this.limits.set(sandboxId, limits);
     const slice = `${this.parent}/${this.slice}`;
     await this.fs.mkdir(slice);
-    await this.fs.write(`${slice}/cgroup.subtree_control`, this.wanted().map((c) => `+${c}`).join(' '));
+    await this.fs.write(
+      `${slice}/cgroup.subtree_control`,
+      this.wanted()
+        .map((c) => `+${c}`)
+        .join(' '),
+    );
     const dir = this.dir(sandboxId);
     await this.fs.mkdir(dir);
     await this.fs.write(`${dir}/memory.max`, String(limits.memoryBytes));
@@ -59,12 +64,17 @@ export class CgroupV2Limits implements LimitController {
     if (oom > 0) {
       out.push({
         limit: 'memory',
+        count: oom,
         detail: `the kernel killed ${oom} process${oom === 1 ? '' : 'es'} out of memory${limits ? ` (limit ${formatBytes(limits.memoryBytes)})` : ''}`,
       });
     }
     const refused = counter(await this.fs.read(`${dir}/pids.events`), 'max');
     if (refused > 0) {
-      out.push({ limit: 'processes', detail: `${refused} fork${refused === 1 ? ' was' : 's were'} refused at the process limit${limits ? ` (${limits.processes})` : ''}` });
+      out.push({
+        limit: 'processes',
+        count: refused,
+        detail: `${refused} fork${refused === 1 ? ' was' : 's were'} refused at the process limit${limits ? ` (${limits.processes})` : ''}`,
+      });
     }
     return out;
   }

@@ -18,10 +18,11 @@ export interface CgroupFs {
 
 export const realCgroupFs: CgroupFs = {
   read: (file) => readFile(file, 'utf8').catch(() => undefined),
-  exists: (file) => access(file).then(
-    () => true,
-    () => false,
-  ),
+  exists: (file) =>
+    access(file).then(
+      () => true,
+      () => false,
+    ),
   write: (file, value) => writeFile(file, value),
   mkdir: async (dir) => {
     await mkdir(dir).catch((err: NodeJS.ErrnoException) => {

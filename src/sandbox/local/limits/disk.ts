@@ -85,8 +85,8 @@ export class LoopExt4Disk implements DiskController {
     const s = await statfs(path.join(sandboxDir, MOUNT)).catch(() => undefined);
     if (s === undefined) return [];
     const free = s.bavail * s.bsize;
-    if (free < FULL_BELOW_BYTES) return [{ limit: 'disk', detail: `the sandbox's disk is full (limit ${formatBytes(bytes)})` }];
-    if (s.ffree === 0) return [{ limit: 'disk', detail: `the sandbox's disk has no inodes left (limit ${formatBytes(bytes)})` }];
+    if (free < FULL_BELOW_BYTES) return [{ limit: 'disk', count: 1, detail: `the sandbox's disk is full (limit ${formatBytes(bytes)})` }];
+    if (s.ffree === 0) return [{ limit: 'disk', count: 1, detail: `the sandbox's disk has no inodes left (limit ${formatBytes(bytes)})` }];
     return [];
   }
 
@@ -134,7 +134,9 @@ export class WatchdogDisk implements DiskController {
 
   async hits(sandboxDir: string, bytes: number): Promise<LimitHit[]> {
     const used = await allocatedBytes(path.join(sandboxDir, MOUNT), bytes);
-    return used > bytes ? [{ limit: 'disk', detail: `the sandbox wrote ${formatBytes(used)}, over its disk limit of ${formatBytes(bytes)}` }] : [];
+    return used > bytes
+      ? [{ limit: 'disk', count: 1, detail: `the sandbox wrote ${formatBytes(used)}, over its disk limit of ${formatBytes(bytes)}` }]
+      : [];
   }
 
   async destroy(): Promise<void> {}

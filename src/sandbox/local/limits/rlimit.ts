@@ -60,7 +60,7 @@ export class RlimitLimits implements LimitController {
     if (limits === undefined) return [];
     const n = await countTasksOfUid(limits.uid);
     return n >= limits.processes
-      ? [{ limit: 'processes', detail: `${n} processes and threads at the process limit (${limits.processes})` }]
+      ? [{ limit: 'processes', count: 1, detail: `${n} processes and threads at the process limit (${limits.processes})` }]
       : [];
   }
 

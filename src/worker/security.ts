@@ -67,6 +67,7 @@ export class SandboxSecurity {
     readonly disk: DiskController,
     private readonly notes: string[],
     private readonly o: SecurityOptions,
+    private readonly signer: TokenSigner,
   ) {
     this.publicUrl = typeof o.modelProxyUrl === 'function' ? o.modelProxyUrl(modelProxyTcpUrl) : o.modelProxyUrl;
   }
@@ -111,7 +112,7 @@ export class SandboxSecurity {
       else if (diskPref === 'loop') throw new Error(`CCFLOW_SANDBOX_DISK=loop, but this host cannot loop-mount a disk image: ${why}`);
       else notes.push(`disk: no loop mounts here (${why})`);
     }
-    return new SandboxSecurity(modelProxy, egressProxy, tcpUrl, limits, disk, notes, o);
+    return new SandboxSecurity(modelProxy, egressProxy, tcpUrl, limits, disk, notes, o, signer);
   }
 
   /** Lines for the worker's start message: mechanisms, network mode, proxies, and warnings. */
@@ -162,6 +163,11 @@ export class SandboxSecurity {
     runUsage: (sandboxId, run) => this.modelProxy.runUsage(sandboxId, run),
     revoke: (sandboxId) => this.modelProxy.revokeSandbox(sandboxId),
   };
+
+  /** Whether a token was minted by this security's proxy (signed with its secret). */
+  ownsToken(token: string): boolean {
+    return this.signer.verify(token).ok;
+  }
 
   /** allowOut entries an E2B sandbox needs for its model (the proxy URL, or the API when the key is passed). */
   async e2bModelEndpoints(): Promise<string[]> {

@@ -37,6 +37,24 @@ export async function processesWithKey(apiKey: string): Promise<number[]> {
   return found;
 }
 
+/**
+ * Agent processes of this harness: those whose environment holds a model token its proxy
+ * minted (the agent, its wrapper shell, its MCP server). Tokens of other harnesses on the
+ * machine do not verify here.
+ */
+export async function agentProcesses(h: { security: SandboxSecurity }): Promise<number[]> {
+  const found: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const environ = await readFile(`/proc/${entry}/environ`, 'utf8').catch(() => undefined);
+    const token = /(?:^|\0)ANTHROPIC_API_KEY=(ccflow-sbx\.[^\0]*)/.exec(environ ?? '')?.[1];
+    if (token === undefined || !h.security.ownsToken(token)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    if (!/\) Z /.test(stat)) found.push(Number(entry));
+  }
+  return found;
+}
+
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 /** The workflow bundle, built once per test process. */
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {

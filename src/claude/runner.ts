@@ -232,9 +232,10 @@ export async function runAgent(req: AgentRunRequest): Promise<AgentRunSummary> {
 
   const result = state.result;
   const failure = result === undefined ? undefined : classifyResult(result);
-  // A run that did not succeed and hit a limit on the way (an OOM kill of the agent itself, a
-  // disk that filled) failed because of it.
-  if (result === undefined || failure !== undefined) await stopAtLimit();
+  // A limit hit since the last look (an OOM kill of the agent itself, a disk that filled just
+  // before the end) ends the run as surely as one seen while it ran: the policy is the same
+  // whether or not the agent got to submit first.
+  await stopAtLimit();
   if (!result) {
     throw new CcflowFailure('AgentFailed', 'claude exited without a result line', await failureDetails());
   }

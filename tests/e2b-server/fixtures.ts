@@ -34,7 +34,9 @@ export function e2bProviderFactory(
   providerOpts: Partial<E2BProviderOpts> = {},
 ): ProviderFactory {
   return async (tmp, security) => {
-    const d = await startDouble({ rootDir: path.join(tmp, 'e2b'), ...serverOpts });
+    // The model proxy is the one "public host" a sandbox of the double can be allowed to reach.
+    const proxyPort = Number(new URL(security.modelProxyTcpUrl).port);
+    const d = await startDouble({ rootDir: path.join(tmp, 'e2b'), publicPorts: [proxyPort], ...serverOpts });
     return { provider: d.provider({ modelEndpoints: await security.e2bModelEndpoints(), ...providerOpts }), close: () => d.close() };
   };
 }

@@ -34,8 +34,20 @@ before(async () => {
     script: {
       conversations: [
         { name: 'side', match: '\\[side-spend\\]', steps: [{ text: 'expensive', usage: { inputTokens: 1_000_000, outputTokens: 10 } }] },
-        { name: 'spender', match: '\\[spender\\]', steps: [bash(`/opt/ccflow/bin/node -e ${shellQuote(SPEND)}`), submit('spent'), { text: 'Done.' }] },
-        { name: 'metered', match: '\\[metered\\]', steps: [{ text: 'Thinking.', ...bash('echo hi'), usage: { inputTokens: 2000, outputTokens: 100 } }, submit('metered'), { text: 'Done.' }] },
+        {
+          name: 'spender',
+          match: '\\[spender\\]',
+          steps: [bash(`/opt/ccflow/bin/node -e ${shellQuote(SPEND)}`), submit('spent'), { text: 'Done.' }],
+        },
+        {
+          name: 'metered',
+          match: '\\[metered\\]',
+          steps: [
+            { text: 'Thinking.', ...bash('echo hi'), usage: { inputTokens: 2000, outputTokens: 100 } },
+            submit('metered'),
+            { text: 'Done.' },
+          ],
+        },
       ],
     },
   });
@@ -58,7 +70,11 @@ describe('model proxy', () => {
     assert.equal(failureTypeOf(err), 'BudgetExceeded');
     // $3 + $3 spent; the third request, and the CLI's own next one, were refused at the proxy
     // (so the model never saw the tool's output either).
-    assert.equal(h.model.requests.filter((r) => !r.side && JSON.stringify(r.body).includes('[side-spend]')).length, 2, 'the refused request never reached the model');
+    assert.equal(
+      h.model.requests.filter((r) => !r.side && JSON.stringify(r.body).includes('[side-spend]')).length,
+      2,
+      'the refused request never reached the model',
+    );
     const refusals = h.proxyLog.filter((l) => l.includes('"reason":"budget"') && l.includes('"task":"proxy-budget"'));
     assert.ok(refusals.length >= 2, h.proxyLog.join('\n'));
     assert.equal(seenBy(h, 'spender'), '', 'no tool output reached the model after the budget was spent');
@@ -66,7 +82,11 @@ describe('model proxy', () => {
 
   test('what a run spends is metered by the proxy and matches what the CLI reports', async () => {
     const result = (await (
-      await h.client.workflow.start('agentTask', { taskQueue: h.taskQueue, workflowId: 'proxy-metered', args: [{ prompt: '[metered] Work.' }] })
+      await h.client.workflow.start('agentTask', {
+        taskQueue: h.taskQueue,
+        workflowId: 'proxy-metered',
+        args: [{ prompt: '[metered] Work.' }],
+      })
     ).result()) as TaskResult;
     assert.deepEqual(result.result, { summary: 'metered' });
     const history = await h.client.workflow.getHandle('proxy-metered').fetchHistory();
@@ -78,7 +98,10 @@ describe('model proxy', () => {
     assert.equal(runOutputs.length, 1);
     const run = runOutputs[0]!;
     assert.ok(run.metered!.requests >= 3, `requests seen by the proxy: ${run.metered!.requests}`);
-    assert.ok(Math.abs(run.metered!.costUsd - (run.costUsd ?? -1)) < 1e-9 + 0.01 * run.metered!.costUsd, `proxy $${run.metered!.costUsd} vs CLI $${run.costUsd}`);
+    assert.ok(
+      Math.abs(run.metered!.costUsd - (run.costUsd ?? -1)) < 1e-9 + 0.01 * run.metered!.costUsd,
+      `proxy $${run.metered!.costUsd} vs CLI $${run.costUsd}`,
+    );
     assert.ok(!h.proxyLog.some((l) => l.includes('refused') && l.includes('proxy-metered')), h.proxyLog.join('\n'));
   });
 });

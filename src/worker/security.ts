@@ -209,7 +209,9 @@ export class SandboxSecurity {
       return { ...agentNetworkEnv(jailNetworkFor(r.network as EgressPolicy, '/unused')), ANTHROPIC_API_KEY: token() };
     }
     if (this.publicUrl !== undefined) return { ANTHROPIC_BASE_URL: this.publicUrl, ANTHROPIC_API_KEY: token() };
-    if (this.e2bHoldsKey()) return passedCredential(this.o.credential, this.o.upstreamUrl);
+    // A `none` sandbox reaches the model API but holds no credential: its first request is refused.
+    if (this.e2bHoldsKey())
+      return passedCredential(none ? { kind: 'apiKey', value: NO_MODEL_ACCESS } : this.o.credential, this.o.upstreamUrl);
     throw new Error('E2B sandboxes need CCFLOW_MODEL_PROXY_URL (or CCFLOW_E2B_PASS_MODEL_KEY=1 to pass the key)');
   }
 }

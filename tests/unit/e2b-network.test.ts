@@ -10,8 +10,9 @@ import { e2bNetworkOptions, E2BPolicyError, modelEndpointEntries } from '../../s
 describe('E2B network options', () => {
   const model = ['proxy.example.com'];
 
-  test('none: no internet at all', () => {
-    assert.deepEqual(e2bNetworkOptions('none', model), { allowInternetAccess: false });
+  test('none: only the model endpoint (where a sandbox without a credential is refused at once), or no internet at all', () => {
+    assert.deepEqual(e2bNetworkOptions('none', model), { network: { allowOut: ['proxy.example.com'], denyOut: ['0.0.0.0/0'] } });
+    assert.deepEqual(e2bNetworkOptions('none', []), { allowInternetAccess: false });
   });
 
   test('model: only the model endpoint, everything else denied', () => {
@@ -56,7 +57,7 @@ describe('E2B network options', () => {
     try {
       const apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
       await assert.rejects(Sandbox.create('ccflow', { apiKey: 'e2b_x', apiUrl, ...e2bNetworkOptions({ allow: ['*.pypi.org'] }, model) }));
-      await assert.rejects(Sandbox.create('ccflow', { apiKey: 'e2b_x', apiUrl, ...e2bNetworkOptions('none', model) }));
+      await assert.rejects(Sandbox.create('ccflow', { apiKey: 'e2b_x', apiUrl, ...e2bNetworkOptions('none', []) }));
       const [allow, none] = bodies as Array<Record<string, unknown>>;
       assert.deepEqual(allow?.['network'], { allowOut: ['proxy.example.com', '*.pypi.org'], denyOut: ['0.0.0.0/0'] });
       assert.equal(none?.['allow_internet_access'], false);

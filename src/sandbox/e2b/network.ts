@@ -2,7 +2,9 @@
  * A task's egress policy as E2B's network options (e2b SDK 2.51): `allowOut` entries win over
  * `denyOut`, domains work in `allowOut` only and match only HTTP on port 80 (Host) and TLS on
  * port 443 (SNI); anything else is matched by address. So:
- * - `none`: no internet at all (`allowInternetAccess: false`);
+ * - `none`: only the model endpoint, as `model`: the sandbox is given no credential for it, so the
+ *   CLI's first request is refused at once (a CLI that reaches nothing retries for minutes); no
+ *   internet at all (`allowInternetAccess: false`) when there is no endpoint;
  * - `model`: only the model endpoint (the proxy, or the API when the key must be passed);
  * - `{ allow }`: the model endpoint and the listed domains; a `host:port` entry with another
  *   port cannot be expressed and is refused before a sandbox is made;
@@ -24,7 +26,10 @@ export { SandboxPolicyError as E2BPolicyError } from '../errors.js';
  */
 export function e2bNetworkOptions(policy: EgressPolicy, modelEndpoints: readonly string[]): E2BNetworkOpts {
   const kind = policyKind(policy);
-  if (kind === 'none') return { allowInternetAccess: false };
+  if (kind === 'none')
+    return modelEndpoints.length === 0
+      ? { allowInternetAccess: false }
+      : { network: { allowOut: [...new Set(modelEndpoints)], denyOut: [ALL_TRAFFIC] } };
   // The private ranges E2B's own network lives in are denied even in open mode. IPv4 only:
   // denyOut takes CIDRs, and the sandbox's IPv6 egress is E2B's to police.
   const forbidden = FORBIDDEN_V4.map(([net, prefix]) => `${net}/${prefix}`);

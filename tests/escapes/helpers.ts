@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { WorkflowFailedError } from '@temporalio/client';
 
 import { SUBMIT_RESULT_TOOL } from '../../src/domain/prompts.js';
+import type { TaskResult, TaskSpecInput } from '../../src/schemas/task-spec.js';
 import { firstUserText } from '../../src/testing/model/index.js';
 import type { Harness } from '../helpers/harness.js';
 
@@ -45,6 +46,34 @@ export function seenBy(h: Harness, tag: string): string {
   }
   // Each request repeats the conversation so far: keep each output once.
   return [...new Set(out)].join('\n');
+}
+
+const quick = { heartbeatSeconds: 5 };
+
+/** Runs a task to its end on the harness's queue. */
+export async function runTask(h: Harness, id: string, spec: TaskSpecInput): Promise<TaskResult> {
+  const handle = await h.client.workflow.start('agentTask', {
+    taskQueue: h.taskQueue,
+    workflowId: id,
+    args: [{ timeouts: quick, ...spec }],
+  });
+  return (await handle.result()) as TaskResult;
+}
+
+/** Runs a task that must fail; its failure type and the messages down its cause chain. */
+export async function failingTask(h: Harness, id: string, spec: TaskSpecInput): Promise<{ type: string | undefined; message: string }> {
+  try {
+    await runTask(h, id, spec);
+  } catch (err) {
+    let e: unknown = err;
+    const messages: string[] = [];
+    for (let i = 0; i < 5 && e !== undefined; i++) {
+      messages.push(String((e as Error).message ?? ''));
+      e = (e as { cause?: unknown }).cause;
+    }
+    return { type: failureTypeOf(err), message: messages.join(' | ') };
+  }
+  throw new Error(`task ${id} was expected to fail`);
 }
 
 /** The failure type of a workflow that failed (`WorkflowFailedError → ActivityFailure → ApplicationFailure`). */

@@ -15,7 +15,7 @@ import { AddressPolicy } from '../../src/proxy/address-policy.js';
 import type { TaskResult, TaskSpecInput } from '../../src/schemas/task-spec.js';
 import { parseScript } from '../../src/testing/model/index.js';
 import { processesWithKey, startHarness, type Harness } from '../helpers/harness.js';
-import { attempt, bash, connectProbe, failureTypeOf, hostService, seenBy, submit, tcpProbe } from './helpers.js';
+import { attempt, bash, connectProbe, failingTask, hostService, runTask, seenBy, submit, tcpProbe } from './helpers.js';
 
 const quick = { heartbeatSeconds: 5 };
 const lan = Object.values(os.networkInterfaces())
@@ -30,29 +30,8 @@ let pkgPort: number;
 let temporalPort: number;
 let modelPort: number;
 
-async function run(id: string, spec: TaskSpecInput): Promise<TaskResult> {
-  const handle = await h.client.workflow.start('agentTask', {
-    taskQueue: h.taskQueue,
-    workflowId: id,
-    args: [{ timeouts: quick, ...spec }],
-  });
-  return (await handle.result()) as TaskResult;
-}
-
-async function fails(id: string, spec: TaskSpecInput): Promise<{ type: string | undefined; message: string }> {
-  try {
-    await run(id, spec);
-  } catch (err) {
-    let e: unknown = err;
-    const messages: string[] = [];
-    for (let i = 0; i < 5 && e !== undefined; i++) {
-      messages.push(String((e as Error).message ?? ''));
-      e = (e as { cause?: unknown }).cause;
-    }
-    return { type: failureTypeOf(err), message: messages.join(' | ') };
-  }
-  throw new Error(`task ${id} was expected to fail`);
-}
+const run = (id: string, spec: TaskSpecInput): Promise<TaskResult> => runTask(h, id, spec);
+const fails = (id: string, spec: TaskSpecInput) => failingTask(h, id, spec);
 
 before(async () => {
   metrics = await hostService();

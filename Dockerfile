@@ -12,7 +12,8 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 COPY sandbox-template ./sandbox-template
-RUN npx tsc -p tsconfig.json && npm prune --omit=dev --no-audit --no-fund
+COPY scripts/bundle-result-server.mjs ./scripts/
+RUN npx tsc -p tsconfig.json && node scripts/bundle-result-server.mjs && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:${NODE_VERSION}-bookworm-slim
 # Must equal the @anthropic-ai/claude-code version in package.json (a test checks it).
@@ -32,6 +33,10 @@ RUN test "$(node -p 'require("@anthropic-ai/claude-code/package.json").version')
 ENV NODE_ENV=production \
     CCFLOW_HOME=/var/lib/ccflow \
     CCFLOW_METRICS_PORT=9464
+# The worker runs as a user of its own, not root: an escape from a jail lands there.
+RUN useradd --system --uid 10001 --create-home --home-dir /home/ccflow ccflow \
+  && mkdir -p /var/lib/ccflow && chown ccflow:ccflow /var/lib/ccflow
+USER ccflow
 VOLUME ["/var/lib/ccflow"]
 EXPOSE 9464
 ENTRYPOINT ["node", "bin/ccflow.js"]

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { buildClaudeArgs, buildClaudeEnv, buildMcpConfig, type ModelEndpoint } from '../src/claude/args.js';
+import { buildClaudeArgs, buildClaudeEnv, buildMcpConfig, endpointEnv, type ModelEndpoint } from '../src/claude/args.js';
 import { runFiles } from '../src/claude/runner.js';
 import { claudeBinaryPath, localSandboxMounts } from '../src/worker/index.js';
 import { LocalSandboxProvider, type LocalSandbox } from '../src/sandbox/local/index.js';
@@ -119,7 +119,11 @@ export async function runPlain(o: { root: string; prompt: string; model: ModelEn
       permissionMode: 'dontAsk',
       newSessionId: randomUUID(),
     });
-    const env = buildClaudeEnv({ home, path: `${path.dirname(process.execPath)}:/usr/local/bin:/usr/bin:/bin`, model: o.model });
+    const env = buildClaudeEnv({
+      home,
+      path: `${path.dirname(process.execPath)}:/usr/local/bin:/usr/bin:/bin`,
+      model: endpointEnv(o.model),
+    });
     const stdin = await open(rf.prompt, 'r');
     const stdout = await open(rf.stdout, 'w');
     const stderr = await open(rf.stderr, 'w');
@@ -189,7 +193,7 @@ async function runJailed(sandbox: LocalSandbox, o: { prompt: string; model: Mode
     permissionMode: 'dontAsk',
     newSessionId: randomUUID(),
   });
-  const env = buildClaudeEnv({ home: SANDBOX_HOME, path: SANDBOX_PATH, model: o.model });
+  const env = buildClaudeEnv({ home: SANDBOX_HOME, path: SANDBOX_PATH, model: endpointEnv(o.model) });
   const t0 = nowMs();
   await sandbox.execDetached(argv, {
     cwd: SANDBOX_WORKDIR,

@@ -27,11 +27,13 @@ async function main(): Promise<void> {
   measure('node');
   const { NativeConnection } = await import('@temporalio/worker');
   measure('import @temporalio/worker');
-  const { buildActivityDeps, bundleWorkflows, createConfiguredWorkers } = await import('../src/worker/index.js');
+  const { buildWorkerServices, bundleWorkflows, createConfiguredWorkers } = await import('../src/worker/index.js');
   const { loadWorkerConfig } = await import('../src/worker/index.js');
   measure('import ccflow worker code (activities, providers, zod, e2b)');
   const config = loadWorkerConfig(process.env);
-  const deps = buildActivityDeps(config);
+  const services = await buildWorkerServices(config, { log: () => undefined });
+  const deps = services.deps;
+  measure('start the model and egress proxies');
   const connection = await NativeConnection.connect({ address: config.address });
   measure('connect (Temporal core runtime)');
   const prebuilt = process.env.BENCH_WORKFLOW_BUNDLE;
@@ -44,6 +46,7 @@ async function main(): Promise<void> {
   workers.shutdown();
   await running;
   await connection.close();
+  await services.close();
 }
 
 main().then(

@@ -119,6 +119,8 @@ export function timingProvider(inner: SandboxProvider, record: (r: TimingRecord)
         return chunk;
       },
       writeFile: (p, content) => timed(id, 'writeFile', () => sb.writeFile(p, content), { path: p }),
+      fileSize: (p) => sb.fileSize(p),
+      limitHits: () => sb.limitHits(),
       renew: (s) => sb.renew(s),
     };
   };

@@ -13,7 +13,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { loadWorkerConfig, localSandboxMounts } from '../src/worker/index.js';
 import { LocalSandboxProvider } from '../src/sandbox/local/index.js';
-import { buildActivityDeps, bundleWorkflows, createConfiguredWorkers } from '../src/worker/index.js';
+import { buildWorkerServices, bundleWorkflows, createConfiguredWorkers } from '../src/worker/index.js';
 import type { FromWorker, ToWorker, WorkerStats } from './lib/ipc.js';
 import { timingProvider, type TimingRecord } from './timing-provider.js';
 
@@ -42,12 +42,16 @@ async function main(): Promise<void> {
     Runtime.install({ telemetryOptions: { logging: { filter: process.env.BENCH_CORE_LOG, console: { format: 'compact' } } } });
   }
   const config = loadWorkerConfig(process.env);
-  const deps = buildActivityDeps(config);
+  const services = await buildWorkerServices(config, { log: (level, message) => console.error(`worker ${level}: ${message}`) });
+  const deps = services.deps;
   // This build lives outside the package root: point the mounts at the real one.
   const local = new LocalSandboxProvider({
     rootDir: config.sandboxRoot,
     mounts: localSandboxMounts(repoRoot),
     isolation: config.unsafeNoSandbox ? 'none' : 'bubblewrap',
+    limits: services.security.limits,
+    disk: services.security.disk,
+    network: services.security.localNetwork,
   });
   let records: TimingRecord[] = [];
   deps.providers = { ...deps.providers, local: timingProvider(local, (r) => records.push(r)) };

@@ -22,7 +22,7 @@ export const BOUNDARIES = {
   schemas: { units: ['domain'], only: [/^zod$/] },
   activities: {
     units: ['claude', 'sandbox', 'domain', 'schemas', 'git'],
-    types: ['artifacts'],
+    types: ['artifacts', 'proxy'],
     deny: [/^@temporalio\/(workflow|client|worker)$/, /^e2b$/],
     noProcessEnv: true,
   },
@@ -33,6 +33,7 @@ export const BOUNDARIES = {
   artifacts: { units: [], deny: [/^@temporalio\//] },
   // git on a host (the worker's, or the user's for diff/apply/checkout): Node and pure helpers.
   git: { units: ['domain'], deny: [/^@temporalio\//, /^e2b$/] },
+  proxy: { units: ['domain'], deny: [/^@temporalio\//, /^e2b$/] },
   client: {
     // git and artifacts: a task's change is read from its artifacts and applied with local git.
     units: ['schemas', 'domain', 'git', 'artifacts', 'root'],

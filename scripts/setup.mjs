@@ -94,6 +94,8 @@ function build() {
     stdio: 'inherit',
     cwd: root,
   });
+  // Local sandboxes mount this one file, not the project's node_modules.
+  execFileSync(process.execPath, [path.join(root, 'scripts', 'bundle-result-server.mjs')], { stdio: 'inherit', cwd: root });
 }
 
 if (process.env.CCFLOW_SKIP_SETUP === '1') {

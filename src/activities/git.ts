@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
-import type { ArtifactStore } from '../artifacts/types.js';
+import type { ArtifactStore, TaskRef } from '../artifacts/types.js';
 import type { FailureType } from '../domain/failures.js';
 import { taskBranchName } from '../domain/git.js';
 import {
@@ -31,6 +31,7 @@ import type {
 import { applicationFailure } from './failures.js';
 import { sandboxRunner } from './sandbox-tool.js';
 import type { SandboxAccess } from './sandboxes.js';
+import { currentTask } from './task.js';
 
 /**
  * Working on a repository: fetch it on the worker host with the worker's credentials and check
@@ -139,8 +140,10 @@ export const createGitActivities = (deps: { sandboxes: SandboxAccess; artifacts:
     });
   };
   const taskId = () => Context.current().info.workflowExecution?.workflowId ?? UNKNOWN_TASK;
+  // The store files tasks by namespace too; a task only ever reads tasks of its own namespace.
+  const ref = (workflowId: string): TaskRef => ({ namespace: currentTask().namespace, workflowId });
   const readJson = async <T>(workflowId: string, name: string): Promise<T | undefined> => {
-    const raw = await artifacts.get(workflowId, name);
+    const raw = await artifacts.get(ref(workflowId), name);
     return raw === undefined ? undefined : (JSON.parse(raw.toString('utf8')) as T);
   };
 
@@ -199,8 +202,8 @@ export const createGitActivities = (deps: { sandboxes: SandboxAccess; artifacts:
               shallow: fetched.shallow,
               branch,
             };
-            await artifacts.put(workflowId, gitArtifacts.baseBundle, bundle);
-            await artifacts.put(workflowId, gitArtifacts.repo, `${JSON.stringify(manifest, null, 2)}\n`);
+            await artifacts.put(ref(workflowId), gitArtifacts.baseBundle, bundle);
+            await artifacts.put(ref(workflowId), gitArtifacts.repo, `${JSON.stringify(manifest, null, 2)}\n`);
             await seedWorkspace(await runner(input), {
               layout: LAYOUT,
               home: SANDBOX_HOME,
@@ -265,15 +268,15 @@ export const createGitActivities = (deps: { sandboxes: SandboxAccess; artifacts:
         };
         const turnPatch = await read(captured.outputs.turnPatch, "turn's patch");
         const totalPatch = await read(captured.outputs.totalPatch, 'patch');
-        await artifacts.put(workflowId, gitArtifacts.turnPatch(input.turn), turnPatch);
+        await artifacts.put(ref(workflowId), gitArtifacts.turnPatch(input.turn), turnPatch);
         await artifacts.put(
-          workflowId,
+          ref(workflowId),
           gitArtifacts.turnSummary(input.turn),
           `${JSON.stringify({ headCommit: captured.headCommit, committed: captured.committed, changes: captured.turn }, null, 2)}\n`,
         );
-        await artifacts.put(workflowId, gitArtifacts.changePatch, totalPatch);
+        await artifacts.put(ref(workflowId), gitArtifacts.changePatch, totalPatch);
         if (captured.outputs.bundle)
-          await artifacts.put(workflowId, gitArtifacts.changeBundle, await read(captured.outputs.bundle, 'change bundle'));
+          await artifacts.put(ref(workflowId), gitArtifacts.changeBundle, await read(captured.outputs.bundle, 'change bundle'));
         const head: HeadManifest = {
           headCommit: captured.headCommit,
           treeId: captured.treeId,
@@ -281,7 +284,7 @@ export const createGitActivities = (deps: { sandboxes: SandboxAccess; artifacts:
           branch: input.branch,
           changes: captured.total,
         };
-        await artifacts.put(workflowId, gitArtifacts.head, `${JSON.stringify(head, null, 2)}\n`);
+        await artifacts.put(ref(workflowId), gitArtifacts.head, `${JSON.stringify(head, null, 2)}\n`);
         return { headCommit: captured.headCommit, committed: captured.committed, turn: captured.turn, total: captured.total };
       });
     },
@@ -295,12 +298,12 @@ export const createGitActivities = (deps: { sandboxes: SandboxAccess; artifacts:
       return asFailures('GitRemoteError', () =>
         heartbeating(async () => {
           const manifest = await readJson<RepoManifest>(input.workflowId, gitArtifacts.repo);
-          const base = await artifacts.get(input.workflowId, gitArtifacts.baseBundle);
-          const change = await artifacts.get(input.workflowId, gitArtifacts.changeBundle);
+          const base = await artifacts.get(ref(input.workflowId), gitArtifacts.baseBundle);
+          const change = await artifacts.get(ref(input.workflowId), gitArtifacts.changeBundle);
           if (!manifest || !base || !change) {
             throw new GitError(
               'broken',
-              `task ${input.workflowId} has no stored change to push (${artifacts.location(input.workflowId)}/git)`,
+              `task ${input.workflowId} has no stored change to push (${artifacts.location(ref(input.workflowId))}/git)`,
             );
           }
           const scratch = await mkdtemp(path.join(deps.git.scratchDir, 'ccflow-push-'));
@@ -343,10 +346,10 @@ export const createGitActivities = (deps: { sandboxes: SandboxAccess; artifacts:
     return asFailures('GitRemoteError', async () => {
       // The continued task's artifacts are complete on their own: base, and the change so far.
       for (const name of [gitArtifacts.baseBundle, gitArtifacts.changeBundle, gitArtifacts.changePatch, gitArtifacts.head]) {
-        const content = await artifacts.get(from, name);
-        if (content !== undefined) await artifacts.put(workflowId, name, content);
+        const content = await artifacts.get(ref(from), name);
+        if (content !== undefined) await artifacts.put(ref(workflowId), name, content);
       }
-      await artifacts.put(workflowId, gitArtifacts.repo, `${JSON.stringify({ ...manifest, branch }, null, 2)}\n`);
+      await artifacts.put(ref(workflowId), gitArtifacts.repo, `${JSON.stringify({ ...manifest, branch }, null, 2)}\n`);
       await adoptWorkspace(await runner(input), { layout: LAYOUT, home: SANDBOX_HOME, headCommit, branch, identity: input.identity });
       const pushLease = input.push
         ? await heartbeating(() => recordLease(input.push!, manifest.url, [manifest.baseCommit, headCommit]))

@@ -21,7 +21,7 @@ export const createActivities = (deps: ActivityDeps) => {
   const timing: RunTiming = { ...DEFAULT_RUN_TIMING, ...deps.timing };
   const sandboxes = createSandboxAccess(deps.providers);
   return {
-    ...createValidationActivities(),
+    ...createValidationActivities(deps.sandboxPolicy),
     ...createLifecycleActivities(deps, sandboxes),
     ...createRunClaudeActivity(deps, sandboxes, timing),
     ...createResultActivities(sandboxes),

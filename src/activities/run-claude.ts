@@ -15,14 +15,17 @@ import {
   SANDBOX_RESULT_SERVER,
   SANDBOX_WORKDIR,
 } from '../sandbox/layout.js';
+import { readHead } from '../sandbox/bounded.js';
 import type { Sandbox } from '../sandbox/types.js';
 import type { RunClaudeInput, RunClaudeOutput } from '../schemas/activities.js';
 import { RunProgress } from '../schemas/run-progress.js';
+import type { RunUsage } from '../proxy/state.js';
 import type { ActivityDeps } from './deps.js';
 import { prepareApprovals, summarizeDeferred } from './approvals.js';
 import { applicationFailure, toApplicationFailure } from './failures.js';
-import { MAX_ATTEMPT_DIRS } from './lifecycle.js';
+import { MAX_ARCHIVED_FILE_BYTES, MAX_ATTEMPT_DIRS } from './lifecycle.js';
 import type { SandboxAccess } from './sandboxes.js';
+import { currentTask } from './task.js';
 
 /** The agent run: one `claude -p` process in the sandbox, followed (or reattached to) until its result. */
 export const createRunClaudeActivity = (deps: ActivityDeps, sandboxes: SandboxAccess, timing: RunTiming) => ({
@@ -58,7 +61,18 @@ export const createRunClaudeActivity = (deps: ActivityDeps, sandboxes: SandboxAc
       newSessionId: input.resumeSessionId ? undefined : attempt === 1 ? input.newSessionId : randomUUID(),
       settings,
     });
-    const env = buildClaudeEnv({ home: SANDBOX_HOME, path: SANDBOX_PATH, model: deps.model });
+    const network = input.network ?? 'model';
+    // The run's token is named by its directory, unique per run and attempt: the proxy meters
+    // each on its own, and refuses it once what the task had left (maxBudgetUsd) is spent.
+    const modelEnv = deps.model.runEnv({
+      provider: input.provider,
+      sandboxId: input.sandboxId,
+      task: currentTask(),
+      run: runDir,
+      budgetUsd: input.maxBudgetUsd,
+      network,
+    });
+    const env = buildClaudeEnv({ home: SANDBOX_HOME, path: SANDBOX_PATH, model: modelEnv });
 
     try {
       const summary = await runAgent({
@@ -80,10 +94,29 @@ export const createRunClaudeActivity = (deps: ActivityDeps, sandboxes: SandboxAc
         costUsd: Math.max(0, summary.costUsd - (input.resumeSessionId ? (input.sessionCostUsd ?? 0) : 0)),
         sessionCostUsd: summary.costUsd,
       };
-      if (!deferred) return { ...rest, ...costs, runDir };
-      return { ...rest, ...costs, runDir, deferred: await summarizeDeferred(sandbox, input.approval, runDir, deferred, lastText) };
+      const usage = await deps.model.runUsage(input.sandboxId, runDir);
+      if (usage !== undefined) crossCheck(usage, costs.costUsd, (m, f) => ctx.log.warn(m, f));
+      const done = { ...rest, ...costs, runDir, ...(usage !== undefined ? { metered: metered(usage) } : {}) };
+      if (!deferred) return done;
+      return { ...done, deferred: await summarizeDeferred(sandbox, input.approval, runDir, deferred, lastText) };
     } catch (err) {
       if (err instanceof RunCancelled) throw new CancelledFailure(err.message, [err.progress]);
+      // Why the run ended, from what the proxy saw rather than from the CLI's words for it.
+      const usage = await deps.model.runUsage(input.sandboxId, runDir).catch(() => undefined);
+      if (err instanceof CcflowFailure && usage !== undefined) {
+        if (usage.budgetRefusals > 0 && err.type !== 'SandboxLimitExceeded') {
+          const message = `the model proxy refused the agent's requests: the task spent its budget ($${usage.costUsd.toFixed(4)} in this run, $${(usage.budgetUsd ?? 0).toFixed(4)} left when it started)`;
+          throw applicationFailure('BudgetExceeded', message, { details: { ...err.details, metered: metered(usage) }, attempt });
+        }
+        err.details.metered = metered(usage);
+      }
+      if (err instanceof CcflowFailure && err.type === 'ModelAuthFailed' && network === 'none') {
+        throw applicationFailure(
+          'InvalidTaskSpec',
+          'network: "none" lets the agent reach nothing, its model included, so claude could not run; "model" (the default) allows the model and nothing else',
+          { details: err.details },
+        );
+      }
       if (err instanceof CcflowFailure && err.type === 'ResultServerUnavailable' && !isRetryable(err.type, attempt)) {
         // The table's one retry is used up: say what to check.
         const message = `${err.message}; it failed twice, check that the result server runs in the sandbox (node and fastmcp under /opt/ccflow)`;
@@ -140,11 +173,40 @@ async function findEarlierAttempt(
 }
 
 async function endedWithSuccess(sandbox: Sandbox, runDir: string): Promise<boolean> {
-  const out = await sandbox.readFile(runFiles(runDir).stdout);
+  // The transcript is the CLI's output, but the agent can write to it: a bounded head.
+  const head = await readHead(sandbox, runFiles(runDir).stdout, MAX_ARCHIVED_FILE_BYTES);
+  const out = head?.data;
   if (!out) return false;
   const parser = new StreamJsonParser();
   const state = new RunState();
   for (const e of [...parser.push(out), ...parser.end()]) state.apply(e);
   // A run that ended holding a call for a human ended well too: it is waiting.
   return state.result !== undefined && classifyRunEnd(state.result).kind !== 'failed';
+}
+
+function metered(u: RunUsage): NonNullable<RunClaudeOutput['metered']> {
+  const last = u.upstreamErrors.filter((e) => e.retryAfterSeconds !== undefined).at(-1);
+  return {
+    requests: u.requests,
+    costUsd: u.costUsd,
+    rateLimited: u.rateLimited,
+    overloaded: u.overloaded,
+    ...(last?.retryAfterSeconds !== undefined ? { lastRetryAfterSeconds: last.retryAfterSeconds } : {}),
+  };
+}
+
+/**
+ * The proxy prices a run with the CLI's own table: a gap means a model the table lacks or a
+ * request the proxy did not see, worth a line in the log.
+ */
+function crossCheck(u: RunUsage, cliCostUsd: number, warn: (message: string, fields: Record<string, unknown>) => void): void {
+  const gap = Math.abs(u.costUsd - cliCostUsd);
+  if (gap > 0.0001 + 0.01 * Math.max(u.costUsd, cliCostUsd)) {
+    warn('the proxy metered another cost than the CLI reports', {
+      proxyCostUsd: u.costUsd,
+      cliCostUsd,
+      estimated: u.estimated,
+      models: u.models,
+    });
+  }
 }

@@ -47,7 +47,8 @@ export async function runInSandbox(sandbox: Sandbox, argv: string[], o: ToolOpts
     await wait(delay);
     const state = await sandbox.processState(pid, files.exitCode);
     if (state.state === 'exited') {
-      const stderr = (await sandbox.readFile(files.stderr))?.toString('utf8') ?? '';
+      // Bounded: a helper's stderr is read into the worker's memory.
+      const stderr = (await sandbox.readFileFrom(files.stderr, 0, 64 * 1024)).toString('utf8');
       return { exitCode: state.exitCode ?? -1, stderr };
     }
     o.heartbeat?.();

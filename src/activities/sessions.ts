@@ -1,14 +1,17 @@
 import { Context } from '@temporalio/activity';
-import type { ArtifactStore } from '../artifacts/types.js';
+import type { ArtifactStore, TaskRef } from '../artifacts/types.js';
 import type { ProviderName } from '../domain/constants.js';
 import { SandboxError, SandboxNotFoundError } from '../sandbox/errors.js';
 import { CLAUDE_PROJECT_DIR, SANDBOX_FILES, SANDBOX_WORKDIR } from '../sandbox/layout.js';
+import { FileTooLargeError, readBounded } from '../sandbox/bounded.js';
 import type { Sandbox, SandboxProvider } from '../sandbox/types.js';
 import type { SandboxRef } from '../schemas/activities.js';
 import type { ProbedSandbox, RestoreSessionInput, RestoredSession, SaveSessionInput, SavedSession } from '../schemas/sessions.js';
 import { applicationFailure } from './failures.js';
+import { MAX_RESULT_BYTES } from './result.js';
 import { runTool } from './sandbox-tool.js';
 import type { SandboxAccess } from './sandboxes.js';
+import { currentTask } from './task.js';
 
 /**
  * Session persistence: a Claude session outlives its sandbox. After every turn the session's
@@ -30,6 +33,8 @@ export const sessionArtifacts = {
  * elsewhere, and a restore says so.
  */
 export const MAX_WORKSPACE_TARBALL_BYTES = 256 * 1024 * 1024;
+/** A session transcript bigger than this is not saved (the agent can write to it). */
+export const MAX_TRANSCRIPT_BYTES = 256 * 1024 * 1024;
 const SESSION_ID_RE = /^[A-Za-z0-9][A-Za-z0-9-]{0,127}$/;
 
 interface Manifest {
@@ -84,17 +89,21 @@ export const createSessionActivities = (deps: SessionDeps) => {
     /** Saves the session transcript, a workspace tarball and the turn's result. */
     async saveSession(input: SaveSessionInput): Promise<SavedSession> {
       if (!SESSION_ID_RE.test(input.sessionId)) throw notFound(`"${input.sessionId}" is not a session id`);
-      const taskId = Context.current().info.workflowExecution?.workflowId ?? input.sessionId;
+      const task = currentTask();
       const sandbox = await connect(input);
       const transcriptPath = `${CLAUDE_PROJECT_DIR}/${input.sessionId}.jsonl`;
-      const transcript = await sandbox.readFile(transcriptPath);
+      const transcript = await readBounded(sandbox, transcriptPath, MAX_TRANSCRIPT_BYTES).catch((err: unknown) => {
+        if (err instanceof FileTooLargeError)
+          throw notFound(`the transcript of session ${input.sessionId} is too big to save: ${err.message}`);
+        throw err;
+      });
       if (!transcript) {
         throw notFound(`claude left no transcript for session ${input.sessionId} at ${transcriptPath}; the session cannot be saved`);
       }
-      await deps.artifacts.put(taskId, sessionArtifacts.transcript(input.sessionId), transcript);
+      await deps.artifacts.put(task, sessionArtifacts.transcript(input.sessionId), transcript);
 
-      const result = await sandbox.readFile(SANDBOX_FILES.result);
-      if (result) await deps.artifacts.put(taskId, sessionArtifacts.turnResult(input.turn), result);
+      const result = await readBounded(sandbox, SANDBOX_FILES.result, MAX_RESULT_BYTES).catch(() => undefined);
+      if (result) await deps.artifacts.put(task, sessionArtifacts.turnResult(input.turn), result);
 
       // tar runs inside the sandbox (it is in the read-only system directories of every
       // provider); exit code 1 means "a file changed while it was read", which is fine here.
@@ -108,12 +117,16 @@ export const createSessionActivities = (deps: SessionDeps) => {
       if (tar.exitCode !== 0 && tar.exitCode !== 1) {
         workspaceError = `tar exited with ${tar.exitCode}: ${tar.stderr.slice(-500)}`;
       } else {
-        const content = await sandbox.readFile(tarball);
-        if (!content) workspaceError = 'tar wrote no tarball';
-        else if (content.length > MAX_WORKSPACE_TARBALL_BYTES) {
-          workspaceError = `the workspace tarball is ${content.length} bytes, over the ${MAX_WORKSPACE_TARBALL_BYTES}-byte limit`;
-        } else {
-          await deps.artifacts.put(taskId, sessionArtifacts.workspace, content);
+        // The size first: a tarball over the limit is never loaded.
+        const content = await readBounded(sandbox, tarball, MAX_WORKSPACE_TARBALL_BYTES).catch((err: unknown) => {
+          if (err instanceof FileTooLargeError) return err;
+          throw err;
+        });
+        if (content instanceof FileTooLargeError) {
+          workspaceError = `the workspace tarball is ${content.size} bytes, over the ${MAX_WORKSPACE_TARBALL_BYTES}-byte limit`;
+        } else if (!content) workspaceError = 'tar wrote no tarball';
+        else {
+          await deps.artifacts.put(task, sessionArtifacts.workspace, content);
           workspaceBytes = content.length;
         }
       }
@@ -125,10 +138,10 @@ export const createSessionActivities = (deps: SessionDeps) => {
         workspaceBytes,
         ...(workspaceError ? { workspaceError } : {}),
       };
-      await deps.artifacts.put(taskId, sessionArtifacts.manifest, `${JSON.stringify(manifest, null, 2)}\n`);
+      await deps.artifacts.put(task, sessionArtifacts.manifest, `${JSON.stringify(manifest, null, 2)}\n`);
       if (workspaceError) Context.current().log.warn('workspace not saved', { sessionId: input.sessionId, error: workspaceError });
       return {
-        location: deps.artifacts.location(taskId),
+        location: deps.artifacts.location(task),
         transcriptBytes: transcript.length,
         workspaceBytes,
         ...(workspaceError ? { workspaceError } : {}),
@@ -141,13 +154,16 @@ export const createSessionActivities = (deps: SessionDeps) => {
      * silent fresh start.
      */
     async restoreSession(input: RestoreSessionInput): Promise<RestoredSession> {
+      // Only ever from this task's own namespace: the store files tasks by namespace, so a
+      // task of another namespace (another tenant) is simply not there.
+      const source: TaskRef = { namespace: currentTask().namespace, workflowId: input.fromWorkflowId };
       const from = input.fromWorkflowId;
-      const where = deps.artifacts.location(from);
-      const rawManifest = await deps.artifacts.get(from, sessionArtifacts.manifest);
+      const where = deps.artifacts.location(source);
+      const rawManifest = await deps.artifacts.get(source, sessionArtifacts.manifest);
       if (!rawManifest) {
         throw notFound(
-          `task ${from} has no saved session (nothing at ${where}/${sessionArtifacts.manifest}): it never finished a turn, ` +
-            `its artifacts were deleted, or it is not a ccflow task`,
+          `task ${from} has no saved session in namespace ${source.namespace} (nothing at ${where}/${sessionArtifacts.manifest}): it ` +
+            `never finished a turn, its artifacts were deleted, it is not a ccflow task, or it belongs to another namespace`,
         );
       }
       const manifest = JSON.parse(rawManifest.toString('utf8')) as Manifest;
@@ -156,9 +172,9 @@ export const createSessionActivities = (deps: SessionDeps) => {
 
       let transcriptBytes = 0;
       if (!input.workspaceOnly) {
-        const transcript = await deps.artifacts.get(from, sessionArtifacts.transcript(sessionId));
+        const transcript = await deps.artifacts.get(source, sessionArtifacts.transcript(sessionId));
         if (!transcript) {
-          const known = (await deps.artifacts.list(from))
+          const known = (await deps.artifacts.list(source))
             .filter((n) => n.startsWith('session/') && n.endsWith('.jsonl'))
             .map((n) => n.slice('session/'.length, -'.jsonl'.length));
           throw notFound(
@@ -168,7 +184,7 @@ export const createSessionActivities = (deps: SessionDeps) => {
         }
         transcriptBytes = transcript.length;
       }
-      const workspace = await deps.artifacts.get(from, sessionArtifacts.workspace);
+      const workspace = await deps.artifacts.get(source, sessionArtifacts.workspace);
       if (!workspace) {
         const why = manifest.workspaceError
           ? `: it was not saved (${manifest.workspaceError})`
@@ -178,7 +194,7 @@ export const createSessionActivities = (deps: SessionDeps) => {
 
       const sandbox = await connect(input);
       if (!input.workspaceOnly) {
-        const transcript = await deps.artifacts.get(from, sessionArtifacts.transcript(sessionId));
+        const transcript = await deps.artifacts.get(source, sessionArtifacts.transcript(sessionId));
         await sandbox.writeFile(`${CLAUDE_PROJECT_DIR}/${sessionId}.jsonl`, transcript ?? Buffer.alloc(0));
       }
       const tarball = `${SANDBOX_FILES.session}/restore.tar.gz`;

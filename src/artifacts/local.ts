@@ -1,36 +1,41 @@
 import { mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ArtifactStore } from './types.js';
+import { insideRoot, taskDirName } from './names.js';
+import type { ArtifactStore, TaskRef } from './types.js';
 
-/** Keeps artifacts in a local directory: `<root>/<taskId>/<name>`. */
+/**
+ * Keeps artifacts in a local directory: `<root>/<namespace>/<workflow id>/<name>`, each level
+ * encoded so that no two tasks share a directory (names.ts). Directories are 0700: transcripts
+ * are for the worker's user only.
+ */
 export class LocalArtifactStore implements ArtifactStore {
   constructor(readonly root: string) {}
 
-  location(taskId: string): string {
-    return path.join(this.root, safeSegment(taskId));
+  location(task: TaskRef): string {
+    return insideRoot(this.root, taskDirName(task.namespace, task.workflowId));
   }
 
-  async put(taskId: string, name: string, content: Buffer | string): Promise<string> {
-    const file = this.#file(taskId, name);
-    await mkdir(path.dirname(file), { recursive: true });
+  async put(task: TaskRef, name: string, content: Buffer | string): Promise<string> {
+    const file = this.#file(task, name);
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
     // Write then rename, so a reader never sees half a transcript.
     const tmp = `${file}.${process.pid}.tmp`;
-    await writeFile(tmp, content);
+    await writeFile(tmp, content, { mode: 0o600 });
     await rename(tmp, file);
     return file;
   }
 
-  async get(taskId: string, name: string): Promise<Buffer | undefined> {
+  async get(task: TaskRef, name: string): Promise<Buffer | undefined> {
     try {
-      return await readFile(this.#file(taskId, name));
+      return await readFile(this.#file(task, name));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     }
   }
 
-  async list(taskId: string): Promise<string[]> {
-    const dir = this.location(taskId);
+  async list(task: TaskRef): Promise<string[]> {
+    const dir = this.location(task);
     try {
       const entries = await readdir(dir, { recursive: true, withFileTypes: true });
       return entries
@@ -43,13 +48,13 @@ export class LocalArtifactStore implements ArtifactStore {
     }
   }
 
-  #file(taskId: string, name: string): string {
-    const parts = name.split('/').map(safeSegment);
-    return path.join(this.location(taskId), ...parts);
+  #file(task: TaskRef, name: string): string {
+    // Names come from ccflow's own code (`runs/run-1/a1/transcript.jsonl`); checked all the same.
+    return insideRoot(this.location(task), ...name.split('/').map(safeSegment));
   }
 }
 
-/** Workflow ids may hold any character; keep each path segment harmless. */
+/** Keeps one path segment of a name harmless. */
 function safeSegment(s: string): string {
   const cleaned = s.replace(/[^A-Za-z0-9._@=-]/g, '_');
   return cleaned === '' || cleaned === '.' || cleaned === '..' ? '_' : cleaned;

@@ -63,6 +63,8 @@ export function buildClaudeArgs(o: ClaudeRunOptions): string[] {
   if (o.appendSystemPrompt) args.push('--append-system-prompt', o.appendSystemPrompt);
   if (o.resumeSessionId) args.push('--resume', o.resumeSessionId);
   if (o.newSessionId) args.push('--session-id', o.newSessionId);
+  // No settings files at all (settingsArgs): HOME and the workspace are the agent's to write,
+  // and their .claude/settings*.json would otherwise add hooks and widen permissions (checked).
   args.push(...settingsArgs(o.settings));
   return args;
 }
@@ -99,26 +101,31 @@ export function buildMcpConfig(c: ResultServerConfig): { mcpServers: Record<stri
   };
 }
 
+/** A model endpoint and key given directly (raw runs in benchmarks; ccflow's runs get a proxy token). */
 export interface ModelEndpoint {
   baseUrl?: string;
   apiKey: string;
 }
 
+/** The environment variables of a directly given endpoint. */
+export function endpointEnv(e: ModelEndpoint): Record<string, string> {
+  return { ANTHROPIC_API_KEY: e.apiKey, ...(e.baseUrl ? { ANTHROPIC_BASE_URL: e.baseUrl } : {}) };
+}
+
 /**
  * The whole environment of the claude process: an explicit allow-list, never the worker's
- * own environment. The key enters here, at exec time, and nowhere else.
+ * own environment. `model` says how to reach the model (for ccflow's runs: the proxy's
+ * endpoint, a token for this run, and the egress proxy when the policy has one).
  */
-export function buildClaudeEnv(o: { home: string; path: string; model: ModelEndpoint }): Record<string, string> {
-  const env: Record<string, string> = {
+export function buildClaudeEnv(o: { home: string; path: string; model: Record<string, string> }): Record<string, string> {
+  return {
     HOME: o.home,
     PATH: o.path,
     LANG: 'C.UTF-8',
-    ANTHROPIC_API_KEY: o.model.apiKey,
     CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
     DISABLE_AUTOUPDATER: '1',
     DISABLE_ERROR_REPORTING: '1',
     DISABLE_TELEMETRY: '1',
+    ...o.model,
   };
-  if (o.model.baseUrl) env.ANTHROPIC_BASE_URL = o.model.baseUrl;
-  return env;
 }

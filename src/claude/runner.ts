@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Sandbox } from '../sandbox/types.js';
+import { readBounded, readTail } from '../sandbox/bounded.js';
 import { SandboxNotFoundError } from '../sandbox/errors.js';
 import { CcflowFailure, type FailureDetails } from '../domain/failures.js';
 import type { RunProgress } from '../schemas/run-progress.js';
@@ -128,6 +129,7 @@ export async function runAgent(req: AgentRunRequest): Promise<AgentRunSummary> {
     state.turns = previous.turns;
   }
   let lastReport = 0;
+  let lastLimitCheck = 0;
   let lastOutputAt = Date.now();
   let resultSeenAt: number | undefined;
   let exited = false;
@@ -148,6 +150,21 @@ export async function runAgent(req: AgentRunRequest): Promise<AgentRunSummary> {
     updatedAt: Date.now(),
   });
   req.onProgress(progress());
+
+  // Limit counters grow over the sandbox's life: this run answers for what it adds.
+  const baseline = new Map((await sandbox.limitHits()).map((h) => [h.limit, h.count]));
+  /** A limit the sandbox ran into ends the run: a fork bomb or a full disk is not a stall. */
+  const stopAtLimit = async (): Promise<void> => {
+    const hits = (await sandbox.limitHits()).filter((h) => h.count > (baseline.get(h.limit) ?? 0));
+    if (hits.length === 0) return;
+    await sandbox.kill(pid, 'SIGKILL');
+    const names = [...new Set(hits.map((h) => h.limit))];
+    throw new CcflowFailure(
+      'SandboxLimitExceeded',
+      `the sandbox hit its ${names.join(' and ')} limit${names.length > 1 ? 's' : ''}: ${hits.map((h) => h.detail).join('; ')}`,
+      { ...(await failureDetails()), limits: names },
+    );
+  };
 
   const failureDetails = async (): Promise<FailureDetails> => ({
     stderrTail: await tail(sandbox, files.stderr),
@@ -180,6 +197,10 @@ export async function runAgent(req: AgentRunRequest): Promise<AgentRunSummary> {
       if (now - lastReport >= timing.progressIntervalMs) {
         lastReport = now;
         req.onProgress(progress());
+      }
+      if (now - lastLimitCheck >= timing.progressIntervalMs) {
+        lastLimitCheck = now;
+        await stopAtLimit();
       }
       if (state.result && resultSeenAt === undefined) resultSeenAt = now;
       // Silence while a tool runs is normal (a long build); silence while waiting on nothing is not.
@@ -218,6 +239,10 @@ export async function runAgent(req: AgentRunRequest): Promise<AgentRunSummary> {
   req.onProgress(progress());
 
   const result = state.result;
+  // A limit hit since the last look (an OOM kill of the agent itself, a disk that filled just
+  // before the end) ends the run as surely as one seen while it ran: the policy is the same
+  // whether or not the agent got to submit first.
+  await stopAtLimit();
   if (!result) {
     throw new CcflowFailure('AgentFailed', 'claude exited without a result line', await failureDetails());
   }
@@ -253,15 +278,16 @@ function describeResultServerProblem(state: RunState): string | undefined {
 /** The pid an earlier attempt recorded in `runDir`, if it started a process there. */
 export async function readRunPid(sandbox: Sandbox, runDir: string): Promise<number | undefined> {
   const path = runFiles(runDir).pid;
-  const raw = await sandbox.readFile(path);
+  // The agent can write this file too: read a few bytes; the provider only ever signals or
+  // follows a pid it recorded starting itself.
+  const raw = await readBounded(sandbox, path, 32).catch(() => undefined);
   if (!raw) return undefined;
   const pid = Number.parseInt(raw.toString('utf8').trim(), 10);
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
-/** The last few KB of a file, as text; empty when there is none. */
+/** The last few KB of a file, as text (read by offset, never whole); empty when there is none. */
 export async function tail(sandbox: Sandbox, path: string, bytes = STDERR_TAIL_BYTES): Promise<string> {
-  const all = await sandbox.readFile(path).catch(() => undefined);
-  if (!all || all.length === 0) return '';
-  return all.subarray(Math.max(0, all.length - bytes)).toString('utf8');
+  const end = await readTail(sandbox, path, bytes).catch(() => undefined);
+  return end === undefined ? '' : end.toString('utf8');
 }

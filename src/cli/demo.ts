@@ -5,7 +5,7 @@ import { createLogger } from '../worker/telemetry.js';
 import { loadWorkerConfig } from '../worker/index.js';
 import { ccflowHome } from '../home.js';
 import { freePort, startDevServer, type DevServer } from '../testing/dev-server.js';
-import { buildActivityDeps, createConfiguredWorkers } from '../worker/index.js';
+import { buildWorkerServices, createConfiguredWorkers } from '../worker/index.js';
 import { CcflowClient, describeFailure } from '../client/index.js';
 import { formatResult } from './output.js';
 
@@ -48,9 +48,16 @@ export async function runDemo(o: { keep: boolean }): Promise<number> {
     // The demo tells its own story; the worker only speaks up when something is wrong.
     Runtime.install({ logger: createLogger({ logLevel: 'WARN', logFormat: 'text' }) });
     const config = loadWorkerConfig(env);
+    const services = await buildWorkerServices(config, {
+      log: (level, message, fields) => {
+        if (level !== 'info') say(`${level}: ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}`);
+      },
+    });
+    stops.push(() => services.close());
+    for (const w of services.describe().warnings) say(`warning: ${w}`);
     const connection = await NativeConnection.connect({ address: config.address });
     stops.push(() => connection.close());
-    const workers = await createConfiguredWorkers(connection, config, buildActivityDeps(config));
+    const workers = await createConfiguredWorkers(connection, config, services.deps);
     const running = workers.run();
     stops.push(async () => {
       workers.shutdown();

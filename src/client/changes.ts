@@ -61,7 +61,7 @@ export async function locateArtifacts(client: Client, workflowId: string, env: N
   if (event?.type === 'result' && typeof event.result.artifactsDir === 'string') return event.result.artifactsDir;
   if (event?.type === 'failure' && event.artifactsDir) return event.artifactsDir;
   const root = env.CCFLOW_ARTIFACT_DIR ?? path.join(ccflowHome(env), 'artifacts');
-  return new LocalArtifactStore(root).location(workflowId);
+  return new LocalArtifactStore(root).location({ namespace: client.options.namespace, workflowId });
 }
 
 /**

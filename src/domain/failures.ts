@@ -18,6 +18,10 @@ export const FAILURE_TYPES = {
     retryable: false,
     meaning: 'The sandbox disappeared under a running agent; the workflow starts over in a fresh sandbox (twice at most).',
   },
+  SandboxLimitExceeded: {
+    retryable: false,
+    meaning: 'The sandbox hit one of its resource limits (memory, processes or disk; the message names it) and the agent was stopped.',
+  },
   SandboxCallFailed: { retryable: true, meaning: 'A call to the sandbox failed in a way that may pass (network, provider busy).' },
   TaskClosing: {
     retryable: false,

@@ -36,3 +36,17 @@ export class SandboxInputError extends SandboxError {
     super(message, { retryable: false });
   }
 }
+
+/**
+ * Thrown when a task asks for something this provider or host cannot give (a network policy
+ * it cannot express, limits over the worker's caps): the task's input is at fault, and
+ * `field` names where (e.g. `network.allow[2]`).
+ */
+export class SandboxPolicyError extends SandboxInputError {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+  }
+}

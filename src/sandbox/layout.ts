@@ -20,13 +20,15 @@ export const SANDBOX_BIN_DIR = `${SANDBOX_OPT_DIR}/bin`;
 export const SANDBOX_CLAUDE_BIN = `${SANDBOX_BIN_DIR}/claude`;
 /** The node binary that runs the result MCP server inside every sandbox. */
 export const SANDBOX_NODE_BIN = `${SANDBOX_BIN_DIR}/node`;
-/** The result MCP server's directory and entry point. */
+/** The result MCP server's directory and entry point (in a local sandbox, one bundled file). */
 export const SANDBOX_RESULT_SERVER_DIR = `${SANDBOX_OPT_DIR}/result-server`;
 export const SANDBOX_RESULT_SERVER = `${SANDBOX_RESULT_SERVER_DIR}/server.mjs`;
 /** The approval hook (PreToolUse), beside the result server: plain JS on node built-ins. */
 export const SANDBOX_APPROVAL_HOOK = `${SANDBOX_RESULT_SERVER_DIR}/approval-hook.mjs`;
 /** node_modules the result server imports from (fastmcp), for providers that mount it. */
 export const SANDBOX_NODE_MODULES_DIR = `${SANDBOX_OPT_DIR}/node_modules`;
+/** The relay that serves the worker's egress proxy on a loopback port inside a local jail. */
+export const SANDBOX_RELAY = `${SANDBOX_OPT_DIR}/relay/relay.mjs`;
 /** PATH of processes ccflow starts in a sandbox. */
 export const SANDBOX_PATH = `${SANDBOX_BIN_DIR}:/usr/local/bin:/usr/bin:/bin`;
 

@@ -8,8 +8,32 @@
  */
 
 import type { ProviderName } from '../domain/constants.js';
+import type { EgressPolicy } from '../domain/network.js';
 
-export type { ProviderName };
+export type { EgressPolicy, ProviderName };
+
+/** Resource limits asked of a provider; what is left out takes the provider's defaults. */
+export interface SandboxLimitsRequest {
+  memoryBytes?: number;
+  processes?: number;
+  /** Hard CPU cap in cores. */
+  cpus?: number;
+  diskBytes?: number;
+}
+
+export type LimitName = 'memory' | 'processes' | 'disk';
+
+/** A resource limit a sandbox ran into. */
+export interface LimitHit {
+  limit: LimitName;
+  /**
+   * How often it happened so far (OOM kills, refused forks; 1 for a full disk). Counters only
+   * grow over a sandbox's life: a run compares them with what they were when it started.
+   */
+  count: number;
+  /** What was seen, for the failure message (e.g. "the kernel killed 1 process out of memory (limit 4 GiB)"). */
+  detail: string;
+}
 
 export interface SandboxCreateOpts {
   /** Labels that say who owns the sandbox (workflowId, taskId, owner); used by list(). */
@@ -21,6 +45,14 @@ export interface SandboxCreateOpts {
    * @default 3600 // seconds
    */
   timeoutSeconds?: number;
+  /**
+   * What the sandbox's processes may reach.
+   * @default 'model'
+   */
+  network?: EgressPolicy;
+  limits?: SandboxLimitsRequest;
+  /** The task the sandbox is for (proxy attribution and logs). */
+  task?: { workflowId: string; namespace: string };
 }
 
 export interface SandboxInfo {
@@ -75,6 +107,11 @@ export interface Sandbox {
   readFileFrom(path: string, offset: number, maxBytes: number): Promise<Buffer>;
   /** Writes a file, creating parent directories. */
   writeFile(path: string, content: string | Buffer): Promise<void>;
+  /** A file's size in bytes, or undefined when it does not exist (to read agent files in bounds). */
+  fileSize(path: string): Promise<number | undefined>;
+
+  /** Resource limits the sandbox ran into so far; empty for providers that enforce none of their own. */
+  limitHits(): Promise<LimitHit[]>;
 
   /** Extends the sandbox lifetime (a no-op for providers without one). */
   renew(timeoutSeconds: number): Promise<void>;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { PROVIDER_NAMES } from '../domain/constants.js';
+import { ProviderNameSchema, SandboxRef } from './sandbox-ref.js';
 import { DeferredCallSummary, RunApproval } from './approvals.js';
+import { NetworkPolicy, SandboxLimitsSpec } from './task-spec.js';
 
 /**
  * Inputs and outputs of the activities: what crosses workflow history. Small by design: no
@@ -8,25 +9,23 @@ import { DeferredCallSummary, RunApproval } from './approvals.js';
  * (`import type`); the schemas document the wire shape and let tests and tools check it.
  */
 
-export const ProviderNameSchema = z.enum(PROVIDER_NAMES);
-
-/** Which sandbox an activity works on. */
-export const SandboxRef = z.object({
-  sandboxId: z.string(),
-  provider: ProviderNameSchema,
-});
-export type SandboxRef = z.infer<typeof SandboxRef>;
+export { ProviderNameSchema, SandboxRef } from './sandbox-ref.js';
 
 export const CreateSandboxInput = z.object({
   provider: ProviderNameSchema.optional(),
   timeoutSeconds: z.number().int().positive().optional(),
   files: z.record(z.string(), z.string()).optional(),
+  /** The task's network policy (`model` when absent) and limits (the worker's defaults when absent). */
+  network: NetworkPolicy.optional(),
+  limits: SandboxLimitsSpec.optional(),
 });
 export type CreateSandboxInput = z.infer<typeof CreateSandboxInput>;
 
 export const CreatedSandbox = SandboxRef.extend({
   /** Task queue for every later activity on this sandbox (a host queue for local sandboxes). */
   taskQueue: z.string(),
+  /** The sandbox holds the real model credential (E2B without a proxy URL): the task is marked. */
+  modelKeyInSandbox: z.boolean().optional(),
 });
 export type CreatedSandbox = z.infer<typeof CreatedSandbox>;
 
@@ -52,6 +51,8 @@ export const RunClaudeInput = SandboxRef.extend({
   sessionCostUsd: z.number().optional(),
   /** The task's approval rules, the rules allowed for the session, and the answer this run resumes with. */
   approval: RunApproval.optional(),
+  /** The task's network policy (`model` when absent): it decides what the run's environment points at. */
+  network: NetworkPolicy.optional(),
 });
 export type RunClaudeInput = z.infer<typeof RunClaudeInput>;
 
@@ -80,6 +81,17 @@ export const RunClaudeOutput = z.object({
   runDir: z.string(),
   /** The run ended holding this call for a human (`stop_reason: "tool_deferred"`). */
   deferred: DeferredCallSummary.optional(),
+  /** What the model proxy saw of the run (absent when the key was passed). */
+  metered: z
+    .object({
+      requests: z.number().int(),
+      costUsd: z.number(),
+      rateLimited: z.number().int(),
+      overloaded: z.number().int(),
+      /** The last `retry-after` upstream sent, in seconds. */
+      lastRetryAfterSeconds: z.number().optional(),
+    })
+    .optional(),
 });
 export type RunClaudeOutput = z.infer<typeof RunClaudeOutput>;
 

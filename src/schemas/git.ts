@@ -6,7 +6,7 @@ import {
   type ChangeSummary as ChangeSummaryType,
   type InputIssue,
 } from '../domain/git.js';
-import { SandboxRef } from './activities.js';
+import { SandboxRef } from './sandbox-ref.js';
 
 /**
  * Wire shapes of working on a git repository: the `repo` and `push` task fields, the

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SandboxRef } from './activities.js';
+import { SandboxRef } from './sandbox-ref.js';
 
 /**
  * Inputs and outputs of the session-persistence activities (src/activities/sessions.ts):

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ApprovalSpec } from './approvals.js';
 import { ChangeSummary, PushRecord, PushSpec, RepoRecord, RepoSpec } from './git.js';
+import { parseAllowEntry, type EgressPolicy } from '../domain/network.js';
 
 /**
  * The wire shapes of an agent task. These zod schemas are the single source of truth: the
@@ -77,6 +78,47 @@ export const TaskTimeouts = z.strictObject({
 });
 export type TaskTimeouts = z.output<typeof TaskTimeouts>;
 
+const POLICY_WORDS = ['none', 'model', 'open'] as const;
+
+/**
+ * What the agent may reach (see EgressPolicy): checked by hand rather than as a zod union, so
+ * a mistake is reported at the entry that has it (`network.allow[2]: ...`), not as "invalid input".
+ */
+export const NetworkPolicy = z
+  .unknown()
+  .transform((v, ctx): EgressPolicy => {
+    if (typeof v === 'string' && (POLICY_WORDS as readonly string[]).includes(v)) return v as (typeof POLICY_WORDS)[number];
+    const isObject = typeof v === 'object' && v !== null && !Array.isArray(v);
+    if (!isObject || !Array.isArray((v as { allow?: unknown }).allow) || Object.keys(v).length !== 1) {
+      ctx.addIssue({ code: 'custom', message: 'must be "none", "model", "open" or {"allow": ["host", "*.domain", "host:port", ...]}' });
+      return z.NEVER;
+    }
+    const allow = (v as { allow: unknown[] }).allow;
+    if (allow.length === 0 || allow.length > 200) {
+      ctx.addIssue({ code: 'custom', path: ['allow'], message: 'must list 1 to 200 hosts' });
+      return z.NEVER;
+    }
+    allow.forEach((entry, i) => {
+      try {
+        if (typeof entry !== 'string') throw new Error('must be a string');
+        parseAllowEntry(entry);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', path: ['allow', i], message: (err as Error).message });
+      }
+    });
+    return { allow: allow as string[] };
+  })
+  .describe('What the agent can reach: "none", "model" (the default: only the model), {"allow": [hosts]} or "open" (any public host).');
+
+/** Resource limits of the task's sandbox, within the worker's caps (local sandboxes; E2B sizes come from its template). */
+export const SandboxLimitsSpec = z.strictObject({
+  memoryMiB: z.number().int().min(64).optional().describe("Memory of all the sandbox's processes together (default 4096)."),
+  processes: z.number().int().min(16).optional().describe('Processes and threads at once (default 512).'),
+  cpus: z.number().positive().max(1024).optional().describe('Hard CPU cap in cores (default: none, an equal share).'),
+  diskMiB: z.number().int().min(64).optional().describe('Disk for HOME, the workspace and /tmp together (default 10240).'),
+});
+export type SandboxLimitsSpec = z.infer<typeof SandboxLimitsSpec>;
+
 /** An earlier task whose saved session (transcript + workspace) a new task starts from. */
 export const ContinueFrom = z.strictObject({
   workflowId: z.string().min(1).describe('The earlier agentTask workflow whose saved session is restored.'),
@@ -116,6 +158,8 @@ export const TaskSpec = z
     repo: RepoSpec.optional().describe('A git repository the worker fetches and checks out as the workspace.'),
     push: PushSpec.optional().describe("Push the task's commits to this branch after each turn with a valid result."),
     approval: ApprovalSpec.optional().describe('Tool calls that wait for a human to allow or deny them (see README, Approvals).'),
+    network: NetworkPolicy.optional(),
+    limits: SandboxLimitsSpec.optional(),
   })
   .superRefine((spec, ctx) => {
     // A continued task works on the repository of the task it continues: naming another would

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { NativeConnection } from '@temporalio/worker';
 import { CcflowClient } from '../client/index.js';
-import { buildActivityDeps, createConfiguredWorkers, loadWorkerConfig } from '../worker/index.js';
+import { buildWorkerServices, createConfiguredWorkers, loadWorkerConfig } from '../worker/index.js';
 import { startDevServer, type DevServer } from './dev-server.js';
 import { parseScript, startModelServer, type ModelScriptInput, type ModelServer } from './model/index.js';
 
@@ -45,9 +45,11 @@ export async function startDevEnvironment(o: DevEnvironmentOpts): Promise<DevEnv
       ANTHROPIC_BASE_URL: model.url,
       ANTHROPIC_API_KEY: 'scripted-model-key',
     });
+    const services = await buildWorkerServices(config, { log: () => undefined });
+    stops.push(() => services.close());
     const connection = await NativeConnection.connect({ address: server.address });
     stops.push(() => connection.close());
-    const workers = await createConfiguredWorkers(connection, config, buildActivityDeps(config));
+    const workers = await createConfiguredWorkers(connection, config, services.deps);
     const running = workers.run();
     stops.push(async () => {
       workers.shutdown();

@@ -13,6 +13,10 @@ import {
 } from '../domain/constants.js';
 import { PACKAGE_ROOT, ccflowHome } from '../home.js';
 import { loadGitConfig, type GitConfig } from './git-config.js';
+import { POLICY_RANK, type EgressPolicyKind } from '../domain/network.js';
+import { credentialFromEnv, type UpstreamCredential } from '../proxy/credentials.js';
+import { parseSecret } from '../proxy/secret.js';
+import type { LimitPreference } from '../sandbox/local/limits/detect.js';
 
 /**
  * Everything ccflow reads from its environment, read in one place. Only the worker and the
@@ -29,10 +33,14 @@ export interface WorkerConfig {
   artifactDir: string;
   /** Explicit opt-in to run agents without bubblewrap. */
   unsafeNoSandbox: boolean;
-  model: { baseUrl?: string; apiKey?: string };
+  /** The model API (ANTHROPIC_BASE_URL) and the credential only the worker holds. */
+  model: { baseUrl?: string; credential?: UpstreamCredential };
   maxConcurrentAgents: number;
   /** Prometheus metrics port (CCFLOW_METRICS_PORT); no metrics endpoint when absent. */
   metricsPort?: number;
+  /** CCFLOW_METRICS_HOST: where the metrics endpoint listens. @default '127.0.0.1' */
+  metricsHost: string;
+  security: SecurityConfig;
   /** CCFLOW_LOG_LEVEL (default INFO) and CCFLOW_LOG_FORMAT (`json`, the default, or `text`). */
   logLevel: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
   logFormat: 'json' | 'text';
@@ -40,6 +48,31 @@ export interface WorkerConfig {
   e2b?: E2BConfig;
   /** git on this host: the worker's own credentials and limits (see git-config.ts). */
   git: GitConfig;
+}
+
+/** What keeps sandboxes in their box: the model proxy, egress, limits (see src/worker/security.ts). */
+export interface SecurityConfig {
+  /** Where the proxy keeps its secret, revocations and per-run usage (CCFLOW_HOME/proxy). */
+  stateDir: string;
+  /** CCFLOW_PROXY_SECRET: shared by workers behind one CCFLOW_MODEL_PROXY_URL. */
+  secret?: Buffer;
+  /** CCFLOW_MODEL_PROXY_URL: the model proxy as E2B sandboxes reach it (TLS in production). */
+  modelProxyUrl?: string;
+  /** CCFLOW_MODEL_PROXY_LISTEN (`host:port`): where the proxy listens on TCP. @default 127.0.0.1:0 */
+  modelProxyListen?: { host: string; port: number };
+  /** CCFLOW_E2B_PASS_MODEL_KEY=1: without a proxy URL, E2B sandboxes get the real credential. */
+  e2bPassModelKey: boolean;
+  /** CCFLOW_NETWORK_MAX: the most a task's `network` may allow. @default 'open' */
+  networkMax: EgressPolicyKind;
+  /** CCFLOW_SANDBOX_LIMITS: auto, cgroup2, cgroup1, rlimit or none. */
+  limits: LimitPreference;
+  /** CCFLOW_CGROUP_PARENT: a delegated cgroup to put sandbox groups under. */
+  cgroupParent?: string;
+  /** CCFLOW_SANDBOX_DISK: auto, loop or watchdog. */
+  disk: 'auto' | 'loop' | 'watchdog';
+  /** Defaults (CCFLOW_SANDBOX_MEMORY_MIB, _PROCESSES, _DISK_MIB, _CPUS) and caps (CCFLOW_SANDBOX_MAX_...). */
+  defaults: { memoryMiB: number; processes: number; diskMiB: number; cpus?: number };
+  caps: { memoryMiB: number; processes: number; diskMiB: number; cpus?: number };
 }
 
 export interface E2BConfig {
@@ -67,6 +100,14 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     throw new Error('CCFLOW_SANDBOX=e2b needs E2B_API_KEY (https://e2b.dev/dashboard?tab=keys)');
   }
   const taskQueue = env.CCFLOW_TASK_QUEUE ?? DEFAULT_TASK_QUEUE;
+  const security = loadSecurityConfig(env, home);
+  if (e2bKey && security.modelProxyUrl === undefined && !security.e2bPassModelKey) {
+    throw new Error(
+      "E2B sandboxes reach the model through the worker's proxy: set CCFLOW_MODEL_PROXY_URL to a URL where E2B " +
+        'sandboxes reach it (it listens on CCFLOW_MODEL_PROXY_LISTEN), or set CCFLOW_E2B_PASS_MODEL_KEY=1 to pass the ' +
+        'model key into E2B sandboxes instead (they can then read it)',
+    );
+  }
   return {
     address: env.TEMPORAL_ADDRESS ?? DEFAULT_ADDRESS,
     namespace: env.TEMPORAL_NAMESPACE ?? DEFAULT_NAMESPACE,
@@ -76,9 +117,11 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     sandboxRoot: env.CCFLOW_SANDBOX_ROOT ?? path.join(home, 'sandboxes'),
     artifactDir: env.CCFLOW_ARTIFACT_DIR ?? path.join(home, 'artifacts'),
     unsafeNoSandbox: env.CCFLOW_UNSAFE_NO_SANDBOX === '1',
-    model: { baseUrl: env.ANTHROPIC_BASE_URL || undefined, apiKey: env.ANTHROPIC_API_KEY || undefined },
+    model: { baseUrl: env.ANTHROPIC_BASE_URL || undefined, credential: credentialFromEnv(env) },
     maxConcurrentAgents: maxAgents,
     ...(env.CCFLOW_METRICS_PORT ? { metricsPort: parsePort(env.CCFLOW_METRICS_PORT, 'CCFLOW_METRICS_PORT') } : {}),
+    metricsHost: env.CCFLOW_METRICS_HOST || '127.0.0.1',
+    security,
     logLevel: oneOf(
       env.CCFLOW_LOG_LEVEL?.toUpperCase() ?? 'INFO',
       ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const,
@@ -98,6 +141,65 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   };
 }
 
+function loadSecurityConfig(env: NodeJS.ProcessEnv, home: string): SecurityConfig {
+  const int = (name: string, fallback: number, min: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer of at least ${min}, not "${raw}"`);
+    return n;
+  };
+  const num = (name: string): number | undefined => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return undefined;
+    const n = Number(raw);
+    if (!(n > 0)) throw new Error(`${name} must be a positive number, not "${raw}"`);
+    return n;
+  };
+  const defaults = {
+    memoryMiB: int('CCFLOW_SANDBOX_MEMORY_MIB', 4096, 64),
+    processes: int('CCFLOW_SANDBOX_PROCESSES', 512, 16),
+    diskMiB: int('CCFLOW_SANDBOX_DISK_MIB', 10_240, 64),
+    ...(num('CCFLOW_SANDBOX_CPUS') !== undefined ? { cpus: num('CCFLOW_SANDBOX_CPUS') as number } : {}),
+  };
+  const caps = {
+    memoryMiB: int('CCFLOW_SANDBOX_MAX_MEMORY_MIB', Math.max(16_384, defaults.memoryMiB), 64),
+    processes: int('CCFLOW_SANDBOX_MAX_PROCESSES', Math.max(4096, defaults.processes), 16),
+    diskMiB: int('CCFLOW_SANDBOX_MAX_DISK_MIB', Math.max(102_400, defaults.diskMiB), 64),
+    ...(num('CCFLOW_SANDBOX_MAX_CPUS') !== undefined ? { cpus: num('CCFLOW_SANDBOX_MAX_CPUS') as number } : {}),
+  };
+  for (const k of ['memoryMiB', 'processes', 'diskMiB'] as const) {
+    if (defaults[k] > caps[k]) throw new Error(`the sandbox default ${k} (${defaults[k]}) is over its cap (${caps[k]})`);
+  }
+  const listen = env.CCFLOW_MODEL_PROXY_LISTEN;
+  let modelProxyListen: SecurityConfig['modelProxyListen'];
+  if (listen) {
+    const m = /^(.*):(\d+)$/.exec(listen);
+    if (m === null) throw new Error(`CCFLOW_MODEL_PROXY_LISTEN must be host:port, not "${listen}"`);
+    modelProxyListen = {
+      host: (m[1] ?? '').replace(/^\[|\]$/g, '') || '127.0.0.1',
+      port: parsePort(m[2] ?? '', 'CCFLOW_MODEL_PROXY_LISTEN'),
+    };
+  }
+  const modelProxyUrl = env.CCFLOW_MODEL_PROXY_URL || undefined;
+  if (modelProxyUrl !== undefined && !/^https?:\/\//.test(modelProxyUrl)) {
+    throw new Error(`CCFLOW_MODEL_PROXY_URL must be an http(s) URL, not "${modelProxyUrl}"`);
+  }
+  return {
+    stateDir: path.join(home, 'proxy'),
+    ...(env.CCFLOW_PROXY_SECRET ? { secret: parseSecret(env.CCFLOW_PROXY_SECRET) } : {}),
+    ...(modelProxyUrl !== undefined ? { modelProxyUrl } : {}),
+    ...(modelProxyListen !== undefined ? { modelProxyListen } : {}),
+    e2bPassModelKey: env.CCFLOW_E2B_PASS_MODEL_KEY === '1',
+    networkMax: oneOf(env.CCFLOW_NETWORK_MAX || 'open', Object.keys(POLICY_RANK) as EgressPolicyKind[], 'CCFLOW_NETWORK_MAX'),
+    limits: oneOf(env.CCFLOW_SANDBOX_LIMITS || 'auto', ['auto', 'cgroup2', 'cgroup1', 'rlimit', 'none'] as const, 'CCFLOW_SANDBOX_LIMITS'),
+    ...(env.CCFLOW_CGROUP_PARENT ? { cgroupParent: env.CCFLOW_CGROUP_PARENT } : {}),
+    disk: oneOf(env.CCFLOW_SANDBOX_DISK || 'auto', ['auto', 'loop', 'watchdog'] as const, 'CCFLOW_SANDBOX_DISK'),
+    defaults,
+    caps,
+  };
+}
+
 function parsePort(raw: string, name: string): number {
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 0 || n > 65_535) throw new Error(`${name} must be a port number, not "${raw}"`);
@@ -110,14 +212,23 @@ function oneOf<const T extends string>(raw: string, allowed: readonly T[], name:
   return found;
 }
 
+/** The result server bundled into one file by the build (scripts/bundle-result-server.mjs). */
+export function resultServerBundlePath(root: string = PACKAGE_ROOT): string {
+  return path.join(root, 'dist', 'sandbox', 'result-server.mjs');
+}
+
 /** Host paths of what every local sandbox mounts read-only under /opt/ccflow. */
 export function localSandboxMounts(root: string = PACKAGE_ROOT) {
-  const nodeModulesDir = findNodeModules(root);
+  const resultServer = resultServerBundlePath(root);
+  if (!existsSync(resultServer)) {
+    throw new Error(`the bundled result server (${resultServer}) is missing; run \`npm run build\``);
+  }
   return {
-    claudeBinary: claudeBinaryPath(nodeModulesDir),
+    claudeBinary: claudeBinaryPath(findNodeModules(root)),
     nodeBinary: process.execPath,
-    resultServerDir: path.join(root, 'sandbox-template', 'result-server'),
-    nodeModulesDir,
+    resultServer,
+    relay: path.join(root, 'sandbox-template', 'relay', 'relay.mjs'),
+    approvalHook: path.join(root, 'sandbox-template', 'result-server', 'approval-hook.mjs'),
   };
 }
 

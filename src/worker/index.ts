@@ -7,4 +7,11 @@ export { loadWorkerConfig, localSandboxMounts, claudeBinaryPath, type WorkerConf
 export { buildProviders } from './providers.js';
 export { sweepOrphans, type SweepDecision, type SweepOptions } from './sweep.js';
 export { installRuntime } from './telemetry.js';
-export { buildActivityDeps, createConfiguredWorkers, createWorkers, runWorker, type CcflowWorkers } from './worker.js';
+export {
+  buildWorkerServices,
+  createConfiguredWorkers,
+  createWorkers,
+  runWorker,
+  type CcflowWorkers,
+  type WorkerServices,
+} from './worker.js';

@@ -4,6 +4,7 @@ import { CCFLOW_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
 
 /** temporal.api.enums.v1.IndexedValueType: wire values of the Temporal API, fixed by its protos. */
 const INDEXED_TYPES: Partial<Record<SearchAttributeType, number>> = {
+  [SearchAttributeType.BOOL]: 5,
   [SearchAttributeType.KEYWORD]: 2,
   [SearchAttributeType.INT]: 3,
   [SearchAttributeType.DOUBLE]: 4,

@@ -1,4 +1,5 @@
 import os from 'node:os';
+import type { MetricMeter } from '@temporalio/common';
 import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities/index.js';
 import { LocalArtifactStore } from '../artifacts/local.js';
@@ -6,25 +7,67 @@ import { createGitHost } from '../git/index.js';
 import { bundleWorkflows } from './bundle.js';
 import { loadWorkerConfig, type WorkerConfig } from './config.js';
 import { buildProviders } from './providers.js';
+import { SandboxSecurity } from './security.js';
 import { createActivityMetrics, installRuntime } from './telemetry.js';
 import { ensureSearchAttributes } from './search-attributes.js';
 
-/** The activity dependencies of a worker configured from its environment. */
-export function buildActivityDeps(config: WorkerConfig): ActivityDeps {
-  if (!config.model.apiKey) {
+/** What a worker runs its activities with: their dependencies, and the security behind them. */
+export interface WorkerServices {
+  deps: ActivityDeps;
+  security: SandboxSecurity;
+  /** Lines for the start message: mechanisms and modes (info), and what needs attention (warnings). */
+  describe(): { info: string[]; warnings: string[] };
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the model and egress proxies, finds this host's limit mechanisms, and builds the
+ * activity dependencies of a worker configured from its environment.
+ */
+export async function buildWorkerServices(
+  config: WorkerConfig,
+  o: { meter?: MetricMeter; log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void } = {},
+): Promise<WorkerServices> {
+  const credential = config.model.credential;
+  if (credential === undefined) {
     throw new Error(
-      'ANTHROPIC_API_KEY is not set: the worker passes it to claude at run time. For offline runs start ' +
-        '`ccflow model serve` and use the ANTHROPIC_BASE_URL and ANTHROPIC_API_KEY it prints.',
+      "ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN, CLAUDE_CODE_OAUTH_TOKEN) is not set: the worker's model proxy " +
+        'adds it to the requests of its sandboxes. For offline runs start `ccflow model serve` and use the ' +
+        'ANTHROPIC_BASE_URL and ANTHROPIC_API_KEY it prints.',
     );
   }
-  return {
-    providers: buildProviders(config),
-    defaultProvider: config.defaultProvider,
-    model: { baseUrl: config.model.baseUrl, apiKey: config.model.apiKey },
-    artifacts: new LocalArtifactStore(config.artifactDir),
-    hostTaskQueue: config.hostTaskQueue,
-    git: { host: createGitHost(config.git), scratchDir: os.tmpdir() },
-  };
+  const s = config.security;
+  const security = await SandboxSecurity.start({
+    stateDir: s.stateDir,
+    upstreamUrl: config.model.baseUrl,
+    credential,
+    secret: s.secret,
+    modelProxyListen: s.modelProxyListen,
+    modelProxyUrl: s.modelProxyUrl,
+    e2bPassModelKey: s.e2bPassModelKey,
+    isolation: config.unsafeNoSandbox ? 'none' : 'bubblewrap',
+    limits: { prefer: s.limits, cgroupParent: s.cgroupParent },
+    disk: s.disk,
+    meter: o.meter,
+    log:
+      o.log ??
+      ((level, message, fields) => console.error(`ccflow worker: ${level}: ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}`)),
+  });
+  try {
+    const deps: ActivityDeps = {
+      providers: await buildProviders(config, security, config.e2b ? await security.e2bModelEndpoints() : []),
+      defaultProvider: config.defaultProvider,
+      model: security.modelAccess,
+      sandboxPolicy: { networkMax: s.networkMax, defaults: s.defaults, caps: s.caps },
+      artifacts: new LocalArtifactStore(config.artifactDir),
+      hostTaskQueue: config.hostTaskQueue,
+      git: { host: createGitHost(config.git), scratchDir: os.tmpdir() },
+    };
+    return { deps, security, describe: () => security.describe(), close: () => security.close() };
+  } catch (err) {
+    await security.close();
+    throw err;
+  }
 }
 
 export interface CcflowWorkers {
@@ -115,19 +158,33 @@ export function createConfiguredWorkers(
 /** `ccflow worker`: a worker configured from the environment, until SIGINT/SIGTERM. */
 export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const config = loadWorkerConfig(env);
-  const deps = buildActivityDeps(config);
   // JSON logs and the metrics endpoint: before the first connection creates a default runtime.
-  installRuntime({ metricsPort: config.metricsPort, logLevel: config.logLevel, logFormat: config.logFormat });
-  const connection = await NativeConnection.connect({ address: config.address });
+  const runtime = installRuntime({
+    metricsPort: config.metricsPort,
+    metricsHost: config.metricsHost,
+    logLevel: config.logLevel,
+    logFormat: config.logFormat,
+  });
+  const services = await buildWorkerServices(config, {
+    meter: runtime.metricMeter,
+    log: (level, message, fields) => runtime.logger.log(level === 'info' ? 'INFO' : level === 'warn' ? 'WARN' : 'ERROR', message, fields),
+  });
   try {
-    const workers = await createConfiguredWorkers(connection, config, deps);
-    console.error(
-      `ccflow worker: polling ${config.taskQueue} and ${config.hostTaskQueue} on ${config.address} ` +
-        `(sandbox: ${config.defaultProvider}${config.unsafeNoSandbox ? ', UNISOLATED' : ''}; model: ${config.model.baseUrl ?? 'Anthropic API'}` +
-        `${config.metricsPort !== undefined ? `; metrics: http://0.0.0.0:${config.metricsPort}/metrics` : ''})`,
-    );
-    await workers.run();
+    const connection = await NativeConnection.connect({ address: config.address });
+    try {
+      const workers = await createConfiguredWorkers(connection, config, services.deps);
+      const { info, warnings } = services.describe();
+      for (const w of warnings) console.error(`ccflow worker: WARNING: ${w}`);
+      console.error(
+        `ccflow worker: polling ${config.taskQueue} and ${config.hostTaskQueue} on ${config.address} ` +
+          `(sandbox: ${config.defaultProvider}${config.unsafeNoSandbox ? ', UNISOLATED' : ''}; ${info.join('; ')}` +
+          `${config.metricsPort !== undefined ? `; metrics: http://${config.metricsHost}:${config.metricsPort}/metrics` : ''})`,
+      );
+      await workers.run();
+    } finally {
+      await connection.close();
+    }
   } finally {
-    await connection.close();
+    await services.close();
   }
 }

@@ -25,7 +25,15 @@ import {
   type WorkflowOutboundCallsInterceptor,
 } from '@temporalio/workflow';
 import type { CreateSandboxInput, CreatedSandbox, DestroySandboxInput, RunClaudeInput, RunClaudeOutput } from '../schemas/activities.js';
-import { CcflowCostUsd, CcflowModel, CcflowSandbox, CcflowStatus, CcflowTurns, type TaskState } from './search-attributes.js';
+import {
+  CcflowCostUsd,
+  CcflowModel,
+  CcflowModelKeyInSandbox,
+  CcflowSandbox,
+  CcflowStatus,
+  CcflowTurns,
+  type TaskState,
+} from './search-attributes.js';
 import type { TaskSpec } from '../schemas/task-spec.js';
 import { WORKFLOW_TYPES } from '../domain/constants.js';
 import { taskDetails, taskSummary } from '../domain/task-summary.js';
@@ -194,6 +202,8 @@ export const interceptors = (): WorkflowInterceptors => {
         o.provider = created.provider;
         o.sandboxId = created.sandboxId;
         upsertSearchAttributes([{ key: CcflowSandbox, value: created.provider }]);
+        // Marked where Web UI and `ccflow list` show it: this task's sandbox could read the key.
+        if (created.modelKeyInSandbox === true) upsertSearchAttributes([{ key: CcflowModelKeyInSandbox, value: true }]);
       } else if (input.activityType === 'runClaude' && isRecord(result)) {
         const run = result as unknown as RunClaudeOutput;
         o.runs += 1;

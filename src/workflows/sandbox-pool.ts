@@ -38,6 +38,9 @@ export class SandboxPool {
       provider: this.spec.sandbox?.provider,
       timeoutSeconds: this.spec.sandbox?.timeoutSeconds,
       ...(seed ? { files: this.spec.files } : {}),
+      // Absent on tasks started before these fields existed (replay): the activity's defaults.
+      ...(this.spec.network !== undefined ? { network: this.spec.network } : {}),
+      ...(this.spec.limits !== undefined ? { limits: this.spec.limits } : {}),
     });
     const entry = { sandbox, runNames: [] };
     this.entries.push(entry);

@@ -24,14 +24,25 @@ export const CcflowSandbox = defineSearchAttributeKey('CcflowSandbox', SearchAtt
 export const CcflowWaiting = defineSearchAttributeKey('CcflowWaiting', SearchAttributeType.KEYWORD);
 /** The value of CcflowWaiting while a tool call waits for a human. */
 export const WAITING_APPROVAL = 'approval';
+/** Set (true) on a task whose sandbox held the real model key: E2B without a model proxy URL. */
+export const CcflowModelKeyInSandbox = defineSearchAttributeKey('CcflowModelKeyInSandbox', SearchAttributeType.BOOL);
 
-export const CCFLOW_SEARCH_ATTRIBUTES = [CcflowStatus, CcflowModel, CcflowCostUsd, CcflowTurns, CcflowSandbox, CcflowWaiting] as const;
+export const CCFLOW_SEARCH_ATTRIBUTES = [
+  CcflowStatus,
+  CcflowModel,
+  CcflowCostUsd,
+  CcflowTurns,
+  CcflowSandbox,
+  CcflowWaiting,
+  CcflowModelKeyInSandbox,
+] as const;
 
 /** How the Temporal CLI names the types (`--search-attribute CcflowStatus=Keyword`). */
 const CLI_TYPE_NAMES: Partial<Record<SearchAttributeType, string>> = {
   [SearchAttributeType.KEYWORD]: 'Keyword',
   [SearchAttributeType.DOUBLE]: 'Double',
   [SearchAttributeType.INT]: 'Int',
+  [SearchAttributeType.BOOL]: 'Bool',
 };
 
 /** `Name=Type` pairs for `temporal server start-dev --search-attribute` and `temporal operator search-attribute create`. */

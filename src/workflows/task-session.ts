@@ -281,6 +281,7 @@ export class TaskSession {
       maxBudgetUsd: spec.maxBudgetUsd === undefined ? undefined : spec.maxBudgetUsd - this.status.totalCostUsd,
       appendSystemPrompt: spec.appendSystemPrompt,
       stallSeconds: spec.timeouts.stallSeconds,
+      ...(spec.network !== undefined ? { network: spec.network } : {}),
       ...('resume' in session ? { resumeSessionId: session.resume } : { newSessionId: session.fresh }),
       ...(sessionCostUsd !== undefined ? { sessionCostUsd } : {}),
       ...(approval ? { approval } : {}),

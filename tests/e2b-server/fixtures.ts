@@ -33,8 +33,10 @@ export function e2bProviderFactory(
   serverOpts: Partial<E2BTestServerOpts> = {},
   providerOpts: Partial<E2BProviderOpts> = {},
 ): ProviderFactory {
-  return async (tmp) => {
-    const d = await startDouble({ rootDir: path.join(tmp, 'e2b'), ...serverOpts });
-    return { provider: d.provider(providerOpts), close: () => d.close() };
+  return async (tmp, security) => {
+    // The model proxy is the one "public host" a sandbox of the double can be allowed to reach.
+    const proxyPort = Number(new URL(security.modelProxyTcpUrl).port);
+    const d = await startDouble({ rootDir: path.join(tmp, 'e2b'), publicPorts: [proxyPort], ...serverOpts });
+    return { provider: d.provider({ modelEndpoints: await security.e2bModelEndpoints(), ...providerOpts }), close: () => d.close() };
   };
 }

@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -61,12 +62,28 @@ export interface VmStats {
   deadlineKills: number;
 }
 
+/** What /opt/ccflow holds, as in a local sandbox (the real template installs the same in its image). */
 export interface VmMounts {
   claudeBinary: string;
   nodeBinary: string;
-  resultServerDir: string;
-  nodeModulesDir: string;
+  /** The bundled result server. */
+  resultServer: string;
+  relay: string;
+  approvalHook: string;
 }
+
+/**
+ * The sandbox's network, as the double models E2B's firewall: `isolated` means a network
+ * namespace of its own, where only `reachable` host ports (standing in for the public hosts the
+ * policy allows, such as the model proxy) can be reached, at 127.0.0.1 as on the host.
+ */
+export interface VmNetwork {
+  isolated: boolean;
+  reachable: number[];
+}
+
+const RELAY_INSIDE = '/opt/ccflow/relay/relay.mjs';
+const NET_DIR_INSIDE = '/run/e2b-net';
 
 export class SandboxVm {
   readonly processes = new Map<number, ProcessRecord>();
@@ -80,8 +97,11 @@ export class SandboxVm {
   constructor(
     readonly id: string,
     readonly dir: string,
-    private readonly opts: { mounts: VmMounts; bwrapPath?: string; exitCodeRetentionMs: number },
+    private readonly opts: { mounts: VmMounts; bwrapPath?: string; exitCodeRetentionMs: number; network?: VmNetwork },
   ) {}
+
+  /** Host ends of the sandbox's way out (isolated network), closed with the sandbox. */
+  private readonly ways: net.Server[] = [];
 
   get homeDir(): string {
     return path.join(this.dir, 'home');
@@ -99,20 +119,55 @@ export class SandboxVm {
     await mkdir(this.tmpDir, { recursive: true });
     const bwrap = await checkBubblewrap(this.opts.bwrapPath);
     const m = this.opts.mounts;
+    const isolated = this.opts.network?.isolated === true;
+    const reachable = isolated ? (this.opts.network?.reachable ?? []) : [];
+    const netDir = path.join(this.dir, 'net');
+    if (isolated) {
+      await mkdir(netDir, { recursive: true });
+      for (const port of reachable) {
+        // The host end: each connection the relay inside carries here goes on to 127.0.0.1:port.
+        const server = net.createServer((c) => {
+          const up = net.connect(port, '127.0.0.1');
+          c.pipe(up).pipe(c);
+          const cut = () => {
+            c.destroy();
+            up.destroy();
+          };
+          c.on('error', cut);
+          up.on('error', cut);
+        });
+        await new Promise<void>((resolve, reject) => server.once('error', reject).listen(path.join(netDir, `p${port}.sock`), resolve));
+        this.ways.push(server);
+      }
+    }
     const args = await jailArgs({
       homeDir: this.homeDir,
       tmpDir: this.tmpDir,
       readOnly: [
         [m.claudeBinary, '/opt/ccflow/bin/claude'],
         [m.nodeBinary, NODE_INSIDE],
-        [m.resultServerDir, '/opt/ccflow/result-server'],
-        [m.nodeModulesDir, '/opt/ccflow/node_modules'],
+        [m.resultServer, '/opt/ccflow/result-server/server.mjs'],
+        [m.relay, '/opt/ccflow/relay/relay.mjs'],
+        [m.approvalHook, '/opt/ccflow/result-server/approval-hook.mjs'],
         [AGENT_SCRIPT, AGENT_INSIDE],
       ],
+      extra: isolated ? ['--unshare-net', '--ro-bind', netDir, NET_DIR_INSIDE] : [],
       cwd: SANDBOX_HOME,
     });
+    // With a firewall, the relay serves the reachable ports inside before envd starts.
+    const pairs = reachable.map((p) => `${p}=${NET_DIR_INSIDE}/p${p}.sock`);
+    const init =
+      pairs.length > 0
+        ? [
+            '/bin/sh',
+            '-c',
+            `ready=$("$0" ${RELAY_INSIDE} "$@" </dev/null &); [ "$ready" = ok ] || exit 1; exec "$0" ${AGENT_INSIDE}`,
+            NODE_INSIDE,
+            ...pairs,
+          ]
+        : [NODE_INSIDE, AGENT_INSIDE];
     // The jail dies with the server, like a VM whose host went away.
-    const agent = spawn(bwrap, [...args, '--die-with-parent', '--', NODE_INSIDE, AGENT_INSIDE], {
+    const agent = spawn(bwrap, [...args, '--die-with-parent', '--', ...init], {
       env: {},
       stdio: ['pipe', 'pipe', 'inherit'],
     });
@@ -232,6 +287,7 @@ export class SandboxVm {
   }
 
   private onGone(): void {
+    for (const w of this.ways.splice(0)) w.close();
     if (!this.alive && this.processes.size === 0) return;
     this.alive = false;
     for (const p of this.pending.values()) p.resolve({ message: `sandbox ${this.id} is not running` });

@@ -11,19 +11,32 @@
  * - output produced while no client is subscribed is dropped; an exit code is kept ~30 s;
  * - the API key (`X-API-KEY`) and each sandbox's envd access token are checked.
  *
+ * - E2B's firewall: a sandbox created with a network policy (`allow_internet_access`, `allowOut`,
+ *   `denyOut`) gets a network namespace of its own. Host ports listed in `publicPorts` stand in
+ *   for the public internet (the model proxy); every other host port stands for E2B's private
+ *   network and is never reachable. The public ports are reachable unless the policy shuts
+ *   them out: `allow_internet_access: false`, or `denyOut` of everything (`0.0.0.0/0`) with no
+ *   `allowOut` entry naming their address (127.0.0.1). Without a policy a sandbox shares the
+ *   host's network, as the double did before it modelled the firewall.
+ *
  * Not implemented: pause/resume, snapshots, template builds, pty, stdin, watchers, metrics,
- * network rules, volumes, process selection by tag, gzip transfers, pagination tokens.
+ * domain rules and header transforms, volumes, process selection by tag, gzip transfers,
+ * pagination tokens.
  */
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { ALL_TRAFFIC } from 'e2b';
 
 import { localSandboxMounts } from '../../src/worker/index.js';
 import { readBody } from './connect.js';
 import { envdHandler, type EnvdSandbox } from './envd.js';
 import { SandboxVm, type VmMounts } from './sandbox-vm.js';
+
+/** The address the public ports are reached at, as an `allowOut` entry names it. */
+const PUBLIC_ADDRESSES = new Set(['127.0.0.1', '127.0.0.1/32', 'localhost']);
 
 /** The envd version the double reports (new enough for octet-stream uploads, default user). */
 export const TEST_ENVD_VERSION = '0.5.7';
@@ -50,6 +63,12 @@ export interface E2BTestServerOpts {
    */
   commandDeadlineMs?: number;
   /**
+   * Host ports standing in for the public internet (the model proxy), reached at 127.0.0.1 from
+   * a sandbox with a network policy that lets them through (see the firewall above); every
+   * other host port is out of such a sandbox's reach.
+   */
+  publicPorts?: number[];
+  /**
    * How long an exited process's exit code stays available to Connect.
    * @default 30_000 // 30 seconds
    */
@@ -58,6 +77,8 @@ export interface E2BTestServerOpts {
 
 export interface TestSandbox extends EnvdSandbox {
   id: string;
+  /** The network options the sandbox was created with, as they came over the wire. */
+  network: { allowInternetAccess?: boolean; allowOut?: string[]; denyOut?: string[] };
   templateID: string;
   metadata: Record<string, string>;
   startedAt: number;
@@ -146,13 +167,30 @@ export async function startE2BTestServer(opts: E2BTestServerOpts): Promise<E2BTe
       const templateID = String(b.templateID ?? '');
       if (!templates.has(templateID)) return apiError(res, 404, `template '${templateID}' not found`);
       const id = `i${randomBytes(10).toString('hex')}`;
-      const vm = new SandboxVm(id, path.join(opts.rootDir, id), { mounts, bwrapPath: opts.bwrapPath, exitCodeRetentionMs });
+      const wire = (b.network as { allowOut?: string[]; denyOut?: string[] } | undefined) ?? {};
+      const network = {
+        ...(typeof b.allow_internet_access === 'boolean' ? { allowInternetAccess: b.allow_internet_access } : {}),
+        ...(wire.allowOut ? { allowOut: wire.allowOut } : {}),
+        ...(wire.denyOut ? { denyOut: wire.denyOut } : {}),
+      };
+      // E2B's rules: allowOut wins over denyOut; no internet access denies everything.
+      const policed = network.allowInternetAccess !== undefined || network.allowOut !== undefined || network.denyOut !== undefined;
+      const publicAllowed =
+        network.allowInternetAccess !== false &&
+        (!(network.denyOut ?? []).includes(ALL_TRAFFIC) || (network.allowOut ?? []).some((a) => PUBLIC_ADDRESSES.has(a)));
+      const vm = new SandboxVm(id, path.join(opts.rootDir, id), {
+        mounts,
+        bwrapPath: opts.bwrapPath,
+        exitCodeRetentionMs,
+        network: { isolated: policed, reachable: policed && publicAllowed ? (opts.publicPorts ?? []) : [] },
+      });
       const now = Date.now();
       const sbx: TestSandbox = {
         id,
         templateID,
         metadata: { ...((b.metadata as Record<string, string> | undefined) ?? {}) },
         envVars: { ...((b.envVars as Record<string, string> | undefined) ?? {}) },
+        network,
         accessToken: randomBytes(16).toString('hex'),
         streams: new Set(),
         vm,

@@ -152,8 +152,8 @@ export function agentTaskSuite(name: string, providerFactory?: ProviderFactory):
       // not in any artifact.
       const history = JSON.stringify(await handle.fetchHistory());
       assert.ok(!history.includes(h.apiKey), 'no API key in workflow history');
-      for (const name of await h.artifacts.list('e2e-happy')) {
-        const content = await h.artifacts.get('e2e-happy', name);
+      for (const name of await h.artifacts.list({ namespace: 'default', workflowId: 'e2e-happy' })) {
+        const content = await h.artifacts.get({ namespace: 'default', workflowId: 'e2e-happy' }, name);
         assert.ok(!content?.includes(h.apiKey), `no API key in artifact ${name}`);
       }
 

@@ -169,7 +169,7 @@ function toolResultSent(toolUseId: string): { is_error?: boolean; content: strin
 }
 
 async function workspaceTarballLists(file: string): Promise<boolean> {
-  const tarball = await artifacts.get(`loop-${path.basename(tmp)}`, 'session/workspace.tar.gz');
+  const tarball = await artifacts.get({ namespace: 'default', workflowId: `loop-${path.basename(tmp)}` }, 'session/workspace.tar.gz');
   assert.ok(tarball, 'the workspace was saved');
   const at = path.join(tmp, 'ws.tar.gz');
   await writeFile(at, tarball);

@@ -84,7 +84,7 @@ function toolResultSent(h: Harness, toolUseId: string): { is_error?: boolean; co
 
 /** The files of a task's saved workspace tarball. */
 async function savedWorkspace(h: Harness, workflowId: string, file: string): Promise<string | undefined> {
-  const tarball = await h.artifacts.get(workflowId, 'session/workspace.tar.gz');
+  const tarball = await h.artifacts.get({ namespace: 'default', workflowId }, 'session/workspace.tar.gz');
   assert.ok(tarball, `${workflowId} saved its workspace`);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'ccflow-ws-'));
   try {
@@ -215,7 +215,9 @@ describe('approvals', () => {
     assert.equal(status.approval?.requests, 1, 'the second push did not ask');
     assert.equal(await savedWorkspace(h, 'ap-remember', 'pushed.txt'), 'a\nb\n');
     // The hook saw the second call and allowed it as remembered.
-    const log = (await h.artifacts.get('ap-remember', 'runs/run-2/a1/approval-hook.jsonl'))?.toString('utf8') ?? '';
+    const log =
+      (await h.artifacts.get({ namespace: 'default', workflowId: 'ap-remember' }, 'runs/run-2/a1/approval-hook.jsonl'))?.toString('utf8') ??
+      '';
     assert.deepEqual(
       log
         .trim()

@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure, CancelledFailure, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { SUBMIT_RESULT_TOOL } from '../../src/domain/prompts.js';
 import type { TaskResult } from '../../src/schemas/task-spec.js';
-import { processesWithKey, startHarness, type Harness } from '../helpers/harness.js';
+import { agentProcesses, processesWithKey, startHarness, type Harness } from '../helpers/harness.js';
 import { sweepOrphans } from '../../src/worker/index.js';
 import { recordHistory } from '../helpers/histories.js';
 
@@ -70,7 +70,8 @@ async function sandboxDirs(h: Harness): Promise<string[]> {
 
 /** The leak check every test ends with. */
 async function assertNothingLeft(h: Harness): Promise<void> {
-  await until('no agent process remains', async () => (await processesWithKey(h.apiKey)).length === 0, 20_000);
+  await until('no agent process remains', async () => (await agentProcesses(h)).length === 0, 20_000);
+  assert.deepEqual(await processesWithKey(h.apiKey), [], 'no process anywhere holds the model key');
   assert.deepEqual(await sandboxDirs(h), [], 'no sandbox directory remains');
 }
 
@@ -118,7 +119,7 @@ describe('faults: worker and server crashes', () => {
     await until('the agent reached its second turn', () => requestsFor(h, '[crash]').some((r) => r.stepIndex === 1));
     first.kill('SIGKILL');
     await new Promise((resolve) => first.once('exit', resolve));
-    assert.ok((await processesWithKey(h.apiKey)).length > 0, 'the agent outlives its worker');
+    assert.ok((await agentProcesses(h)).length > 0, 'the agent outlives its worker');
 
     const second = await h.spawnWorker();
     try {
@@ -289,7 +290,7 @@ describe('faults: model errors, stalls, lost sandboxes, cancellation', () => {
       args: [{ prompt: '[cancel] Run the long job.', timeouts: quick }],
     });
     await until('the agent runs its long tool', async () => {
-      for (const pid of await processesWithKey(h.apiKey)) {
+      for (const pid of await agentProcesses(h)) {
         if ((await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).startsWith('tail\0-f')) return true;
       }
       return false;

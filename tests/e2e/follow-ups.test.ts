@@ -214,7 +214,7 @@ describe('follow-ups', () => {
     const oldSandbox = opened.sandboxId;
     assert.ok(oldSandbox);
     // Saved after the first turn: transcript, workspace and manifest.
-    const saved = await h.artifacts.list('fu-restore');
+    const saved = await h.artifacts.list({ namespace: 'default', workflowId: 'fu-restore' });
     assert.ok(saved.includes('session/workspace.tar.gz') && saved.includes('session/session.json'), saved.join(', '));
     assert.ok(saved.includes(`session/${opened.sessionId}.jsonl`), saved.join(', '));
 

@@ -7,6 +7,8 @@ import { NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/
 import { Client, Connection } from '@temporalio/client';
 import { createActivities, type ActivityDeps } from '../../src/activities/index.js';
 import { createGitHost, type GitHostConfig } from '../../src/git/index.js';
+import { DEFAULT_SANDBOX_POLICY } from '../../src/activities/policy.js';
+import { SandboxSecurity, type SecurityOptions } from '../../src/worker/security.js';
 import { LocalArtifactStore } from '../../src/artifacts/local.js';
 import { localSandboxMounts } from '../../src/worker/index.js';
 import { PACKAGE_ROOT } from '../../src/home.js';
@@ -36,6 +38,24 @@ export async function processesWithKey(apiKey: string): Promise<number[]> {
   return found;
 }
 
+/**
+ * Agent processes of this harness: those whose environment holds a model token its proxy
+ * minted (the agent, its wrapper shell, its MCP server). Tokens of other harnesses on the
+ * machine do not verify here.
+ */
+export async function agentProcesses(h: { security: SandboxSecurity }): Promise<number[]> {
+  const found: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const environ = await readFile(`/proc/${entry}/environ`, 'utf8').catch(() => undefined);
+    const token = /(?:^|\0)ANTHROPIC_API_KEY=(ccflow-sbx\.[^\0]*)/.exec(environ ?? '')?.[1];
+    if (token === undefined || !h.security.ownsToken(token)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    if (!/\) Z /.test(stat)) found.push(Number(entry));
+  }
+  return found;
+}
+
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 /** The workflow bundle, built once per test process. */
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
@@ -43,12 +63,26 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
   return bundle;
 }
 
-/** Makes the sandbox provider a harness runs tasks in; `close` tears down whatever it started. */
-export type ProviderFactory = (tmp: string) => Promise<{ provider: SandboxProvider; close?: () => Promise<void> }>;
+/**
+ * Makes the sandbox provider a harness runs tasks in, given the harness's sandbox security
+ * (proxies, limit and disk mechanisms); `close` tears down whatever it started.
+ */
+export type ProviderFactory = (
+  tmp: string,
+  security: SandboxSecurity,
+) => Promise<{ provider: SandboxProvider; close?: () => Promise<void> }>;
 
-/** The default: the local bubblewrap provider under the harness's temp dir. */
-export const localProviderFactory: ProviderFactory = async (tmp) => ({
-  provider: new LocalSandboxProvider({ rootDir: path.join(tmp, 'sandboxes'), mounts: localSandboxMounts() }),
+/** The default: the local bubblewrap provider under the harness's temp dir, as a worker builds it. */
+export const localProviderFactory: ProviderFactory = async (tmp, security) => ({
+  provider: new LocalSandboxProvider({
+    rootDir: path.join(tmp, 'sandboxes'),
+    mounts: localSandboxMounts(),
+    limits: security.limits,
+    disk: security.disk,
+    network: security.localNetwork,
+    // Small disks: tests write little, and a loop image is made per sandbox.
+    defaultLimits: { memoryBytes: 4 * 1024 ** 3, processes: 512, diskBytes: 1024 ** 3 },
+  }),
 });
 
 export interface Harness {
@@ -61,8 +95,12 @@ export interface Harness {
   tmp: string;
   taskQueue: string;
   hostTaskQueue: string;
-  /** This harness's model key: unique, so its processes can be told apart from any other's. */
+  /** This harness's model key: unique, so its processes can be told apart from any other's. Only the proxy holds it. */
   apiKey: string;
+  /** The harness's model proxy, egress proxy and limit mechanisms. */
+  security: SandboxSecurity;
+  /** What the proxies logged (refusals, upstream errors). */
+  proxyLog: string[];
   startWorker(overrides?: Partial<ActivityDeps>): Promise<CcflowWorkers>;
   /** `ccflow worker` as a child process, configured like the in-process one (for crash tests). */
   spawnWorker(): Promise<ChildProcess>;
@@ -87,6 +125,10 @@ export async function startHarness(o: {
   taskQueue?: string;
   /** The worker's git setup (credentials, limits); its HOME is a fresh directory, so no user config leaks in. */
   git?: Omit<GitHostConfig, 'env'>;
+  /** What tasks may ask of their sandboxes. @default DEFAULT_SANDBOX_POLICY */
+  sandboxPolicy?: ActivityDeps['sandboxPolicy'];
+  /** Security options besides the defaults (tests of the egress proxy stand in hosts). */
+  security?: Partial<SecurityOptions>;
 }): Promise<Harness> {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'ccflow-test-'));
   // Started one after another so a failure closes what already runs (no hung test process).
@@ -100,18 +142,34 @@ export async function startHarness(o: {
   const connection = await NativeConnection.connect({ address: server.address });
   const clientConnection = await Connection.connect({ address: server.address });
   const client = new Client({ connection: clientConnection });
-  const made = await (o.providerFactory ?? localProviderFactory)(tmp);
+  const apiKey = `${TEST_API_KEY}-${randomBytes(6).toString('hex')}`;
+  // The worker's own security, as `ccflow worker` builds it: sandboxes get tokens for the
+  // model proxy, which alone holds this key. Its state is where a spawned worker (CCFLOW_HOME)
+  // keeps it too, so a worker that takes over accepts the tokens of one that died.
+  const home = path.join(tmp, 'home');
+  const proxyLog: string[] = [];
+  const security = await SandboxSecurity.start({
+    stateDir: path.join(home, 'proxy'),
+    upstreamUrl: model.url,
+    credential: { kind: 'apiKey', value: apiKey },
+    isolation: 'bubblewrap',
+    // E2B sandboxes of the test double reach the proxy where it listens.
+    modelProxyUrl: (listenUrl) => listenUrl,
+    log: (level, message, fields) => proxyLog.push(`${level} ${message} ${JSON.stringify(fields ?? {})}`),
+    ...o.security,
+  });
+  const made = await (o.providerFactory ?? localProviderFactory)(tmp, security);
   const provider = made.provider;
   const artifacts = new LocalArtifactStore(path.join(tmp, 'artifacts'));
   const taskQueue = o.taskQueue ?? DEFAULT_TASK_QUEUE;
-  const apiKey = `${TEST_API_KEY}-${randomBytes(6).toString('hex')}`;
   const gitHome = path.join(tmp, 'git-home');
   await mkdir(gitHome, { recursive: true });
   const hostTaskQueue = hostTaskQueueName(taskQueue, `test-${path.basename(tmp)}`);
   const deps: ActivityDeps = {
     providers: { [provider.name]: provider },
     defaultProvider: provider.name,
-    model: { baseUrl: model.url, apiKey },
+    model: security.modelAccess,
+    sandboxPolicy: o.sandboxPolicy ?? DEFAULT_SANDBOX_POLICY,
     artifacts,
     hostTaskQueue,
     timing: { pollIntervalMs: 50, progressIntervalMs: 500, resultGraceMs: 3_000, ...o.timing },
@@ -135,6 +193,8 @@ export async function startHarness(o: {
     taskQueue,
     hostTaskQueue,
     apiKey,
+    security,
+    proxyLog,
     async spawnWorker() {
       if (provider.name !== 'local') throw new Error('spawnWorker runs the local provider only');
       const child = spawn(process.execPath, ['--import', 'tsx', path.join(PACKAGE_ROOT, 'src/cli/main.ts'), 'worker'], {
@@ -143,6 +203,7 @@ export async function startHarness(o: {
         env: {
           PATH: process.env.PATH,
           HOME: process.env.HOME,
+          CCFLOW_HOME: home,
           TEMPORAL_ADDRESS: server.address,
           ANTHROPIC_BASE_URL: model.url,
           ANTHROPIC_API_KEY: apiKey,
@@ -195,6 +256,9 @@ export async function startHarness(o: {
       await clientConnection.close();
       await connection.close();
       await Promise.all([server.stop(), model.close(), made.close?.()]);
+      // Sandboxes a test left behind go with their mounts and groups before the directory does.
+      if (provider.name === 'local') for (const s of await provider.list()) await provider.destroy(s.sandboxId).catch(() => undefined);
+      await security.close();
       await rm(tmp, { recursive: true, force: true });
       // A script that called a tool the CLI never offered passed only because the scripted
       // model is more forgiving than a real one: that is a failed test, whatever it asserted.

@@ -42,6 +42,12 @@ function finishedProcessSandbox(stdout: string): Sandbox & { killed: number } {
     async writeFile(path: string, content: string | Buffer) {
       files.set(path, Buffer.from(content));
     },
+    async fileSize(path: string) {
+      return files.get(path)?.length;
+    },
+    async limitHits() {
+      return [];
+    },
     async renew() {},
   };
 }

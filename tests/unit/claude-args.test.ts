@@ -1,6 +1,13 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildClaudeArgs, buildClaudeEnv, buildMcpConfig, DEFAULT_ALLOWED_TOOLS, SUBMIT_RESULT_TOOL } from '../../src/claude/args.js';
+import {
+  buildClaudeArgs,
+  buildClaudeEnv,
+  buildMcpConfig,
+  DEFAULT_ALLOWED_TOOLS,
+  endpointEnv,
+  SUBMIT_RESULT_TOOL,
+} from '../../src/claude/args.js';
 import { correctivePromptText, taskPromptText } from '../../src/domain/prompts.js';
 
 const base = { claudeBin: '/opt/ccflow/bin/claude', mcpConfigPath: '/home/user/.ccflow/mcp.json', permissionMode: 'dontAsk' };
@@ -71,13 +78,17 @@ describe('buildClaudeArgs', () => {
 describe('buildClaudeEnv', () => {
   test('is an explicit allow-list carrying the key and endpoint, with nonessential traffic off', () => {
     process.env.CCFLOW_SHOULD_NOT_LEAK = 'leak';
-    const env = buildClaudeEnv({ home: '/home/user', path: '/usr/bin', model: { baseUrl: 'http://127.0.0.1:9', apiKey: 'k' } });
+    const env = buildClaudeEnv({
+      home: '/home/user',
+      path: '/usr/bin',
+      model: endpointEnv({ baseUrl: 'http://127.0.0.1:9', apiKey: 'k' }),
+    });
     assert.equal(env.ANTHROPIC_API_KEY, 'k');
     assert.equal(env.ANTHROPIC_BASE_URL, 'http://127.0.0.1:9');
     assert.equal(env.CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC, '1');
     assert.equal(env.HOME, '/home/user');
     assert.equal(env.CCFLOW_SHOULD_NOT_LEAK, undefined);
-    assert.equal(buildClaudeEnv({ home: '/h', path: '/p', model: { apiKey: 'k' } }).ANTHROPIC_BASE_URL, undefined);
+    assert.equal(buildClaudeEnv({ home: '/h', path: '/p', model: endpointEnv({ apiKey: 'k' }) }).ANTHROPIC_BASE_URL, undefined);
   });
 });
 

@@ -63,8 +63,11 @@ test('compose has PostgreSQL, Temporal, its Web UI and ccflow workers, wired to 
   assert.equal(temporal.POSTGRES_USER, env('postgresql').POSTGRES_USER);
   assert.equal(temporal.POSTGRES_PWD, env('postgresql').POSTGRES_PASSWORD);
   assert.deepEqual(services.temporal?.depends_on, { postgresql: { condition: 'service_healthy' } });
-  assert.ok(services.temporal?.ports?.includes('7233:7233'));
-  assert.ok(services['temporal-ui']?.ports?.includes('8080:8080'));
+  assert.ok(services.temporal?.ports?.includes('127.0.0.1:7233:7233'));
+  assert.ok(services['temporal-ui']?.ports?.includes('127.0.0.1:8080:8080'));
+  // Nothing is published beyond the host's loopback.
+  for (const [name, svc] of Object.entries(services))
+    for (const p of svc.ports ?? []) assert.match(p, /^127\.0\.0\.1:/, `${name} publishes ${p}`);
 
   // The UI and the workers reach the frontend by service name and its gRPC port.
   const frontend = `temporal:${(services.temporal?.ports?.[0] ?? '').split(':').at(-1)}`;
@@ -125,4 +128,8 @@ test('the worker image builds from files that exist and carries the pinned claud
   // The image's metrics port is the compose worker's.
   assert.equal(/^EXPOSE (\d+)$/m.exec(dockerfile)?.[1], env('worker').CCFLOW_METRICS_PORT);
   assert.match(dockerfile, /^CMD \["worker"\]$/m);
+  // The worker runs as a non-root user, and the bundled result server is built into it.
+  const user = /^USER (\S+)$/m.exec(dockerfile)?.[1];
+  assert.ok(user !== undefined && user !== 'root' && user !== '0', `USER ${user}`);
+  assert.match(dockerfile, /bundle-result-server\.mjs/);
 });

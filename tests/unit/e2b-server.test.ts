@@ -4,8 +4,10 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  ALL_TRAFFIC,
   AuthenticationError,
   CommandExitError,
   NotFoundError,
@@ -149,5 +151,86 @@ describe('E2B test double', () => {
       (e: unknown) => e,
     );
     assert.ok(err instanceof SandboxError && err.statusCode === 404, String(err));
+  });
+});
+
+describe("E2B test double: the sandbox's firewall", () => {
+  let d: DoubleFixture;
+  let conn: ConnectionOpts;
+  /** Two host services: `pub` stands in for a public host a policy may allow, `priv` for anything else on the host. */
+  const servers: net.Server[] = [];
+  let pub: number;
+  let priv: number;
+  const listen = async (): Promise<number> => {
+    const s = net.createServer((c) => c.end('hello from the host\n'));
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    servers.push(s);
+    return (s.address() as net.AddressInfo).port;
+  };
+  before(async () => {
+    pub = await listen();
+    priv = await listen();
+    d = await startDouble({ publicPorts: [pub] });
+    conn = { apiKey: d.server.apiKey, apiUrl: d.server.apiUrl, sandboxUrl: d.server.sandboxUrl };
+  });
+  after(async () => {
+    await d?.close();
+    for (const s of servers) s.close();
+  });
+
+  /** What a connection from inside the sandbox to each host port gives: the greeting, or the error code. */
+  async function probe(sbx: Sandbox): Promise<string> {
+    const js = `const net = require("net");
+(async () => {
+  for (const port of [${pub}, ${priv}]) {
+    const out = await new Promise((resolve) => {
+      const s = net.connect({ host: "127.0.0.1", port, timeout: 3000 });
+      let got = "";
+      s.on("data", (d) => (got += d));
+      s.once("end", () => resolve(got.trim()));
+      s.once("timeout", () => { s.destroy(); resolve("timeout"); });
+      s.once("error", (e) => resolve(e.code));
+    });
+    console.log(port + " " + out);
+  }
+})();`;
+    const r = await sbx.commands.run(`/opt/ccflow/bin/node -e '${js}'`, { timeoutMs: 0 });
+    return r.stdout;
+  }
+
+  test('no network policy: the sandbox shares the host network', async () => {
+    const sbx = await Sandbox.create('ccflow', conn);
+    const seen = await probe(sbx);
+    assert.match(seen, new RegExp(`${pub} hello from the host`));
+    assert.match(seen, new RegExp(`${priv} hello from the host`));
+    await sbx.kill();
+  });
+
+  test('everything denied but an allowed address: only the public ports answer', async () => {
+    const sbx = await Sandbox.create('ccflow', { ...conn, network: { allowOut: ['127.0.0.1'], denyOut: [ALL_TRAFFIC] } });
+    const seen = await probe(sbx);
+    assert.match(seen, new RegExp(`${pub} hello from the host`));
+    assert.match(seen, new RegExp(`${priv} ECONNREFUSED`));
+    const info = d.server.sandboxes.get(sbx.sandboxId);
+    assert.deepEqual(info?.network, { allowOut: ['127.0.0.1'], denyOut: ['0.0.0.0/0'] });
+    await sbx.kill();
+  });
+
+  test("open but for private ranges: the public ports answer, the host's other ports do not", async () => {
+    const sbx = await Sandbox.create('ccflow', { ...conn, network: { denyOut: ['10.0.0.0/8', '127.0.0.0/8', '169.254.0.0/16'] } });
+    const seen = await probe(sbx);
+    assert.match(seen, new RegExp(`${pub} hello from the host`));
+    assert.match(seen, new RegExp(`${priv} ECONNREFUSED`));
+    await sbx.kill();
+  });
+
+  test('everything denied and nothing allowed, or no internet: nothing answers', async () => {
+    for (const opts of [{ network: { denyOut: [ALL_TRAFFIC] } }, { allowInternetAccess: false }]) {
+      const sbx = await Sandbox.create('ccflow', { ...conn, ...opts });
+      const seen = await probe(sbx);
+      assert.match(seen, new RegExp(`${pub} ECONNREFUSED`), JSON.stringify(opts));
+      assert.match(seen, new RegExp(`${priv} ECONNREFUSED`), JSON.stringify(opts));
+      await sbx.kill();
+    }
   });
 });

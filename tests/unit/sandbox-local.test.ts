@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, realpath, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -13,11 +13,10 @@ import { bwrapAvailable, LocalSandboxProvider } from '../../src/sandbox/local/in
 import type { LocalIsolation, LocalSandbox, LocalSandboxProviderOpts } from '../../src/sandbox/local/index.js';
 import { readProcStat } from '../../src/sandbox/local/procfs.js';
 import type { ProcessState } from '../../src/sandbox/types.js';
-import { claudeBinaryPath } from '../../src/worker/index.js';
+import { claudeBinaryPath, localSandboxMounts } from '../../src/worker/index.js';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const localModule = pathToFileURL(path.join(projectRoot, 'src/sandbox/local/index.ts')).href;
-const nodeModulesDir = path.join(projectRoot, 'node_modules');
 // bubblewrap and the pinned claude binary are prerequisites: without them these tests fail
 // (with the provider's install hint) rather than skip.
 const realClaude = claudeBinaryPath();
@@ -29,19 +28,10 @@ let providerOpts: (isolation: LocalIsolation) => LocalSandboxProviderOpts;
 
 before(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'ccflow-sandbox-local-'));
-  const resultServerDir = path.join(tmp, 'result-server');
-  await mkdir(resultServerDir);
-  // Proves the mounts: node inside resolves `fastmcp` by walking up to /opt/ccflow/node_modules.
-  await writeFile(path.join(resultServerDir, 'server.mjs'), "const m = await import('fastmcp'); console.log(typeof m.FastMCP);\n");
   providerOpts = (isolation) => ({
     rootDir: path.join(tmp, `sandboxes-${isolation}`),
     isolation,
-    mounts: {
-      claudeBinary: realClaude,
-      nodeBinary: process.execPath,
-      resultServerDir,
-      nodeModulesDir,
-    },
+    mounts: { ...localSandboxMounts(), claudeBinary: realClaude },
   });
 });
 
@@ -162,7 +152,7 @@ for (const isolation of ['bubblewrap', 'none'] as const) {
         metadata: {},
         files: { 'notes.md': '# hi\n', 'src/deep/a.txt': 'A' },
       });
-      assert.equal(await readFile(path.join(sb.dir, 'home/workspace/src/deep/a.txt'), 'utf8'), 'A');
+      assert.equal(await readFile(path.join(sb.dir, 'fs/home/workspace/src/deep/a.txt'), 'utf8'), 'A');
       const r = await run(sb, ['cat', 'notes.md', 'src/deep/a.txt']);
       assert.deepEqual(r, { code: 0, stdout: '# hi\nA', stderr: '' });
 
@@ -228,7 +218,7 @@ for (const isolation of ['bubblewrap', 'none'] as const) {
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout.trim(), isolation === 'none' ? sb.hostPath('/home/user/workspace') : '/home/user/workspace');
       assert.equal((await sb.readFile('/home/user/workspace/sub/a.txt'))?.toString(), 'ab\n');
-      assert.equal(await readFile(path.join(sb.dir, 'home/workspace/sub/d/c.txt'), 'utf8'), 'c\n');
+      assert.equal(await readFile(path.join(sb.dir, 'fs/home/workspace/sub/d/c.txt'), 'utf8'), 'c\n');
       assert.equal((await sb.readFile('/tmp/t.txt'))?.toString(), 't\n');
       // With isolation `none`, inside paths in argv are rewritten to the sandbox's host paths.
       assert.equal((await sb.readFile('/home/user/workspace/abs.txt'))?.toString(), 'abs\n');
@@ -269,6 +259,30 @@ for (const isolation of ['bubblewrap', 'none'] as const) {
         for (const p of tree) if (await alive(p)) return undefined;
         return true;
       });
+    });
+
+    test('a forged exit-code file does not end a running process', async (t) => {
+      if (isolation !== 'bubblewrap') {
+        t.skip('only a jail has a status the agent cannot write');
+        return;
+      }
+      const sb = await provider.create({ metadata: {} });
+      try {
+        const paths = runPaths();
+        const { pid } = await sb.execDetached(['/bin/sh', '-c', `echo 0 > ${paths.exitCodePath}; echo forged; sleep 60`], paths);
+        await until('the forgery to be written', async () =>
+          (await sb.readFile(paths.exitCodePath))?.toString().trim() === '0' ? true : undefined,
+        );
+        assert.deepEqual(await sb.processState(pid, paths.exitCodePath), { state: 'running' });
+        await sb.kill(pid, 'SIGKILL');
+        const state = await until('the kill', async () => {
+          const s = await sb.processState(pid, paths.exitCodePath);
+          return s.state === 'exited' ? s : undefined;
+        });
+        assert.deepEqual(state, { state: 'exited', exitCode: null }, 'killed: no exit code, whatever the file says');
+      } finally {
+        await provider.destroy(sb.sandboxId);
+      }
     });
 
     test('never signals or reports a pid it did not start', async () => {
@@ -347,8 +361,8 @@ for (const isolation of ['bubblewrap', 'none'] as const) {
       await assert.rejects(sb.execDetached(['true'], { ...runPaths(), cwd: '/usr', env: BASE_ENV }), SandboxInputError);
       // What an agent could plant: a file symlink and a dir symlink pointing at the host.
       await writeFile(path.join(tmp, 'secret'), 'host secret');
-      await symlink(path.join(outside, 'secret'), path.join(sb.dir, 'home/workspace/link'));
-      await symlink(outside, path.join(sb.dir, 'home/workspace/dirlink'));
+      await symlink(path.join(outside, 'secret'), path.join(sb.dir, 'fs/home/workspace/link'));
+      await symlink(outside, path.join(sb.dir, 'fs/home/workspace/dirlink'));
       await assert.rejects(sb.readFile('/home/user/workspace/link'), SandboxInputError);
       await assert.rejects(sb.readFile('/home/user/workspace/dirlink/secret'), SandboxInputError);
       await assert.rejects(sb.readFileFrom('/home/user/workspace/dirlink/secret', 0, 10), SandboxInputError);
@@ -437,9 +451,21 @@ describe('bubblewrap isolation', () => {
     });
   });
 
-  test('node resolves fastmcp from the mounted node_modules', async () => {
-    const r = await run(sb, ['/opt/ccflow/bin/node', '/opt/ccflow/result-server/server.mjs']);
-    assert.deepEqual(r, { code: 0, stdout: 'function\n', stderr: '' });
+  test('/opt/ccflow holds claude, node, the bundled result server and the relay, and nothing else', async () => {
+    const r = await run(sb, ['/bin/sh', '-c', 'find /opt/ccflow -mindepth 1 | sort']);
+    assert.deepEqual(r.stdout.trim().split('\n'), [
+      '/opt/ccflow/bin',
+      '/opt/ccflow/bin/claude',
+      '/opt/ccflow/bin/node',
+      '/opt/ccflow/relay',
+      '/opt/ccflow/relay/relay.mjs',
+      '/opt/ccflow/result-server',
+      '/opt/ccflow/result-server/server.mjs',
+    ]);
+    // The bundle loads all it imports (fastmcp, zod) from itself, then asks for its settings.
+    const started = await run(sb, ['/opt/ccflow/bin/node', '/opt/ccflow/result-server/server.mjs']);
+    assert.equal(started.code, 2);
+    assert.match(started.stderr, /CCFLOW_RESULT_SCHEMA_FILE is not set/);
   });
 
   test('the real claude binary runs inside', async () => {

@@ -16,6 +16,7 @@ import { Sandbox as E2BSdkSandbox, type ConnectionOpts } from 'e2b';
 
 import { SandboxInputError } from '../errors.js';
 import { resolveRelative } from '../paths.js';
+import { e2bNetworkOptions } from './network.js';
 import { E2BSandbox, LIFETIME_KEY, guard, type E2BUnsafeTesting } from './sandbox.js';
 import { type Sandbox, type SandboxCreateOpts, type SandboxInfo, type SandboxProvider } from '../types.js';
 import { SANDBOX_WORKDIR } from '../layout.js';
@@ -34,6 +35,13 @@ export interface E2BProviderOpts {
   sandboxUrl?: string;
   /** E2B domain; the SDK's default (`e2b.app`) when absent. */
   domain?: string;
+  /**
+   * What a sandbox must reach for its model, as E2B `allowOut` entries: the model proxy's host
+   * (CCFLOW_MODEL_PROXY_URL), plus its addresses when it is not on port 80 or 443; or the
+   * model API's host when the key is passed. Every other destination follows the task's
+   * network policy.
+   */
+  modelEndpoints?: readonly string[];
   /**
    * Timeout of each API / envd request.
    * @default 60_000 // 60 seconds
@@ -75,11 +83,14 @@ export class E2BSandboxProvider implements SandboxProvider {
       throw new SandboxInputError(`sandbox timeout must be a positive number of seconds, not ${lifetime}`);
     // Paths are checked before anything is created.
     const seed = Object.entries(opts.files ?? {}).map(([rel, data]) => ({ path: resolveRelative(SANDBOX_WORKDIR, rel), data }));
+    // A policy E2B cannot express is refused before anything is made.
+    const network = e2bNetworkOptions(opts.network ?? 'model', this.opts.modelEndpoints ?? []);
     const sdk = await guard(() =>
       E2BSdkSandbox.create(this.template, {
         ...this.conn,
         metadata: { ...opts.metadata, [LIFETIME_KEY]: String(lifetime) },
         timeoutMs: lifetime * 1000,
+        ...network,
       }),
     );
     const sandbox = new E2BSandbox(sdk, lifetime, this.conn, this.opts.unsafeTesting ?? {});

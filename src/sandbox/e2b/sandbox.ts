@@ -11,7 +11,7 @@ import {
 import { SandboxInputError, SandboxNotFoundError } from '../errors.js';
 import { SANDBOX_WORKDIR } from '../layout.js';
 import { normalizeInside } from '../paths.js';
-import type { ExecDetachedOpts, ProcessHandle, ProcessState, Sandbox } from '../types.js';
+import type { ExecDetachedOpts, LimitHit, ProcessHandle, ProcessState, Sandbox } from '../types.js';
 import { isGoneCandidate, translateE2BError } from './errors.js';
 import { detachedCommand, killCommand, WRAPPER_NAME } from './exec.js';
 
@@ -76,12 +76,13 @@ export class E2BSandbox implements Sandbox {
     return { pid: handle.pid };
   }
 
+  /**
+   * Running while envd lists the process, whatever the exit-code file says: the agent can
+   * write that file, so it is read only once the process is gone.
+   */
   async processState(pid: number, exitCodePath: string): Promise<ProcessState> {
-    const code = await this.readExitCode(exitCodePath);
-    if (code !== undefined) return { state: 'exited', exitCode: code };
     const processes = await this.call(() => this.sdk.commands.list());
     if (processes.some((p) => p.pid === pid && p.args.some((a) => a.includes(WRAPPER_NAME)))) return { state: 'running' };
-    // It may have ended between the two looks; otherwise it died without recording a code.
     return { state: 'exited', exitCode: (await this.readExitCode(exitCodePath)) ?? null };
   }
 
@@ -132,6 +133,23 @@ export class E2BSandbox implements Sandbox {
     const p = normalizeInside(path);
     const data = typeof content === 'string' ? content : new Uint8Array(content).buffer;
     await this.call(() => this.sdk.files.write(p, data));
+  }
+
+  async fileSize(path: string): Promise<number | undefined> {
+    const p = normalizeInside(path);
+    return this.call(async () => {
+      try {
+        return (await this.sdk.files.getInfo(p)).size;
+      } catch (err) {
+        if (err instanceof FileNotFoundError) return undefined;
+        throw err;
+      }
+    });
+  }
+
+  /** E2B sizes a sandbox by its template: there are no per-sandbox limits to run into here. */
+  async limitHits(): Promise<LimitHit[]> {
+    return [];
   }
 
   async renew(timeoutSeconds: number): Promise<void> {

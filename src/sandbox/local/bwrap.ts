@@ -26,6 +26,8 @@ export interface JailSpec {
   tmpDir: string;
   /** Host path → inside path, bound read-only. */
   readOnly: Array<[host: string, inside: string]>;
+  /** More options that make mounts (the network's), placed before the root turns read-only. */
+  extra?: string[];
   /** Working directory inside the jail. */
   cwd: string;
 }
@@ -98,7 +100,8 @@ function baseArgs(): string[] {
     '--unshare-ipc',
     '--unshare-uts',
     '--unshare-cgroup-try',
-    // The network is shared on purpose: the agent reaches a model server on the host's loopback.
+    // No user namespaces inside: nothing in the jail can map itself new ids or capabilities.
+    '--disable-userns',
     '--hostname',
     'ccflow',
     '--cap-drop',
@@ -116,6 +119,7 @@ export async function jailArgs(spec: JailSpec): Promise<string[]> {
   const args = [...baseArgs(), ...(await systemArgs()), '--proc', '/proc', '--dev', '/dev'];
   args.push('--bind', spec.tmpDir, '/tmp', '--bind', spec.homeDir, SANDBOX_HOME);
   for (const [host, inside] of spec.readOnly) args.push('--ro-bind', host, inside);
+  args.push(...(spec.extra ?? []));
   // bwrap's root is a tmpfs owned by the agent; make it read-only so HOME and /tmp are the
   // only writable places.
   args.push('--remount-ro', '/', '--chdir', spec.cwd);

@@ -3,7 +3,7 @@
  * the agent redirect the (root) worker elsewhere with symlinks it planted.
  */
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, readlink } from 'node:fs/promises';
+import { lchown, lstat, mkdir, open, readlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -57,8 +57,11 @@ function symlinkError(loc: HostLocation): SandboxInputError {
   );
 }
 
+/** A host uid/gid that files the worker creates in a sandbox are given (sandboxes with a uid of their own). */
+export type Owner = { uid: number; gid: number } | undefined;
+
 /** `mkdir -p` that refuses to walk through symlinks (so it cannot create dirs elsewhere). */
-export async function mkdirContained(loc: HostLocation): Promise<void> {
+export async function mkdirContained(loc: HostLocation, owner?: Owner): Promise<void> {
   let cur = loc.areaRoot;
   for (const c of componentsBelow(loc)) {
     cur = `${cur}/${c}`;
@@ -68,6 +71,7 @@ export async function mkdirContained(loc: HostLocation): Promise<void> {
         if (err.code !== 'EEXIST') throw err;
       });
       st = await lstat(cur);
+      if (owner !== undefined && st.isDirectory()) await lchown(cur, owner.uid, owner.gid);
     }
     if (st.isSymbolicLink()) throw symlinkError(loc);
     if (!st.isDirectory()) {
@@ -144,12 +148,13 @@ export async function readContainedFrom(loc: HostLocation, offset: number, maxBy
  * Opens a file for writing (creating parent dirs), truncated, in append mode (so stdout and
  * stderr may share one file). The caller owns the handle.
  */
-export async function openForWrite(loc: HostLocation): Promise<FileHandle> {
-  await mkdirContained({ hostPath: path.dirname(loc.hostPath), areaRoot: loc.areaRoot });
+export async function openForWrite(loc: HostLocation, owner?: Owner): Promise<FileHandle> {
+  await mkdirContained({ hostPath: path.dirname(loc.hostPath), areaRoot: loc.areaRoot }, owner);
   // No O_TRUNC at open: truncate only once the fd is known to be inside the sandbox.
   const fh = await openContained(loc, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND);
   try {
     await fh.truncate(0);
+    if (owner !== undefined) await fh.chown(owner.uid, owner.gid);
     return fh;
   } catch (err) {
     await fh.close();
@@ -157,8 +162,8 @@ export async function openForWrite(loc: HostLocation): Promise<FileHandle> {
   }
 }
 
-export async function writeContained(loc: HostLocation, content: string | Buffer): Promise<void> {
-  const fh = await openForWrite(loc);
+export async function writeContained(loc: HostLocation, content: string | Buffer, owner?: Owner): Promise<void> {
+  const fh = await openForWrite(loc, owner);
   try {
     await fh.writeFile(content);
   } finally {
@@ -169,4 +174,15 @@ export async function writeContained(loc: HostLocation, content: string | Buffer
 function ignoreMissing(err: NodeJS.ErrnoException): undefined {
   if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return undefined;
   throw err;
+}
+
+/** A regular file's size (without following a planted symlink); undefined when it does not exist. */
+export async function sizeContained(loc: HostLocation): Promise<number | undefined> {
+  const fh = await openContained(loc, constants.O_RDONLY).catch(ignoreMissing);
+  if (fh === undefined) return undefined;
+  try {
+    return (await fh.stat()).size;
+  } finally {
+    await fh.close();
+  }
 }

@@ -20,6 +20,27 @@ export const SandboxRecord = z.object({
   /** ms since epoch; recorded only, nothing enforces it yet */
   expiresAt: z.number(),
   isolation: z.enum(['bubblewrap', 'none']),
+  /**
+   * Sandboxes made since jails got their own network: the policy, the task it serves, and how
+   * its resources are limited. Absent on older records (host network, no limits, and HOME and
+   * /tmp straight in the sandbox directory rather than under `fs/`).
+   */
+  confined: z
+    .object({
+      network: z.union([z.enum(['none', 'model', 'open']), z.object({ allow: z.array(z.string()) })]),
+      task: z.object({ workflowId: z.string(), namespace: z.string() }),
+      limits: z.object({
+        memoryBytes: z.number(),
+        processes: z.number(),
+        cpuWeight: z.number(),
+        cpus: z.number().optional(),
+        diskBytes: z.number(),
+      }),
+      disk: z.enum(['loop-ext4', 'watchdog']),
+      /** The host uid the sandbox runs as (rlimit mechanism), else absent (root-mapped). */
+      uid: z.number().int().optional(),
+    })
+    .optional(),
 });
 export type SandboxRecord = z.infer<typeof SandboxRecord>;
 
@@ -28,6 +49,11 @@ export const ProcRecord = z.object({
   /** /proc start time of the group leader; null when it was gone before it could be read. */
   startTime: z.number().nullable(),
   startedAt: z.number(),
+  /**
+   * Host file (in `procs/`) where bwrap writes the jail's status and exit code, outside every
+   * mount of the jail so the agent cannot forge it. Absent for unjailed processes.
+   */
+  statusFile: z.string().optional(),
 });
 export type ProcRecord = z.infer<typeof ProcRecord>;
 

@@ -4,40 +4,59 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { stat, unlink } from 'node:fs/promises';
+import { open, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 
 import { SandboxError, SandboxInputError, SandboxNotFoundError } from '../errors.js';
 import {
+  SANDBOX_APPROVAL_HOOK,
   SANDBOX_CLAUDE_BIN,
   SANDBOX_HOME,
   SANDBOX_NODE_BIN,
-  SANDBOX_NODE_MODULES_DIR,
-  SANDBOX_RESULT_SERVER_DIR,
+  SANDBOX_RELAY,
+  SANDBOX_RESULT_SERVER,
   SANDBOX_WORKDIR,
 } from '../layout.js';
 import { normalizeInside } from '../paths.js';
-import type { ExecDetachedOpts, ProcessHandle, ProcessState, Sandbox } from '../types.js';
+import type { EgressPolicy, ExecDetachedOpts, LimitHit, ProcessHandle, ProcessState, Sandbox } from '../types.js';
 import { jailArgs } from './bwrap.js';
-import { mkdirContained, openContained, openForWrite, readContained, readContainedFrom, toHost, writeContained } from './fs.js';
-import type { AreaRoots, HostLocation } from './fs.js';
+import {
+  mkdirContained,
+  openContained,
+  openForWrite,
+  readContained,
+  readContainedFrom,
+  sizeContained,
+  toHost,
+  writeContained,
+} from './fs.js';
+import type { AreaRoots, HostLocation, Owner } from './fs.js';
+import type { DiskController } from './limits/disk.js';
+import type { LimitController } from './limits/types.js';
+import { jailNetworkArgs, jailNetworkFor, RELAY_ENV, relayPairs } from './network.js';
 import { groupMembers, isAlive, ownsGroup, readProcStat } from './procfs.js';
-import { WRAPPER, parentOf, readExitCode, signalGroup, writeArgs } from './process.js';
-import { ProcRecord, readJson, readSandboxRecord, writeJsonAtomic } from './records.js';
+import { STATUS_FD, WRAPPER, parentOf, readExitCode, readJailExitCode, signalGroup, writeArgs } from './process.js';
+import { ProcRecord, readJson, readSandboxRecord, writeJsonAtomic, type SandboxRecord } from './records.js';
 
-/** Host paths made visible read-only inside every sandbox. */
+/**
+ * Host files made visible read-only under /opt/ccflow in every sandbox: exactly what the agent
+ * and the result server need, nothing of the project's node_modules.
+ */
 export interface LocalSandboxMounts {
   /** The pinned `claude` executable → SANDBOX_CLAUDE_BIN. */
   claudeBinary: string;
   /** A node executable → SANDBOX_NODE_BIN. */
   nodeBinary: string;
-  /** Directory holding `server.mjs` → SANDBOX_RESULT_SERVER_DIR. */
-  resultServerDir: string;
-  /** node_modules the result server imports from (fastmcp) → SANDBOX_NODE_MODULES_DIR. */
-  nodeModulesDir: string;
+  /** The result server, bundled into one file (scripts/bundle-result-server.mjs) → SANDBOX_RESULT_SERVER. */
+  resultServer: string;
+  /** The network relay (sandbox-template/relay/relay.mjs) → SANDBOX_RELAY. */
+  relay: string;
+  /** The approval hook (sandbox-template/result-server/approval-hook.mjs) → SANDBOX_APPROVAL_HOOK. */
+  approvalHook: string;
 }
 
 export type LocalIsolation = 'bubblewrap' | 'none';
@@ -47,19 +66,26 @@ export interface ProviderContext {
   mounts: LocalSandboxMounts;
   /** Resolves to the absolute bwrap path (bubblewrap isolation only). */
   bwrap(): Promise<string>;
+  limits: LimitController;
+  disk: DiskController | undefined;
 }
 
 export class LocalSandbox implements Sandbox {
   readonly provider = 'local' as const;
   private readonly roots: AreaRoots;
+  private readonly owner: Owner;
 
   constructor(
     readonly sandboxId: string,
     /** Host directory of this sandbox (a real path). */
     readonly dir: string,
     private readonly ctx: ProviderContext,
+    private readonly rec: SandboxRecord,
   ) {
-    this.roots = { home: path.join(dir, 'home'), tmp: path.join(dir, 'tmp') };
+    const base = rec.confined === undefined ? dir : path.join(dir, 'fs');
+    this.roots = { home: path.join(base, 'home'), tmp: path.join(base, 'tmp') };
+    const uid = rec.confined?.uid;
+    this.owner = uid === undefined ? undefined : { uid, gid: uid };
   }
 
   /** Host path of a file inside the sandbox (HOME or /tmp only). */
@@ -84,10 +110,10 @@ export class LocalSandbox implements Sandbox {
 
     const cwd = normalizeInside(opts.cwd ?? SANDBOX_WORKDIR);
     const cwdLoc = this.loc(cwd);
-    await mkdirContained(cwdLoc);
+    await mkdirContained(cwdLoc, this.owner);
     const exitPath = normalizeInside(opts.exitCodePath);
     const exitLoc = this.loc(exitPath);
-    await mkdirContained(parentOf(exitLoc));
+    await mkdirContained(parentOf(exitLoc), this.owner);
     // A stale exit file would make the new process look finished.
     for (const p of [exitLoc.hostPath, `${exitLoc.hostPath}.tmp`]) {
       await unlink(p).catch((err: NodeJS.ErrnoException) => {
@@ -106,9 +132,9 @@ export class LocalSandbox implements Sandbox {
         handles.push(fh);
         stdin = fh.fd;
       }
-      const out = await openForWrite(this.loc(opts.stdoutPath));
+      const out = await openForWrite(this.loc(opts.stdoutPath), this.owner);
       handles.push(out);
-      const err = await openForWrite(this.loc(opts.stderrPath));
+      const err = await openForWrite(this.loc(opts.stderrPath), this.owner);
       handles.push(err);
       const keepPwd = 'PWD' in env ? 'keep-pwd' : '-';
       const stdio = [stdin, out.fd, err.fd] as const;
@@ -126,31 +152,61 @@ export class LocalSandbox implements Sandbox {
 
       const bwrap = await this.ctx.bwrap();
       const m = this.ctx.mounts;
+      const jailEnv = { ...env };
+      const c = this.rec.confined;
+      const net = c === undefined ? undefined : jailNetworkFor(c.network as EgressPolicy, path.join(this.dir, 'sockets'));
+      const pairs = net === undefined ? [] : relayPairs(net);
+      if (pairs.length > 0) jailEnv[RELAY_ENV] = pairs.join(' ');
       const options = await jailArgs({
         homeDir: this.roots.home,
         tmpDir: this.roots.tmp,
         readOnly: [
           [m.claudeBinary, SANDBOX_CLAUDE_BIN],
           [m.nodeBinary, SANDBOX_NODE_BIN],
-          [m.resultServerDir, SANDBOX_RESULT_SERVER_DIR],
-          [m.nodeModulesDir, SANDBOX_NODE_MODULES_DIR],
+          [m.resultServer, SANDBOX_RESULT_SERVER],
+          [m.relay, SANDBOX_RELAY],
+          [m.approvalHook, SANDBOX_APPROVAL_HOOK],
         ],
+        extra: net === undefined ? [] : jailNetworkArgs(net),
         cwd,
       });
       options.push('--clearenv');
-      for (const [k, v] of Object.entries(env)) options.push('--setenv', k, v);
+      for (const [k, v] of Object.entries(jailEnv)) options.push('--setenv', k, v);
+      // bwrap writes the jail's status and exit code here, outside the jail: unlike a file in
+      // HOME, the agent cannot write it.
+      const statusFile = `${randomBytes(8).toString('hex')}.status`;
+      const status = await open(path.join(this.dir, 'procs', statusFile), 'wx', 0o600);
+      handles.push(status);
       // Options (including env secrets) go through `--args 3`, not argv, which every host
       // user can read in /proc/<pid>/cmdline for as long as the jail runs.
       // The wrapper shell is the jail's pid 1 (`--as-pid-1`): when it exits, the kernel kills
       // whatever is left in the pid namespace (bwrap's own init would wait for daemonized
       // leftovers, keeping the jail alive after its leader, the handle, is gone).
-      const child = spawn(bwrap, ['--args', '3', '--as-pid-1', '--', '/bin/sh', '-c', WRAPPER, 'sh', keepPwd, exitPath, ...command], {
+      // The limits' wrapper (a cgroup entry, or setpriv + prlimit) execs bwrap in place, so
+      // the group leader is still bwrap's pid.
+      const argv = this.ctx.limits.wrap(this.sandboxId, [
+        bwrap,
+        '--args',
+        '3',
+        '--json-status-fd',
+        String(STATUS_FD),
+        '--as-pid-1',
+        '--',
+        '/bin/sh',
+        '-c',
+        WRAPPER,
+        'sh',
+        keepPwd,
+        exitPath,
+        ...command,
+      ]);
+      const child = spawn(argv[0] as string, argv.slice(1), {
         cwd: this.dir,
         env: {},
         detached: true,
-        stdio: [...stdio, 'pipe'],
+        stdio: [...stdio, 'pipe', status.fd],
       });
-      const pid = await this.started(child);
+      const pid = await this.started(child, statusFile);
       await writeArgs(child.stdio[3] as Writable, options);
       return { pid };
     } finally {
@@ -161,10 +217,16 @@ export class LocalSandbox implements Sandbox {
 
   async processState(pid: number, exitCodePath: string): Promise<ProcessState> {
     await this.ensureExists();
+    const rec = await this.procRecord(pid);
+    if (rec?.statusFile !== undefined) {
+      // A jail: alive is alive, whatever any file in the sandbox says; once gone, bwrap's
+      // status file has its exit code (none when it was killed along with bwrap).
+      if (await isAlive(pid, rec.startTime)) return { state: 'running' };
+      return { state: 'exited', exitCode: (await readJailExitCode(path.join(this.dir, 'procs', rec.statusFile))) ?? null };
+    }
     const exitLoc = this.loc(exitCodePath);
     const code = await readExitCode(exitLoc);
     if (code !== undefined) return { state: 'exited', exitCode: code };
-    const rec = await this.procRecord(pid);
     if (rec !== undefined && (await isAlive(pid, rec.startTime))) return { state: 'running' };
     // It may have written its exit code between our two looks.
     return { state: 'exited', exitCode: (await readExitCode(exitLoc)) ?? null };
@@ -207,7 +269,20 @@ export class LocalSandbox implements Sandbox {
 
   async writeFile(p: string, content: string | Buffer): Promise<void> {
     await this.ensureExists();
-    await writeContained(this.loc(p), content);
+    await writeContained(this.loc(p), content, this.owner);
+  }
+
+  async fileSize(p: string): Promise<number | undefined> {
+    await this.ensureExists();
+    return sizeContained(this.loc(p));
+  }
+
+  async limitHits(): Promise<LimitHit[]> {
+    const c = this.rec.confined;
+    if (c === undefined) return [];
+    const hits = await this.ctx.limits.hits(this.sandboxId);
+    const disk = c.disk === 'loop-ext4' || c.disk === 'watchdog' ? await this.ctx.disk?.hits(this.dir, c.limits.diskBytes) : undefined;
+    return [...hits, ...(disk ?? [])];
   }
 
   async renew(timeoutSeconds: number): Promise<void> {
@@ -229,7 +304,7 @@ export class LocalSandbox implements Sandbox {
   }
 
   /** Waits for the spawn to succeed, records the group, and lets the worker forget it. */
-  private async started(child: ChildProcess): Promise<number> {
+  private async started(child: ChildProcess, statusFile?: string): Promise<number> {
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
       child.once('error', (err) => reject(new SandboxError(`could not start a process: ${err.message}`, { cause: err })));
@@ -237,7 +312,7 @@ export class LocalSandbox implements Sandbox {
     const pid = child.pid;
     if (pid === undefined) throw new SandboxError('spawned process has no pid');
     const startTime = (await readProcStat(pid))?.startTime ?? null;
-    const rec: ProcRecord = { pid, startTime, startedAt: Date.now() };
+    const rec: ProcRecord = { pid, startTime, startedAt: Date.now(), ...(statusFile === undefined ? {} : { statusFile }) };
     try {
       await writeJsonAtomic(path.join(this.dir, 'procs', `${pid}.json`), rec);
     } catch (err) {
@@ -266,8 +341,9 @@ export class LocalSandbox implements Sandbox {
       ['/tmp', this.roots.tmp],
       [SANDBOX_CLAUDE_BIN, m.claudeBinary],
       [SANDBOX_NODE_BIN, m.nodeBinary],
-      [SANDBOX_RESULT_SERVER_DIR, m.resultServerDir],
-      [SANDBOX_NODE_MODULES_DIR, m.nodeModulesDir],
+      [SANDBOX_RESULT_SERVER, m.resultServer],
+      [SANDBOX_RELAY, m.relay],
+      [SANDBOX_APPROVAL_HOOK, m.approvalHook],
     ]);
     const alternatives = [...map.keys()]
       .sort((a, b) => b.length - a.length)

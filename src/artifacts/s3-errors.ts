@@ -1,10 +1,5 @@
 import { NoSuchBucket, S3ServiceException } from '@aws-sdk/client-s3';
-import {
-  ArtifactBucketNotFoundError,
-  ArtifactStoreAuthError,
-  ArtifactStoreError,
-  ArtifactStoreUnavailableError,
-} from './errors.js';
+import { ArtifactBucketNotFoundError, ArtifactStoreAuthError, ArtifactStoreError, ArtifactStoreUnavailableError } from './errors.js';
 
 /**
  * The one table from AWS SDK errors to ccflow's artifact store errors. S3 names its errors by
@@ -23,7 +18,16 @@ const AUTH_CODES = new Set([
   'CredentialsProviderError',
 ]);
 const UNAVAILABLE_CODES = new Set(['SlowDown', 'ServiceUnavailable', 'InternalError', 'RequestTimeout', 'TimeoutError']);
-const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH']);
+const NETWORK_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
 
 /** What the messages name: never a secret. */
 export interface S3Where {

@@ -55,7 +55,8 @@ export class S3ArtifactStore implements ArtifactStore {
     opts: S3ArtifactStoreOpts = {},
   ) {
     this.#partSize = opts.partSizeBytes ?? 8 * 1024 * 1024;
-    if (this.#partSize < 5 * 1024 * 1024) throw new ArtifactStoreError('partSizeBytes must be at least 5 MiB (an S3 rule)', { retryable: false });
+    if (this.#partSize < 5 * 1024 * 1024)
+      throw new ArtifactStoreError('partSizeBytes must be at least 5 MiB (an S3 rule)', { retryable: false });
     this.#queueSize = opts.queueSize ?? 2;
     this.#where = {
       uri: `s3://${config.bucket}/${config.prefix}`,

@@ -143,7 +143,9 @@ async function startOnce(bin: string, dir: string, readyTimeoutMs: number): Prom
     // 2. Writes work: the first one waits until the filer has joined the lock ring (~1-5 s).
     const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: TEST_S3_CREDENTIALS });
     try {
-      await client.send(new CreateBucketCommand({ Bucket: 'ccflow-ready' }), { abortSignal: AbortSignal.timeout(Math.max(1000, deadline - Date.now())) });
+      await client.send(new CreateBucketCommand({ Bucket: 'ccflow-ready' }), {
+        abortSignal: AbortSignal.timeout(Math.max(1000, deadline - Date.now())),
+      });
       await client.send(new PutObjectCommand({ Bucket: 'ccflow-ready', Key: 'ready', Body: 'ok' }), {
         abortSignal: AbortSignal.timeout(Math.max(1000, deadline - Date.now())),
       });

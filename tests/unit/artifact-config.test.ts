@@ -29,15 +29,27 @@ test('s3://bucket/prefix: bucket, a normalised prefix, AWS defaults', () => {
 
 test('endpoint: ccflow variable first, then the AWS SDK standard ones; path style with an endpoint', () => {
   assert.equal(s3({ CCFLOW_ARTIFACTS: 's3://b-1/p', AWS_ENDPOINT_URL: 'http://a:1' }).endpoint, 'http://a:1');
-  assert.equal(s3({ CCFLOW_ARTIFACTS: 's3://b-1/p', AWS_ENDPOINT_URL: 'http://a:1', AWS_ENDPOINT_URL_S3: 'http://b:2' }).endpoint, 'http://b:2');
+  assert.equal(
+    s3({ CCFLOW_ARTIFACTS: 's3://b-1/p', AWS_ENDPOINT_URL: 'http://a:1', AWS_ENDPOINT_URL_S3: 'http://b:2' }).endpoint,
+    'http://b:2',
+  );
   const c = s3({ CCFLOW_ARTIFACTS: 's3://b-1/p', AWS_ENDPOINT_URL_S3: 'http://b:2', CCFLOW_S3_ENDPOINT: 'http://c:3' });
   assert.equal(c.endpoint, 'http://c:3');
   assert.equal(c.forcePathStyle, true);
-  assert.equal(s3({ CCFLOW_ARTIFACTS: 's3://b-1/p', CCFLOW_S3_ENDPOINT: 'http://c:3', CCFLOW_S3_FORCE_PATH_STYLE: '0' }).forcePathStyle, false);
+  assert.equal(
+    s3({ CCFLOW_ARTIFACTS: 's3://b-1/p', CCFLOW_S3_ENDPOINT: 'http://c:3', CCFLOW_S3_FORCE_PATH_STYLE: '0' }).forcePathStyle,
+    false,
+  );
 });
 
 test('region and credentials from the standard AWS variables', () => {
-  const c = s3({ CCFLOW_ARTIFACTS: 's3://b-1', AWS_DEFAULT_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'AKID', AWS_SECRET_ACCESS_KEY: 'SECRET', AWS_SESSION_TOKEN: 'TOKEN' });
+  const c = s3({
+    CCFLOW_ARTIFACTS: 's3://b-1',
+    AWS_DEFAULT_REGION: 'eu-west-1',
+    AWS_ACCESS_KEY_ID: 'AKID',
+    AWS_SECRET_ACCESS_KEY: 'SECRET',
+    AWS_SESSION_TOKEN: 'TOKEN',
+  });
   assert.equal(c.region, 'eu-west-1');
   assert.deepEqual(c.credentials?.forSdk(), { accessKeyId: 'AKID', secretAccessKey: 'SECRET', sessionToken: 'TOKEN' });
   assert.equal(s3({ CCFLOW_ARTIFACTS: 's3://b-1', AWS_DEFAULT_REGION: 'eu-west-1', AWS_REGION: 'ap-south-1' }).region, 'ap-south-1');
@@ -57,6 +69,10 @@ test('configuration mistakes are refused with what to write instead', () => {
     [{ CCFLOW_ARTIFACTS: 's3://bucket', CCFLOW_S3_FORCE_PATH_STYLE: 'yes' }, /must be 1 or 0/],
   ];
   for (const [env, message] of cases) {
-    assert.throws(() => artifactStoreConfigFromEnv(env, '/d'), (err: unknown) => err instanceof ArtifactStoreConfigError && message.test(err.message), JSON.stringify(env));
+    assert.throws(
+      () => artifactStoreConfigFromEnv(env, '/d'),
+      (err: unknown) => err instanceof ArtifactStoreConfigError && message.test(err.message),
+      JSON.stringify(env),
+    );
   }
 });

@@ -8,7 +8,12 @@ import { after, before, describe, test } from 'node:test';
 import { inspect } from 'node:util';
 import { ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
 import { artifactStoreConfigFromEnv, type S3StoreConfig } from '../../src/artifacts/config.js';
-import { ArtifactBucketNotFoundError, ArtifactStoreAuthError, ArtifactStoreError, ArtifactStoreUnavailableError } from '../../src/artifacts/errors.js';
+import {
+  ArtifactBucketNotFoundError,
+  ArtifactStoreAuthError,
+  ArtifactStoreError,
+  ArtifactStoreUnavailableError,
+} from '../../src/artifacts/errors.js';
 import { LocalArtifactStore } from '../../src/artifacts/local.js';
 import { S3ArtifactStore, type S3ArtifactStoreOpts } from '../../src/artifacts/s3.js';
 import type { ArtifactStore } from '../../src/artifacts/types.js';
@@ -54,7 +59,12 @@ function s3Store(env: Record<string, string> = {}, opts: S3ArtifactStoreOpts = {
 function randomStream(bytes: number): { stream: () => Readable; sha: string } {
   const data = randomBytes(bytes);
   return {
-    stream: () => Readable.from((function* () { for (let i = 0; i < data.length; i += 64 * 1024) yield data.subarray(i, i + 64 * 1024); })()),
+    stream: () =>
+      Readable.from(
+        (function* () {
+          for (let i = 0; i < data.length; i += 64 * 1024) yield data.subarray(i, i + 64 * 1024);
+        })(),
+      ),
     sha: sha256(data),
   };
 }
@@ -132,10 +142,19 @@ for (const [kind, make] of stores) {
       );
       await assert.rejects(store.putStream(task, 'w.tar.gz', failing), /sandbox went away/);
       assert.equal((await store.get(task, 'w.tar.gz'))?.toString(), 'version 1');
-      await assert.rejects(store.putStream(task, 'new.tar.gz', Readable.from((async function* () {
-        yield Buffer.from('partial');
-        throw new Error('gone');
-      })())), /gone/);
+      await assert.rejects(
+        store.putStream(
+          task,
+          'new.tar.gz',
+          Readable.from(
+            (async function* () {
+              yield Buffer.from('partial');
+              throw new Error('gone');
+            })(),
+          ),
+        ),
+        /gone/,
+      );
       assert.equal(await store.get(task, 'new.tar.gz'), undefined);
       assert.deepEqual(await store.list(task), ['w.tar.gz']);
     });
@@ -149,7 +168,10 @@ describe('S3 store: configuration and clear errors', () => {
       await assert.rejects(call(), (err: unknown) => {
         assert.ok(err instanceof ArtifactStoreAuthError, `got ${inspect(err)}`);
         assert.equal(err.retryable, false);
-        assert.match(err.message, /refused ccflow's credentials for s3:\/\/ccflow-artifacts\/deploy-1\/ \(SignatureDoesNotMatch, HTTP 403\)/);
+        assert.match(
+          err.message,
+          /refused ccflow's credentials for s3:\/\/ccflow-artifacts\/deploy-1\/ \(SignatureDoesNotMatch, HTTP 403\)/,
+        );
         assert.match(err.message, /AWS_SECRET_ACCESS_KEY/);
         assert.doesNotMatch(inspect(err, { depth: 10 }), /not-the-secret/);
         return true;

@@ -10,7 +10,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { PACKAGE_ROOT } from '../../src/config.js';
+import { PACKAGE_ROOT } from '../../src/home.js';
 
 const read = (file: string) => readFileSync(path.join(PACKAGE_ROOT, file), 'utf8');
 
@@ -53,7 +53,8 @@ test('compose has PostgreSQL, Temporal, its Web UI, SeaweedFS and ccflow workers
     for (const d of deps) assert.ok(services[d], `${name} depends on ${d}, which is not a service`);
     for (const v of s.volumes ?? []) {
       const source = v.split(':')[0] ?? '';
-      if (!source.startsWith('.') && !source.startsWith('/')) assert.ok(compose.volumes && source in compose.volumes, `volume ${source} is declared`);
+      if (!source.startsWith('.') && !source.startsWith('/'))
+        assert.ok(compose.volumes && source in compose.volumes, `volume ${source} is declared`);
     }
   }
   // Temporal stores in PostgreSQL, with the same credentials.

@@ -106,7 +106,11 @@ export class S3ArtifactStore implements ArtifactStore {
       }),
     );
     // pipe() does not forward errors: a source that fails must fail the upload, not end it short.
-    body.once('error', (err) => counted.destroy(err));
+    let sourceError: Error | undefined;
+    body.once('error', (err) => {
+      sourceError = err;
+      counted.destroy(err);
+    });
     // An abort fails the source rather than the uploader: the uploader then aborts the multipart
     // upload on the server before done() rejects (its own abort signal rejects first and cleans
     // up later, so a caller could see the rejection while parts still sit on the server).
@@ -131,7 +135,8 @@ export class S3ArtifactStore implements ArtifactStore {
       await upload.done();
     } catch (err) {
       body.destroy();
-      throw translateS3Error(err, `storing ${key}`, this.#where);
+      // The source's own failure (the sandbox went away, a size limit) is the caller's to read.
+      throw sourceError ?? translateS3Error(err, `storing ${key}`, this.#where);
     } finally {
       opts.signal?.removeEventListener('abort', onAbort);
     }

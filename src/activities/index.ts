@@ -1,5 +1,6 @@
 import { DEFAULT_RUN_TIMING, type RunTiming } from '../claude/runner.js';
-import type { ActivityDeps } from './deps.js';
+import { AgentSlots } from './agent-slots.js';
+import { DEFAULT_MAX_CONCURRENT_AGENTS, type ActivityDeps } from './deps.js';
 import { createLifecycleActivities } from './lifecycle.js';
 import { createResultActivities } from './result.js';
 import { createRunClaudeActivity } from './run-claude.js';
@@ -18,10 +19,11 @@ export type { ActivityDeps } from './deps.js';
 export const createActivities = (deps: ActivityDeps) => {
   const timing: RunTiming = { ...DEFAULT_RUN_TIMING, ...deps.timing };
   const sandboxes = createSandboxAccess(deps.providers);
+  const slots = new AgentSlots(deps.maxConcurrentAgents ?? DEFAULT_MAX_CONCURRENT_AGENTS);
   return {
     ...createValidationActivities(),
     ...createLifecycleActivities(deps, sandboxes),
-    ...createRunClaudeActivity(deps, sandboxes, timing),
+    ...createRunClaudeActivity(deps, sandboxes, timing, slots),
     ...createResultActivities(sandboxes),
     ...createSessionActivities({ sandboxes, providers: deps.providers, artifacts: deps.artifacts, pollIntervalMs: timing.pollIntervalMs }),
   };

@@ -1,8 +1,9 @@
 import { Context } from '@temporalio/activity';
 import type { ArtifactStore } from '../artifacts/types.js';
 import { runFiles } from '../claude/runner.js';
-import { SANDBOX_OWNER } from '../domain/constants.js';
+import { DEFAULT_HOST_START_TIMEOUT_SECONDS, SANDBOX_OWNER } from '../domain/constants.js';
 import { SANDBOX_FILES } from '../sandbox/layout.js';
+import { sandboxFileStream } from '../sandbox/stream.js';
 import type { Sandbox } from '../sandbox/types.js';
 import type { CreateSandboxInput, CreatedSandbox, DestroySandboxInput, DestroyedSandbox } from '../schemas/activities.js';
 import type { ActivityDeps } from './deps.js';
@@ -29,9 +30,16 @@ export const createLifecycleActivities = (deps: ActivityDeps, sandboxes: Sandbox
       }),
     );
     ctx.log.info('sandbox created', { sandboxId: sandbox.sandboxId, provider: name });
-    // A bubblewrap sandbox lives on this host only: later activities must come back here. Any
-    // other goes back to the queue this activity came from, which is the task's own.
-    return { sandboxId: sandbox.sandboxId, provider: name, taskQueue: name === 'local' ? deps.hostTaskQueue : ctx.info.taskQueue };
+    // A bubblewrap sandbox lives on this host only: later activities must come back here, and
+    // when nobody takes them from the host's queue within the host's bound, the host is gone.
+    // Any other sandbox goes back to the queue this activity came from, the task's own.
+    if (name !== 'local') return { sandboxId: sandbox.sandboxId, provider: name, taskQueue: ctx.info.taskQueue };
+    return {
+      sandboxId: sandbox.sandboxId,
+      provider: name,
+      taskQueue: deps.hostTaskQueue,
+      hostStartSeconds: deps.hostStartTimeoutSeconds ?? DEFAULT_HOST_START_TIMEOUT_SECONDS,
+    };
   },
 
   /** Saves every run's transcript and stderr to the artifact store, then destroys the sandbox. */
@@ -41,19 +49,31 @@ export const createLifecycleActivities = (deps: ActivityDeps, sandboxes: Sandbox
     const provider = sandboxes.provider(input.provider);
     let saved = 0;
     const sandbox = await provider.connect(input.sandboxId).catch(() => undefined);
-    if (sandbox) saved = await archiveRuns(sandbox, deps.artifacts, workflowId, input.runNames);
+    if (sandbox) saved = await translated(() => archiveRuns(sandbox, deps.artifacts, workflowId, input.runNames));
     await translated(() => provider.destroy(input.sandboxId));
     ctx.log.info('sandbox destroyed', { sandboxId: input.sandboxId, artifactsSaved: saved });
     return { artifactsDir: deps.artifacts.location(workflowId), artifactsSaved: saved };
   },
 });
 
-async function archiveRuns(sandbox: Sandbox, store: ArtifactStore, taskId: string, runNames: readonly string[]): Promise<number> {
+/** Saves every attempt of the given runs (prompt, transcript, stderr, exit code) and the result files. */
+export async function archiveRuns(
+  sandbox: Sandbox,
+  store: ArtifactStore,
+  taskId: string,
+  runNames: readonly string[],
+  o: { results?: boolean } = {},
+): Promise<number> {
   let saved = 0;
   const save = async (from: string, to: string) => {
     const content = await sandbox.readFile(from).catch(() => undefined);
     if (content === undefined) return;
     await store.put(taskId, to, content);
+    saved += 1;
+  };
+  // Transcripts and stderr can be large: streamed from the sandbox to the store.
+  const stream = async (from: string, to: string) => {
+    await store.putStream(taskId, to, sandboxFileStream(sandbox, from));
     saved += 1;
   };
   for (const runName of runNames) {
@@ -62,12 +82,14 @@ async function archiveRuns(sandbox: Sandbox, store: ArtifactStore, taskId: strin
       if ((await sandbox.readFile(f.pid).catch(() => undefined)) === undefined) continue;
       const prefix = `runs/${runName}/a${a}`;
       await save(f.prompt, `${prefix}/prompt.txt`);
-      await save(f.stdout, `${prefix}/transcript.jsonl`);
-      await save(f.stderr, `${prefix}/stderr.log`);
+      await stream(f.stdout, `${prefix}/transcript.jsonl`);
+      await stream(f.stderr, `${prefix}/stderr.log`);
       await save(f.exitCode, `${prefix}/exit-code`);
     }
   }
-  await save(SANDBOX_FILES.result, 'result.json');
-  await save(SANDBOX_FILES.attempts, 'result-attempts.jsonl');
+  if (o.results !== false) {
+    await save(SANDBOX_FILES.result, 'result.json');
+    await save(SANDBOX_FILES.attempts, 'result-attempts.jsonl');
+  }
   return saved;
 }

@@ -26,6 +26,11 @@ export type CreateSandboxInput = z.infer<typeof CreateSandboxInput>;
 export const CreatedSandbox = SandboxRef.extend({
   /** Task queue for every later activity on this sandbox (a host queue for local sandboxes). */
   taskQueue: z.string(),
+  /**
+   * Host-bound sandboxes only: how long an activity on the host queue may wait to be picked up
+   * before the host counts as lost (the host's own setting).
+   */
+  hostStartSeconds: z.number().int().positive().optional(),
 });
 export type CreatedSandbox = z.infer<typeof CreatedSandbox>;
 

@@ -85,6 +85,10 @@ export const TaskStatus = z.object({
   continuedFrom: z.string().optional(),
   /** Why the last session save failed, if it did (a later restore would then fail). */
   sessionSaveError: z.string().optional(),
+  /** The last session saved whole (transcript and workspace): where a task resumes after losing its host. */
+  savedSession: z.object({ sessionId: z.string(), turn: z.number().int() }).optional(),
+  /** How often the task moved to another host after losing one (HostLost). */
+  hostRestarts: z.number().int().optional(),
 });
 export type TaskStatus = z.infer<typeof TaskStatus>;
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_MAX_HOST_RESTARTS } from '../domain/constants.js';
 
 /**
  * The wire shapes of an agent task. These zod schemas are the single source of truth: the
@@ -110,6 +111,13 @@ export const TaskSpec = z.strictObject({
     .default(0)
     .describe('How long the task stays open for follow-ups after each result (0: it ends with its first result).'),
   continueFrom: ContinueFrom.optional().describe("Start from an earlier task's saved session and workspace."),
+  maxHostRestarts: z
+    .number()
+    .int()
+    .min(0)
+    .max(10)
+    .default(DEFAULT_MAX_HOST_RESTARTS)
+    .describe('How often the task moves to another host when the host of its bubblewrap sandbox is lost (HostLost).'),
 });
 /** What a user writes. */
 export type TaskSpecInput = z.input<typeof TaskSpec>;
@@ -143,5 +151,6 @@ export const TaskResult = z.object({
   artifactsDir: z.string().optional(),
   turns: z.array(TurnSummary).optional().describe('Every turn of the task: its first prompt, then each follow-up.'),
   continuedFrom: z.string().optional().describe('The task this one continued (continueFrom.workflowId).'),
+  hostRestarts: z.number().int().optional().describe('How often the task moved to another host after losing one.'),
 });
 export type TaskResult = z.infer<typeof TaskResult>;

@@ -50,6 +50,7 @@ function resultOf(status: TaskStatus, last: TurnOutcome, startedAt: number): Tas
     durationMs: Date.now() - startedAt,
     sandboxId: last.entry.sandbox.sandboxId,
     resultAttempts: status.resultAttempts,
+    hostRestarts: status.hostRestarts ?? 0,
   };
 }
 

@@ -7,6 +7,11 @@ import { createSandbox, sandboxActivities, type SandboxActivities } from './acti
 export interface SandboxEntry {
   sandbox: CreatedSandbox;
   runNames: string[];
+  /**
+   * Its host stopped taking activities (HostLost): nothing more is asked of it, teardown
+   * included; the host's own sweeper destroys it when the host comes back.
+   */
+  lost?: boolean;
 }
 
 /**
@@ -20,7 +25,7 @@ export class SandboxPool {
     private readonly spec: TaskSpec,
     carried: readonly SandboxEntry[] = [],
   ) {
-    this.entries = carried.map((e) => ({ sandbox: e.sandbox, runNames: [...e.runNames] }));
+    this.entries = carried.map((e) => ({ sandbox: e.sandbox, runNames: [...e.runNames], ...(e.lost ? { lost: true } : {}) }));
   }
 
   /** The sandbox the task works in now. */
@@ -46,13 +51,17 @@ export class SandboxPool {
 
   /**
    * Saves the transcripts and destroys every sandbox, whatever happened, cancellation
-   * included. Returns where the transcripts went.
+   * included (but those on lost hosts). Returns where the transcripts went.
    */
   async teardown(): Promise<string | undefined> {
     let artifactsDir: string | undefined;
     await CancellationScope.nonCancellable(async () => {
       for (const entry of this.entries) {
         const { sandboxId, provider } = entry.sandbox;
+        if (entry.lost) {
+          log.warn("sandbox left to its host's sweeper: the host was lost", { sandboxId, taskQueue: entry.sandbox.taskQueue });
+          continue;
+        }
         try {
           const destroyed = await this.activities(entry).destroySandbox({ sandboxId, provider, runNames: entry.runNames });
           artifactsDir = destroyed.artifactsDir;

@@ -1,11 +1,16 @@
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities/index.js';
-import { LocalArtifactStore } from '../artifacts/local.js';
+import { describeArtifactStore, openArtifactStore } from '../artifacts/open.js';
 import { bundleWorkflows } from './bundle.js';
 import { loadWorkerConfig, type WorkerConfig } from './config.js';
 import { buildProviders } from './providers.js';
 import { createActivityMetrics, installRuntime } from './telemetry.js';
 import { ensureSearchAttributes } from './search-attributes.js';
+import { startSweeper } from './sweep.js';
+
+/** Activities a worker runs beside its agents (fetch a result, save a session, probe, create a sandbox). */
+const BOOKKEEPING_ACTIVITY_SLOTS = 32;
 
 /** The activity dependencies of a worker configured from its environment. */
 export function buildActivityDeps(config: WorkerConfig): ActivityDeps {
@@ -19,8 +24,10 @@ export function buildActivityDeps(config: WorkerConfig): ActivityDeps {
     providers: buildProviders(config),
     defaultProvider: config.defaultProvider,
     model: { baseUrl: config.model.baseUrl, apiKey: config.model.apiKey },
-    artifacts: new LocalArtifactStore(config.artifactDir),
+    artifacts: openArtifactStore(config.artifacts),
     hostTaskQueue: config.hostTaskQueue,
+    hostStartTimeoutSeconds: config.hostStartTimeoutSeconds,
+    maxConcurrentAgents: config.maxConcurrentAgents,
   };
 }
 
@@ -55,7 +62,10 @@ export async function createWorkers(o: {
   if (added.length > 0) console.error(`ccflow worker: registered search attributes ${added.join(', ')}`);
   const activities = createActivities(o.deps);
   const workflowBundle = o.workflowBundle ?? (await bundleWorkflows());
-  const maxConcurrentActivityTaskExecutions = o.maxConcurrentAgents ?? 8;
+  // Agents are capped inside runClaude (AgentSlots); the workers take more activities than
+  // that, so a quick one on the host queue never waits behind agents: an activity that waits
+  // there past the host start bound reads as a lost host.
+  const maxConcurrentActivityTaskExecutions = (o.maxConcurrentAgents ?? o.deps.maxConcurrentAgents ?? 8) + BOOKKEEPING_ACTIVITY_SLOTS;
   // Heartbeats carry cancellation back to a running agent: send them often enough that
   // `ccflow cancel` kills the agent within seconds, not at 80% of the heartbeat timeout.
   const heartbeatThrottle = { maxHeartbeatThrottleInterval: '2s', defaultHeartbeatThrottleInterval: '2s' } as const;
@@ -115,16 +125,45 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<v
   const deps = buildActivityDeps(config);
   // JSON logs and the metrics endpoint: before the first connection creates a default runtime.
   installRuntime({ metricsPort: config.metricsPort, logLevel: config.logLevel, logFormat: config.logFormat });
+  const store = describeArtifactStore(config.artifacts);
+  // A wrong key or a missing bucket fails here, with what to fix, not inside a task.
+  await deps.artifacts.check().catch((err: unknown) => {
+    throw new Error(`the artifact store ${store} cannot be used: ${err instanceof Error ? err.message : String(err)}`);
+  });
   const connection = await NativeConnection.connect({ address: config.address });
+  const clientConnection = await Connection.connect({ address: config.address });
+  let sweeper: { stop(): Promise<void> } | undefined;
   try {
     const workers = await createConfiguredWorkers(connection, config, deps);
     console.error(
       `ccflow worker: polling ${config.taskQueue} and ${config.hostTaskQueue} on ${config.address} ` +
         `(sandbox: ${config.defaultProvider}${config.unsafeNoSandbox ? ', UNISOLATED' : ''}; model: ${config.model.baseUrl ?? 'Anthropic API'}` +
-        `${config.metricsPort !== undefined ? `; metrics: http://0.0.0.0:${config.metricsPort}/metrics` : ''})`,
+        `; artifacts: ${store}${config.metricsPort !== undefined ? `; metrics: http://0.0.0.0:${config.metricsPort}/metrics` : ''})`,
     );
+    // This host's own bubblewrap sandboxes: after a crash or a lost-host failover, the worker
+    // that comes back destroys what its tasks left here (E2B sandboxes are `ccflow sweep`'s).
+    const local = deps.providers.local;
+    if (local && config.sweepIntervalSeconds > 0) {
+      sweeper = startSweeper({
+        providers: [local],
+        client: new Client({ connection: clientConnection, namespace: config.namespace }),
+        artifacts: deps.artifacts,
+        graceMs: config.sweepGraceSeconds * 1000,
+        intervalMs: config.sweepIntervalSeconds * 1000,
+        report: (decisions, err) => {
+          if (err) console.error(`ccflow worker: sweeping orphaned sandboxes failed: ${err instanceof Error ? err.message : String(err)}`);
+          for (const d of decisions.filter((x) => x.action === 'destroyed')) {
+            console.error(
+              `ccflow worker: swept sandbox ${d.sandboxId} of ${d.workflowId ?? '-'} (${d.reason}; ${d.archived ?? 0} file(s) saved)`,
+            );
+          }
+        },
+      });
+    }
     await workers.run();
   } finally {
+    await sweeper?.stop();
+    await clientConnection.close();
     await connection.close();
   }
 }

@@ -23,6 +23,8 @@ export const BOUNDARIES = {
   activities: {
     units: ['claude', 'sandbox', 'domain', 'schemas', 'git'],
     types: ['artifacts', 'proxy'],
+    // The store's errors are part of its interface: activities classify them into failures.
+    files: ['artifacts/errors.ts'],
     deny: [/^@temporalio\/(workflow|client|worker)$/, /^e2b$/],
     noProcessEnv: true,
   },

@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 // Development set-up, run by `npm install` in a clone of ccflow (the `prepare` script): installs
-// the pinned Temporal tools into .venv and builds dist/. It does not run when ccflow is
+// the pinned Temporal tools into .venv, builds the pinned SeaweedFS for the S3 tests (cached in
+// ~/.cache/ccflow) and builds dist/. It does not run when ccflow is
 // installed as a dependency. Idempotent and quiet when there is nothing to do.
 // CCFLOW_SKIP_SETUP=1 skips it (the Docker image builds on its own).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureWeed } from './seaweedfs.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const venv = path.join(root, '.venv');
@@ -88,6 +90,15 @@ function install(tool) {
   );
 }
 
+/** SeaweedFS, the S3 server of the test suite: built with Go once per machine (scripts/seaweedfs.mjs). */
+function installSeaweed() {
+  if (spawnSync('go', ['version']).status !== 0) {
+    log('note: Go is not installed, so SeaweedFS (the S3 server of the test suite) is not built; the S3 tests will fail until it is');
+    return;
+  }
+  ensureWeed(log);
+}
+
 function build() {
   log('compiling TypeScript to dist/');
   execFileSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.json')], {
@@ -104,6 +115,7 @@ if (process.env.CCFLOW_SKIP_SETUP === '1') {
   // `prepare` runs on pack too; the package needs only dist/, which `prepack` builds.
 } else {
   for (const tool of TOOLS) install(tool);
+  installSeaweed();
   build();
   if (spawnSync('bwrap', ['--version']).status !== 0) {
     log('note: bubblewrap (bwrap) is not installed; local sandboxes need it: `sudo apt-get install -y bubblewrap`');

@@ -51,7 +51,21 @@ export interface ActivityDeps {
   artifacts: ArtifactStore;
   /** The task queue only this worker's host listens on (for host-bound sandboxes). */
   hostTaskQueue: string;
+  /**
+   * How long an activity on one of this host's sandboxes may wait to be picked up before the
+   * workflow takes the host for lost and moves the task to another host.
+   * @default 60 // seconds (DEFAULT_HOST_START_TIMEOUT_SECONDS)
+   */
+  hostStartTimeoutSeconds?: number;
   timing?: Partial<RunTiming>;
   /** git on this host, with the worker's credentials (tasks with a `repo`). */
   git: GitDeps;
+  /**
+   * Agents this worker runs at once (CCFLOW_MAX_CONCURRENT_AGENTS); more wait for a slot inside
+   * their runClaude activity.
+   * @default 8
+   */
+  maxConcurrentAgents?: number;
 }
+
+export const DEFAULT_MAX_CONCURRENT_AGENTS = 8;

@@ -1,5 +1,6 @@
 import { ApplicationFailure, CancelledFailure } from '@temporalio/activity';
 import { CcflowFailure, isRetryable, type FailureDetails, type FailureType } from '../domain/failures.js';
+import { ArtifactStoreError } from '../artifacts/errors.js';
 import { SandboxError, SandboxNotFoundError } from '../sandbox/errors.js';
 
 /**
@@ -20,7 +21,7 @@ export function applicationFailure(
 }
 
 /**
- * What an error from below the activities (claude runner, sandbox providers) becomes: its
+ * What an error from below the activities (claude runner, sandbox providers, artifact stores) becomes: its
  * classified type, or the sandbox failure that matches a provider error. Anything else is
  * left as it is (an unexpected error: Temporal retries it).
  */
@@ -29,6 +30,9 @@ export function toApplicationFailure(err: unknown, attempt?: number): unknown {
   if (err instanceof CcflowFailure) return applicationFailure(err.type, err.message, { details: err.details, attempt });
   if (err instanceof SandboxNotFoundError) return applicationFailure('SandboxLost', err.message);
   if (err instanceof SandboxError) return applicationFailure(err.retryable ? 'SandboxCallFailed' : 'SandboxUnavailable', err.message);
+  if (err instanceof ArtifactStoreError) {
+    return applicationFailure(err.retryable ? 'ArtifactStoreUnavailable' : 'ArtifactStoreMisconfigured', err.message);
+  }
   return err;
 }
 

@@ -1,6 +1,7 @@
 import { DEFAULT_RUN_TIMING, type RunTiming } from '../claude/runner.js';
-import type { ActivityDeps } from './deps.js';
 import { createGitActivities } from './git.js';
+import { AgentSlots } from './agent-slots.js';
+import { DEFAULT_MAX_CONCURRENT_AGENTS, type ActivityDeps } from './deps.js';
 import { createLifecycleActivities } from './lifecycle.js';
 import { createResultActivities } from './result.js';
 import { createRunClaudeActivity } from './run-claude.js';
@@ -20,10 +21,11 @@ export type { GitDeps } from './git.js';
 export const createActivities = (deps: ActivityDeps) => {
   const timing: RunTiming = { ...DEFAULT_RUN_TIMING, ...deps.timing };
   const sandboxes = createSandboxAccess(deps.providers);
+  const slots = new AgentSlots(deps.maxConcurrentAgents ?? DEFAULT_MAX_CONCURRENT_AGENTS);
   return {
     ...createValidationActivities(deps.sandboxPolicy),
     ...createLifecycleActivities(deps, sandboxes),
-    ...createRunClaudeActivity(deps, sandboxes, timing),
+    ...createRunClaudeActivity(deps, sandboxes, timing, slots),
     ...createResultActivities(sandboxes),
     ...createSessionActivities({ sandboxes, providers: deps.providers, artifacts: deps.artifacts, pollIntervalMs: timing.pollIntervalMs }),
     ...createGitActivities({ sandboxes, artifacts: deps.artifacts, git: deps.git, pollIntervalMs: timing.pollIntervalMs }),

@@ -1,9 +1,10 @@
 import { Context } from '@temporalio/activity';
 import type { ArtifactStore, TaskRef } from '../artifacts/types.js';
 import { runFiles } from '../claude/runner.js';
-import { SANDBOX_OWNER } from '../domain/constants.js';
+import { DEFAULT_HOST_START_TIMEOUT_SECONDS, SANDBOX_OWNER } from '../domain/constants.js';
 import { readHead } from '../sandbox/bounded.js';
 import { SANDBOX_FILES } from '../sandbox/layout.js';
+import { sandboxFileStream } from '../sandbox/stream.js';
 import type { Sandbox } from '../sandbox/types.js';
 import type { CreateSandboxInput, CreatedSandbox, DestroySandboxInput, DestroyedSandbox } from '../schemas/activities.js';
 import type { ActivityDeps } from './deps.js';
@@ -39,13 +40,17 @@ export const createLifecycleActivities = (deps: ActivityDeps, sandboxes: Sandbox
     );
     const modelKeyInSandbox = deps.model.keyInSandbox(name);
     ctx.log.info('sandbox created', { sandboxId: sandbox.sandboxId, provider: name, ...(modelKeyInSandbox ? { modelKeyInSandbox } : {}) });
-    // A bubblewrap sandbox lives on this host only: later activities must come back here. Any
-    // other goes back to the queue this activity came from, which is the task's own.
+    // A bubblewrap sandbox lives on this host only: later activities must come back here, and
+    // when nobody takes them from the host's queue within the host's bound, the host is gone.
+    // Any other sandbox goes back to the queue this activity came from, the task's own.
+    const marked = modelKeyInSandbox ? { modelKeyInSandbox } : {};
+    if (name !== 'local') return { sandboxId: sandbox.sandboxId, provider: name, taskQueue: ctx.info.taskQueue, ...marked };
     return {
       sandboxId: sandbox.sandboxId,
       provider: name,
-      taskQueue: name === 'local' ? deps.hostTaskQueue : ctx.info.taskQueue,
-      ...(modelKeyInSandbox ? { modelKeyInSandbox } : {}),
+      taskQueue: deps.hostTaskQueue,
+      hostStartSeconds: deps.hostStartTimeoutSeconds ?? DEFAULT_HOST_START_TIMEOUT_SECONDS,
+      ...marked,
     };
   },
 
@@ -56,7 +61,7 @@ export const createLifecycleActivities = (deps: ActivityDeps, sandboxes: Sandbox
     const provider = sandboxes.provider(input.provider);
     let saved = 0;
     const sandbox = await provider.connect(input.sandboxId).catch(() => undefined);
-    if (sandbox) saved = await archiveRuns(sandbox, deps.artifacts, task, input.runNames);
+    if (sandbox) saved = await translated(() => archiveRuns(sandbox, deps.artifacts, task, input.runNames));
     // Its tokens die with it: whatever still holds one (a process that outlived the kill, a
     // copy the agent made) is refused from now on.
     await deps.model.revoke(input.sandboxId);
@@ -66,7 +71,14 @@ export const createLifecycleActivities = (deps: ActivityDeps, sandboxes: Sandbox
   },
 });
 
-async function archiveRuns(sandbox: Sandbox, store: ArtifactStore, task: TaskRef, runNames: readonly string[]): Promise<number> {
+/** Saves every attempt of the given runs (prompt, transcript, stderr, exit code) and the result files. */
+export async function archiveRuns(
+  sandbox: Sandbox,
+  store: ArtifactStore,
+  task: TaskRef,
+  runNames: readonly string[],
+  o: { results?: boolean } = {},
+): Promise<number> {
   let saved = 0;
   // Every one of these files is the agent's to write: keep at most a bounded head of each.
   const save = async (from: string, to: string) => {
@@ -76,19 +88,30 @@ async function archiveRuns(sandbox: Sandbox, store: ArtifactStore, task: TaskRef
     if (head.truncated) await store.put(task, `${to}.truncated`, `only the first ${MAX_ARCHIVED_FILE_BYTES} bytes were kept\n`);
     saved += 1;
   };
+  // Transcripts and stderr can be large: streamed from the sandbox to the store, bounded too.
+  const stream = async (from: string, to: string) => {
+    const size = await sandbox.fileSize(from).catch(() => undefined);
+    if (size === undefined) return;
+    await store.putStream(task, to, sandboxFileStream(sandbox, from, undefined, MAX_ARCHIVED_FILE_BYTES));
+    if (size > MAX_ARCHIVED_FILE_BYTES)
+      await store.put(task, `${to}.truncated`, `only the first ${MAX_ARCHIVED_FILE_BYTES} bytes were kept\n`);
+    saved += 1;
+  };
   for (const runName of runNames) {
     for (let a = 1; a <= MAX_ATTEMPT_DIRS; a++) {
       const f = runFiles(`${SANDBOX_FILES.runs}/${runName}/a${a}`);
       if ((await sandbox.fileSize(f.pid).catch(() => undefined)) === undefined) continue;
       const prefix = `runs/${runName}/a${a}`;
       await save(f.prompt, `${prefix}/prompt.txt`);
-      await save(f.stdout, `${prefix}/transcript.jsonl`);
-      await save(f.stderr, `${prefix}/stderr.log`);
+      await stream(f.stdout, `${prefix}/transcript.jsonl`);
+      await stream(f.stderr, `${prefix}/stderr.log`);
       await save(f.exitCode, `${prefix}/exit-code`);
       await save(f.approvalLog, `${prefix}/approval-hook.jsonl`);
     }
   }
-  await save(SANDBOX_FILES.result, 'result.json');
-  await save(SANDBOX_FILES.attempts, 'result-attempts.jsonl');
+  if (o.results !== false) {
+    await save(SANDBOX_FILES.result, 'result.json');
+    await save(SANDBOX_FILES.attempts, 'result-attempts.jsonl');
+  }
   return saved;
 }

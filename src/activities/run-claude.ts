@@ -20,6 +20,7 @@ import type { Sandbox } from '../sandbox/types.js';
 import type { RunClaudeInput, RunClaudeOutput } from '../schemas/activities.js';
 import { RunProgress } from '../schemas/run-progress.js';
 import type { RunUsage } from '../proxy/state.js';
+import type { AgentSlots } from './agent-slots.js';
 import type { ActivityDeps } from './deps.js';
 import { prepareApprovals, summarizeDeferred } from './approvals.js';
 import { applicationFailure, toApplicationFailure } from './failures.js';
@@ -28,7 +29,7 @@ import type { SandboxAccess } from './sandboxes.js';
 import { currentTask } from './task.js';
 
 /** The agent run: one `claude -p` process in the sandbox, followed (or reattached to) until its result. */
-export const createRunClaudeActivity = (deps: ActivityDeps, sandboxes: SandboxAccess, timing: RunTiming) => ({
+export const createRunClaudeActivity = (deps: ActivityDeps, sandboxes: SandboxAccess, timing: RunTiming, slots: AgentSlots) => ({
   async runClaude(input: RunClaudeInput): Promise<RunClaudeOutput> {
     const ctx = Context.current();
     const attempt = ctx.info.attempt;
@@ -74,6 +75,12 @@ export const createRunClaudeActivity = (deps: ActivityDeps, sandboxes: SandboxAc
     });
     const env = buildClaudeEnv({ home: SANDBOX_HOME, path: SANDBOX_PATH, model: modelEnv });
 
+    // Heartbeats while waiting carry the previous attempt's details on, for a reattach later.
+    const release = await slots
+      .acquire({ signal: ctx.cancellationSignal, onWait: () => ctx.heartbeat(ctx.info.heartbeatDetails), intervalMs: 2_000 })
+      .catch((err: unknown) => {
+        throw ctx.cancellationSignal.aborted ? new CancelledFailure('cancelled while waiting for an agent slot') : err;
+      });
     try {
       const summary = await runAgent({
         sandbox,
@@ -123,6 +130,8 @@ export const createRunClaudeActivity = (deps: ActivityDeps, sandboxes: SandboxAc
         throw applicationFailure(err.type, message, { details: err.details, attempt });
       }
       throw toApplicationFailure(err, attempt);
+    } finally {
+      release();
     }
   },
 });

@@ -1,13 +1,15 @@
+import { Transform, pipeline, type TransformCallback } from 'node:stream';
 import { Context } from '@temporalio/activity';
 import type { ArtifactStore, TaskRef } from '../artifacts/types.js';
 import type { ProviderName } from '../domain/constants.js';
 import { SandboxError, SandboxNotFoundError } from '../sandbox/errors.js';
 import { CLAUDE_PROJECT_DIR, SANDBOX_FILES, SANDBOX_WORKDIR } from '../sandbox/layout.js';
-import { FileTooLargeError, readBounded } from '../sandbox/bounded.js';
+import { readBounded } from '../sandbox/bounded.js';
+import { sandboxFileStream } from '../sandbox/stream.js';
 import type { Sandbox, SandboxProvider } from '../sandbox/types.js';
 import type { SandboxRef } from '../schemas/activities.js';
 import type { ProbedSandbox, RestoreSessionInput, RestoredSession, SaveSessionInput, SavedSession } from '../schemas/sessions.js';
-import { applicationFailure } from './failures.js';
+import { applicationFailure, translated } from './failures.js';
 import { MAX_RESULT_BYTES } from './result.js';
 import { runTool } from './sandbox-tool.js';
 import type { SandboxAccess } from './sandboxes.js';
@@ -86,72 +88,89 @@ export const createSessionActivities = (deps: SessionDeps) => {
       });
     },
 
-    /** Saves the session transcript, a workspace tarball and the turn's result. */
+    /**
+     * Saves the session transcript, a workspace tarball and the turn's result. Files stream
+     * from the sandbox to the store; each is stored whole or not at all, and the manifest goes
+     * last, so a save that dies half way leaves the previous save readable.
+     */
     async saveSession(input: SaveSessionInput): Promise<SavedSession> {
       if (!SESSION_ID_RE.test(input.sessionId)) throw notFound(`"${input.sessionId}" is not a session id`);
+      const ctx = Context.current();
       const task = currentTask();
       const sandbox = await connect(input);
-      const transcriptPath = `${CLAUDE_PROJECT_DIR}/${input.sessionId}.jsonl`;
-      const transcript = await readBounded(sandbox, transcriptPath, MAX_TRANSCRIPT_BYTES).catch((err: unknown) => {
-        if (err instanceof FileTooLargeError)
-          throw notFound(`the transcript of session ${input.sessionId} is too big to save: ${err.message}`);
-        throw err;
-      });
-      if (!transcript) {
-        throw notFound(`claude left no transcript for session ${input.sessionId} at ${transcriptPath}; the session cannot be saved`);
-      }
-      await deps.artifacts.put(task, sessionArtifacts.transcript(input.sessionId), transcript);
-
-      const result = await readBounded(sandbox, SANDBOX_FILES.result, MAX_RESULT_BYTES).catch(() => undefined);
-      if (result) await deps.artifacts.put(task, sessionArtifacts.turnResult(input.turn), result);
-
-      // tar runs inside the sandbox (it is in the read-only system directories of every
-      // provider); exit code 1 means "a file changed while it was read", which is fine here.
-      const tarball = `${SANDBOX_FILES.session}/workspace.tar.gz`;
-      const tar = await runTool(sandbox, ['tar', '-czf', tarball, '-C', SANDBOX_WORKDIR, '.'], {
-        prefix: `${SANDBOX_FILES.session}/tar`,
-        pollMs,
-      });
-      let workspaceBytes: number | null = null;
-      let workspaceError: string | undefined;
-      if (tar.exitCode !== 0 && tar.exitCode !== 1) {
-        workspaceError = `tar exited with ${tar.exitCode}: ${tar.stderr.slice(-500)}`;
-      } else {
-        // The size first: a tarball over the limit is never loaded.
-        const content = await readBounded(sandbox, tarball, MAX_WORKSPACE_TARBALL_BYTES).catch((err: unknown) => {
-          if (err instanceof FileTooLargeError) return err;
-          throw err;
-        });
-        if (content instanceof FileTooLargeError) {
-          workspaceError = `the workspace tarball is ${content.size} bytes, over the ${MAX_WORKSPACE_TARBALL_BYTES}-byte limit`;
-        } else if (!content) workspaceError = 'tar wrote no tarball';
-        else {
-          await deps.artifacts.put(task, sessionArtifacts.workspace, content);
-          workspaceBytes = content.length;
+      return translated(async () => {
+        const transcriptPath = `${CLAUDE_PROJECT_DIR}/${input.sessionId}.jsonl`;
+        // A transcript is never empty: its first byte says it is there.
+        if ((await sandbox.readFileFrom(transcriptPath, 0, 1)).length === 0) {
+          throw notFound(`claude left no transcript for session ${input.sessionId} at ${transcriptPath}; the session cannot be saved`);
         }
-      }
-      const manifest: Manifest = {
-        sessionId: input.sessionId,
-        turn: input.turn,
-        savedAt: new Date().toISOString(),
-        transcriptBytes: transcript.length,
-        workspaceBytes,
-        ...(workspaceError ? { workspaceError } : {}),
-      };
-      await deps.artifacts.put(task, sessionArtifacts.manifest, `${JSON.stringify(manifest, null, 2)}\n`);
-      if (workspaceError) Context.current().log.warn('workspace not saved', { sessionId: input.sessionId, error: workspaceError });
-      return {
-        location: deps.artifacts.location(task),
-        transcriptBytes: transcript.length,
-        workspaceBytes,
-        ...(workspaceError ? { workspaceError } : {}),
-      };
+        const heartbeat = () => ctx.heartbeat();
+        // Bounded: the agent can write to its own transcript.
+        const transcript = await deps.artifacts
+          .putStream(
+            task,
+            sessionArtifacts.transcript(input.sessionId),
+            pipeline(sandboxFileStream(sandbox, transcriptPath), new SizeLimit(MAX_TRANSCRIPT_BYTES), () => undefined),
+            { onProgress: heartbeat },
+          )
+          .catch((err: unknown) => {
+            if (err instanceof TooLargeError) {
+              throw notFound(`the transcript of session ${input.sessionId} is too big to save (over ${MAX_TRANSCRIPT_BYTES} bytes)`);
+            }
+            throw err;
+          });
+
+        const result = await readBounded(sandbox, SANDBOX_FILES.result, MAX_RESULT_BYTES).catch(() => undefined);
+        if (result) await deps.artifacts.put(task, sessionArtifacts.turnResult(input.turn), result);
+
+        // tar runs inside the sandbox (it is in the read-only system directories of every
+        // provider); exit code 1 means "a file changed while it was read", which is fine here.
+        const tarball = `${SANDBOX_FILES.session}/workspace.tar.gz`;
+        const tar = await runTool(sandbox, ['tar', '-czf', tarball, '-C', SANDBOX_WORKDIR, '.'], {
+          prefix: `${SANDBOX_FILES.session}/tar`,
+          pollMs,
+        });
+        let workspaceBytes: number | null = null;
+        let workspaceError: string | undefined;
+        if (tar.exitCode !== 0 && tar.exitCode !== 1) {
+          workspaceError = `tar exited with ${tar.exitCode}: ${tar.stderr.slice(-500)}`;
+        } else if ((await sandbox.readFileFrom(tarball, 0, 1)).length === 0) {
+          workspaceError = 'tar wrote no tarball';
+        } else {
+          const limit = new SizeLimit(MAX_WORKSPACE_TARBALL_BYTES);
+          try {
+            // pipeline() carries a failed read of the tarball through to the upload, which then aborts.
+            const body = pipeline(sandboxFileStream(sandbox, tarball), limit, () => undefined);
+            const stored = await deps.artifacts.putStream(task, sessionArtifacts.workspace, body, { onProgress: heartbeat });
+            workspaceBytes = stored.bytes;
+          } catch (err) {
+            if (!(err instanceof TooLargeError)) throw err;
+            workspaceError = `the workspace tarball is over the ${MAX_WORKSPACE_TARBALL_BYTES}-byte limit`;
+          }
+        }
+        const manifest: Manifest = {
+          sessionId: input.sessionId,
+          turn: input.turn,
+          savedAt: new Date().toISOString(),
+          transcriptBytes: transcript.bytes,
+          workspaceBytes,
+          ...(workspaceError ? { workspaceError } : {}),
+        };
+        await deps.artifacts.put(task, sessionArtifacts.manifest, `${JSON.stringify(manifest, null, 2)}\n`);
+        if (workspaceError) ctx.log.warn('workspace not saved', { sessionId: input.sessionId, error: workspaceError });
+        return {
+          location: deps.artifacts.location(task),
+          transcriptBytes: transcript.bytes,
+          workspaceBytes,
+          ...(workspaceError ? { workspaceError } : {}),
+        };
+      });
     },
 
     /**
      * Restores a saved session into a sandbox: the transcript where `claude --resume` looks
-     * for it, and the workspace files. Anything missing is a clear SessionNotFound, never a
-     * silent fresh start.
+     * for it, and the workspace files, streamed from the store. Anything missing is a clear
+     * SessionNotFound, never a silent fresh start.
      */
     async restoreSession(input: RestoreSessionInput): Promise<RestoredSession> {
       // Only ever from this task's own namespace: the store files tasks by namespace, so a
@@ -159,33 +178,29 @@ export const createSessionActivities = (deps: SessionDeps) => {
       const source: TaskRef = { namespace: currentTask().namespace, workflowId: input.fromWorkflowId };
       const from = input.fromWorkflowId;
       const where = deps.artifacts.location(source);
-      const rawManifest = await deps.artifacts.get(source, sessionArtifacts.manifest);
-      if (!rawManifest) {
+      const ctx = Context.current();
+      const { manifest, saved } = await translated(async () => {
+        const raw = await deps.artifacts.get(source, sessionArtifacts.manifest);
+        return { manifest: raw && (JSON.parse(raw.toString('utf8')) as Manifest), saved: raw ? await deps.artifacts.list(source) : [] };
+      });
+      if (!manifest) {
         throw notFound(
           `task ${from} has no saved session in namespace ${source.namespace} (nothing at ${where}/${sessionArtifacts.manifest}): it ` +
             `never finished a turn, its artifacts were deleted, it is not a ccflow task, or it belongs to another namespace`,
         );
       }
-      const manifest = JSON.parse(rawManifest.toString('utf8')) as Manifest;
       const sessionId = input.sessionId ?? manifest.sessionId;
       if (!SESSION_ID_RE.test(sessionId)) throw notFound(`"${sessionId}" is not a session id`);
-
-      let transcriptBytes = 0;
-      if (!input.workspaceOnly) {
-        const transcript = await deps.artifacts.get(source, sessionArtifacts.transcript(sessionId));
-        if (!transcript) {
-          const known = (await deps.artifacts.list(source))
-            .filter((n) => n.startsWith('session/') && n.endsWith('.jsonl'))
-            .map((n) => n.slice('session/'.length, -'.jsonl'.length));
-          throw notFound(
-            `no saved transcript for session ${sessionId} of task ${from} (expected ${where}/${sessionArtifacts.transcript(sessionId)}; ` +
-              `saved sessions: ${known.length ? known.join(', ') : 'none'})`,
-          );
-        }
-        transcriptBytes = transcript.length;
+      if (!input.workspaceOnly && !saved.includes(sessionArtifacts.transcript(sessionId))) {
+        const known = saved
+          .filter((n) => n.startsWith('session/') && n.endsWith('.jsonl'))
+          .map((n) => n.slice('session/'.length, -'.jsonl'.length));
+        throw notFound(
+          `no saved transcript for session ${sessionId} of task ${from} (expected ${where}/${sessionArtifacts.transcript(sessionId)}; ` +
+            `saved sessions: ${known.length ? known.join(', ') : 'none'})`,
+        );
       }
-      const workspace = await deps.artifacts.get(source, sessionArtifacts.workspace);
-      if (!workspace) {
+      if (!saved.includes(sessionArtifacts.workspace)) {
         const why = manifest.workspaceError
           ? `: it was not saved (${manifest.workspaceError})`
           : ` (expected ${where}/${sessionArtifacts.workspace})`;
@@ -193,12 +208,20 @@ export const createSessionActivities = (deps: SessionDeps) => {
       }
 
       const sandbox = await connect(input);
-      if (!input.workspaceOnly) {
-        const transcript = await deps.artifacts.get(source, sessionArtifacts.transcript(sessionId));
-        await sandbox.writeFile(`${CLAUDE_PROJECT_DIR}/${sessionId}.jsonl`, transcript ?? Buffer.alloc(0));
-      }
+      /** Streams one stored file into the sandbox; its size. */
+      const copyIn = (name: string, to: string) =>
+        translated(async () => {
+          const opened = await deps.artifacts.getStream(source, name);
+          if (!opened) throw notFound(`${where}/${name} disappeared while the session of task ${from} was restored`);
+          ctx.heartbeat();
+          await sandbox.writeFile(to, opened.body);
+          return opened.bytes;
+        });
+      const transcriptBytes = input.workspaceOnly
+        ? 0
+        : await copyIn(sessionArtifacts.transcript(sessionId), `${CLAUDE_PROJECT_DIR}/${sessionId}.jsonl`);
       const tarball = `${SANDBOX_FILES.session}/restore.tar.gz`;
-      await sandbox.writeFile(tarball, workspace);
+      const workspaceBytes = await copyIn(sessionArtifacts.workspace, tarball);
       const tar = await runTool(sandbox, ['tar', '-xzf', tarball, '-C', SANDBOX_WORKDIR], {
         prefix: `${SANDBOX_FILES.session}/untar`,
         pollMs,
@@ -210,8 +233,24 @@ export const createSessionActivities = (deps: SessionDeps) => {
         );
       }
       await runTool(sandbox, ['rm', '-f', '--', tarball], { prefix: `${SANDBOX_FILES.session}/rm`, pollMs });
-      Context.current().log.info('session restored', { from, sessionId, sandboxId: input.sandboxId });
-      return { sessionId, transcriptBytes, workspaceBytes: workspace.length };
+      ctx.log.info('session restored', { from, sessionId, sandboxId: input.sandboxId });
+      return { sessionId, transcriptBytes, workspaceBytes };
     },
   };
 };
+
+/** Thrown through a stream that carried more than its limit. */
+class TooLargeError extends Error {}
+
+/** Passes bytes through until there are more than `limit`, then fails the stream (and so the upload). */
+class SizeLimit extends Transform {
+  #seen = 0;
+  constructor(private readonly limit: number) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.#seen += chunk.length;
+    if (this.#seen > this.limit) done(new TooLargeError(`more than ${this.limit} bytes`));
+    else done(null, chunk);
+  }
+}

@@ -1,7 +1,11 @@
-import { mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { access, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { insideRoot, taskDirName } from './names.js';
-import type { ArtifactStore, TaskRef } from './types.js';
+import type { ArtifactGetStreamOpts, ArtifactPutStreamOpts, ArtifactReadStream, ArtifactStore, StoredArtifact, TaskRef } from './types.js';
 
 /**
  * Keeps artifacts in a local directory: `<root>/<namespace>/<workflow id>/<name>`, each level
@@ -19,10 +23,32 @@ export class LocalArtifactStore implements ArtifactStore {
     const file = this.#file(task, name);
     await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
     // Write then rename, so a reader never sees half a transcript.
-    const tmp = `${file}.${process.pid}.tmp`;
+    const tmp = tempName(file);
     await writeFile(tmp, content, { mode: 0o600 });
     await rename(tmp, file);
     return file;
+  }
+
+  async putStream(task: TaskRef, name: string, body: Readable, opts: ArtifactPutStreamOpts = {}): Promise<StoredArtifact> {
+    const file = this.#file(task, name);
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    const tmp = tempName(file);
+    let bytes = 0;
+    const count = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        bytes += chunk.length;
+        opts.onProgress?.(bytes);
+        done(null, chunk);
+      },
+    });
+    try {
+      await pipeline(body, count, createWriteStream(tmp, { mode: 0o600 }), ...(opts.signal ? [{ signal: opts.signal }] : []));
+      await rename(tmp, file);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    return { location: file, bytes };
   }
 
   async get(task: TaskRef, name: string): Promise<Buffer | undefined> {
@@ -34,12 +60,23 @@ export class LocalArtifactStore implements ArtifactStore {
     }
   }
 
+  async getStream(task: TaskRef, name: string, opts: ArtifactGetStreamOpts = {}): Promise<ArtifactReadStream | undefined> {
+    // Opened first, so a file renamed over it afterwards cannot mix two versions.
+    const handle = await open(this.#file(task, name), 'r').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
+    if (!handle) return undefined;
+    const { size } = await handle.stat();
+    return { body: createReadStream('', { fd: handle, ...(opts.signal ? { signal: opts.signal } : {}) }), bytes: size };
+  }
+
   async list(task: TaskRef): Promise<string[]> {
     const dir = this.location(task);
     try {
       const entries = await readdir(dir, { recursive: true, withFileTypes: true });
       return entries
-        .filter((e) => e.isFile())
+        .filter((e) => e.isFile() && !e.name.endsWith('.ccflow-tmp'))
         .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
         .sort();
     } catch (err) {
@@ -48,10 +85,21 @@ export class LocalArtifactStore implements ArtifactStore {
     }
   }
 
+  async check(): Promise<void> {
+    await mkdir(this.root, { recursive: true, mode: 0o700 });
+    await access(this.root, 2 /* W_OK */);
+    if (!(await stat(this.root)).isDirectory()) throw new Error(`the artifact directory ${this.root} is not a directory`);
+  }
+
   #file(task: TaskRef, name: string): string {
     // Names come from ccflow's own code (`runs/run-1/a1/transcript.jsonl`); checked all the same.
     return insideRoot(this.location(task), ...name.split('/').map(safeSegment));
   }
+}
+
+/** A temporary name beside `file`, unique per writer, so two writers never share one. */
+function tempName(file: string): string {
+  return `${file}.${process.pid}-${randomBytes(4).toString('hex')}.ccflow-tmp`;
 }
 
 /** Keeps one path segment of a name harmless. */

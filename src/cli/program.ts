@@ -12,6 +12,9 @@ const ENVIRONMENT_HELP = `Environment:
   ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL    model endpoint (read by the worker only)
   CCFLOW_SANDBOX=local|e2b                 the worker's default sandbox provider
   CCFLOW_HOME                              state directory (default ~/.ccflow)
+  CCFLOW_ARTIFACTS=s3://bucket/prefix      the artifact store shared by hosts (worker, logs, sweep); with
+                                           CCFLOW_S3_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION
+  CCFLOW_ARTIFACT_DIR                      the local artifact store (default $CCFLOW_HOME/artifacts)
   CCFLOW_UNSAFE_NO_SANDBOX=1               run agents without bubblewrap (no isolation)`;
 
 /** Loads a command module only when its command runs, so `ccflow status` never loads the worker. */
@@ -117,7 +120,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .description("a task's saved transcripts, rendered readably")
     .argument('<workflowId>')
     .option('--raw', 'print the stream-json as saved')
-    .option('--dir <dir>', 'where the artifacts are (default: from the task, else CCFLOW_ARTIFACT_DIR)')
+    .option('--dir <dir>', "the task's artifact directory (default: the artifact store, CCFLOW_ARTIFACTS or CCFLOW_ARTIFACT_DIR)")
     .action((id: string, o) => done(withClient(async (c) => (await tasks()).logsCommand(id, o, c, io))));
 
   program
@@ -208,6 +211,20 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   program
     .command('worker')
     .description('a worker on CCFLOW_TASK_QUEUE (default ccflow) and its host queue, at TEMPORAL_ADDRESS')
+    .addHelpText(
+      'after',
+      `
+Scale-out settings (environment):
+  CCFLOW_HOST_TASK_QUEUE              this host's queue (default <task queue>@<hostname>)
+  CCFLOW_HOST_START_TIMEOUT_SECONDS   how long activities may wait on this host's queue before the host
+                                      counts as lost and its tasks move to another host (default 60)
+  CCFLOW_MAX_CONCURRENT_AGENTS        agents run at once; more wait in line (default 8)
+  CCFLOW_SWEEP_INTERVAL_SECONDS       sweep this host's orphaned sandboxes at start and this often;
+                                      0 turns it off (default 600)
+  CCFLOW_SWEEP_GRACE_SECONDS          never sweep sandboxes younger than this (default 900)
+The worker checks the artifact store (CCFLOW_ARTIFACTS) at start and refuses a wrong key or a missing bucket.
+`,
+    )
     .action(() => done(infra().then((m) => m.workerCommand())));
 
   program
@@ -243,7 +260,10 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
 
   program
     .command('sweep')
-    .description("destroy this host's sandboxes whose task is closed or gone and older than the grace period")
+    .description(
+      "destroy this host's (and E2B's) sandboxes whose task is closed, gone or moved to another sandbox, " +
+        'older than the grace period; their transcripts are saved to the artifact store first',
+    )
     .option('--grace <minutes>', 'leave younger sandboxes alone', number, 15)
     .option('--dry-run', 'only say what would be destroyed')
     .action((o) => done(infra().then((m) => m.sweepCommand(o, io))));

@@ -19,6 +19,15 @@ export function hostTaskQueueName(taskQueue: string, hostname: string): string {
   return `${taskQueue}@${hostname}`;
 }
 
+/**
+ * How long an activity routed to a host queue waits to be picked up before the host counts as
+ * lost (a worker restart takes seconds; a dead host never answers). CCFLOW_HOST_START_TIMEOUT_SECONDS.
+ */
+export const DEFAULT_HOST_START_TIMEOUT_SECONDS = 60;
+
+/** How often a task moves to another host after losing one, unless its spec says otherwise. */
+export const DEFAULT_MAX_HOST_RESTARTS = 2;
+
 /** The sandbox providers a task may ask for. */
 export const PROVIDER_NAMES = ['local', 'e2b'] as const;
 export type ProviderName = (typeof PROVIDER_NAMES)[number];

@@ -22,7 +22,21 @@ export const FAILURE_TYPES = {
     retryable: false,
     meaning: 'The sandbox hit one of its resource limits (memory, processes or disk; the message names it) and the agent was stopped.',
   },
+  HostLost: {
+    retryable: false,
+    meaning:
+      "The host of a bubblewrap sandbox stopped taking the task's activities (its queue went unpolled past the host start timeout); " +
+      'the workflow continues on another host from the last saved session (maxHostRestarts times at most).',
+  },
   SandboxCallFailed: { retryable: true, meaning: 'A call to the sandbox failed in a way that may pass (network, provider busy).' },
+  ArtifactStoreUnavailable: {
+    retryable: true,
+    meaning: 'The artifact store (S3 or the artifact directory) could not be reached or failed part way; nothing partial was stored.',
+  },
+  ArtifactStoreMisconfigured: {
+    retryable: false,
+    meaning: 'The artifact store refused the worker: wrong credentials, a missing bucket or a bad setting; the message says what to fix.',
+  },
   TaskClosing: {
     retryable: false,
     meaning: 'A follow-up was refused because the task is closing; `ccflow followup` continues it in a new task.',

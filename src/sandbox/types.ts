@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 /**
  * The one seam between ccflow and the place an agent runs. Providers (local bubblewrap, E2B)
  * implement it; activities only ever see these types.
@@ -105,8 +106,11 @@ export interface Sandbox {
   readFile(path: string): Promise<Buffer | undefined>;
   /** Reads up to `maxBytes` starting at byte `offset`; empty when there is nothing new. */
   readFileFrom(path: string, offset: number, maxBytes: number): Promise<Buffer>;
-  /** Writes a file, creating parent directories. */
-  writeFile(path: string, content: string | Buffer): Promise<void>;
+  /**
+   * Writes a file, creating parent directories. A Readable is streamed in (a restored
+   * workspace tarball can be hundreds of MB), never held whole.
+   */
+  writeFile(path: string, content: string | Buffer | Readable): Promise<void>;
   /** A file's size in bytes, or undefined when it does not exist (to read agent files in bounds). */
   fileSize(path: string): Promise<number | undefined>;
 

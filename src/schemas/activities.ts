@@ -26,6 +26,11 @@ export const CreatedSandbox = SandboxRef.extend({
   taskQueue: z.string(),
   /** The sandbox holds the real model credential (E2B without a proxy URL): the task is marked. */
   modelKeyInSandbox: z.boolean().optional(),
+  /**
+   * Host-bound sandboxes only: how long an activity on the host queue may wait to be picked up
+   * before the host counts as lost (the host's own setting).
+   */
+  hostStartSeconds: z.number().int().positive().optional(),
 });
 export type CreatedSandbox = z.infer<typeof CreatedSandbox>;
 

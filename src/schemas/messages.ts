@@ -101,6 +101,10 @@ export const TaskStatus = z.object({
   approval: ApprovalStatus.optional(),
   /** The repository the task works on, its head commit and its change so far. */
   repo: RepoState.optional(),
+  /** The last session saved whole (transcript and workspace): where a task resumes after losing its host. */
+  savedSession: z.object({ sessionId: z.string(), turn: z.number().int() }).optional(),
+  /** How often the task moved to another host after losing one (HostLost). */
+  hostRestarts: z.number().int().optional(),
 });
 export type TaskStatus = z.infer<typeof TaskStatus>;
 

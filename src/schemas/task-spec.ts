@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ApprovalSpec } from './approvals.js';
 import { ChangeSummary, PushRecord, PushSpec, RepoRecord, RepoSpec } from './git.js';
 import { parseAllowEntry, type EgressPolicy } from '../domain/network.js';
+import { DEFAULT_MAX_HOST_RESTARTS } from '../domain/constants.js';
 
 /**
  * The wire shapes of an agent task. These zod schemas are the single source of truth: the
@@ -160,6 +161,13 @@ export const TaskSpec = z
     approval: ApprovalSpec.optional().describe('Tool calls that wait for a human to allow or deny them (see README, Approvals).'),
     network: NetworkPolicy.optional(),
     limits: SandboxLimitsSpec.optional(),
+    maxHostRestarts: z
+      .number()
+      .int()
+      .min(0)
+      .max(10)
+      .default(DEFAULT_MAX_HOST_RESTARTS)
+      .describe('How often the task moves to another host when the host of its bubblewrap sandbox is lost (HostLost).'),
   })
   .superRefine((spec, ctx) => {
     // A continued task works on the repository of the task it continues: naming another would
@@ -212,5 +220,6 @@ export const TaskResult = z.object({
   repo: RepoRecord.optional().describe('The repository the task worked on: where from, which base commit, which branch.'),
   changes: ChangeSummary.optional().describe('The whole change to the repository, base to head.'),
   push: PushRecord.optional().describe('Where the head commit was pushed.'),
+  hostRestarts: z.number().int().optional().describe('How often the task moved to another host after losing one.'),
 });
 export type TaskResult = z.infer<typeof TaskResult>;

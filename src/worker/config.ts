@@ -1,8 +1,10 @@
 import os from 'node:os';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
+import { artifactStoreConfigFromEnv, type ArtifactStoreConfig } from '../artifacts/config.js';
 import {
   DEFAULT_ADDRESS,
+  DEFAULT_HOST_START_TIMEOUT_SECONDS,
   DEFAULT_E2B_TEMPLATE,
   DEFAULT_NAMESPACE,
   DEFAULT_TASK_QUEUE,
@@ -30,7 +32,17 @@ export interface WorkerConfig {
   hostTaskQueue: string;
   defaultProvider: ProviderName;
   sandboxRoot: string;
-  artifactDir: string;
+  /** Where artifacts go: CCFLOW_ARTIFACTS=s3://bucket/prefix (shared by hosts), else CCFLOW_ARTIFACT_DIR. */
+  artifacts: ArtifactStoreConfig;
+  /** CCFLOW_HOST_START_TIMEOUT_SECONDS: how long this host may leave its sandboxes' activities waiting before it counts as lost. */
+  hostStartTimeoutSeconds: number;
+  /**
+   * CCFLOW_SWEEP_INTERVAL_SECONDS: how often the worker destroys its own host's orphaned
+   * sandboxes (at start too, so a host that comes back cleans up after itself); 0 turns it off.
+   */
+  sweepIntervalSeconds: number;
+  /** CCFLOW_SWEEP_GRACE_SECONDS: sandboxes younger than this are never swept. */
+  sweepGraceSeconds: number;
   /** Explicit opt-in to run agents without bubblewrap. */
   unsafeNoSandbox: boolean;
   /** The model API (ANTHROPIC_BASE_URL) and the credential only the worker holds. */
@@ -115,7 +127,14 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     hostTaskQueue: env.CCFLOW_HOST_TASK_QUEUE ?? hostTaskQueueName(taskQueue, os.hostname()),
     defaultProvider: provider,
     sandboxRoot: env.CCFLOW_SANDBOX_ROOT ?? path.join(home, 'sandboxes'),
-    artifactDir: env.CCFLOW_ARTIFACT_DIR ?? path.join(home, 'artifacts'),
+    artifacts: artifactStoreConfigFromEnv(env, path.join(home, 'artifacts')),
+    hostStartTimeoutSeconds: positiveInteger(
+      env.CCFLOW_HOST_START_TIMEOUT_SECONDS,
+      'CCFLOW_HOST_START_TIMEOUT_SECONDS',
+      DEFAULT_HOST_START_TIMEOUT_SECONDS,
+    ),
+    sweepIntervalSeconds: positiveInteger(env.CCFLOW_SWEEP_INTERVAL_SECONDS, 'CCFLOW_SWEEP_INTERVAL_SECONDS', 600, { zero: true }),
+    sweepGraceSeconds: positiveInteger(env.CCFLOW_SWEEP_GRACE_SECONDS, 'CCFLOW_SWEEP_GRACE_SECONDS', 900, { zero: true }),
     unsafeNoSandbox: env.CCFLOW_UNSAFE_NO_SANDBOX === '1',
     model: { baseUrl: env.ANTHROPIC_BASE_URL || undefined, credential: credentialFromEnv(env) },
     maxConcurrentAgents: maxAgents,
@@ -198,6 +217,14 @@ function loadSecurityConfig(env: NodeJS.ProcessEnv, home: string): SecurityConfi
     defaults,
     caps,
   };
+}
+
+function positiveInteger(raw: string | undefined, name: string, fallback: number, o: { zero?: boolean } = {}): number {
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < (o.zero ? 0 : 1))
+    throw new Error(`${name} must be a ${o.zero ? 'non-negative' : 'positive'} integer (seconds), not "${raw}"`);
+  return n;
 }
 
 function parsePort(raw: string, name: string): number {

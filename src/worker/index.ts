@@ -5,7 +5,7 @@
 export { bundleWorkflows, workflowInterceptorModules, workflowsPath } from './bundle.js';
 export { loadWorkerConfig, localSandboxMounts, claudeBinaryPath, type WorkerConfig, type E2BConfig } from './config.js';
 export { buildProviders } from './providers.js';
-export { sweepOrphans, type SweepDecision, type SweepOptions } from './sweep.js';
+export { startSweeper, sweepOrphans, type SweepDecision, type SweepOptions } from './sweep.js';
 export { installRuntime } from './telemetry.js';
 export {
   buildWorkerServices,

@@ -1,8 +1,9 @@
 import os from 'node:os';
+import { Client, Connection } from '@temporalio/client';
 import type { MetricMeter } from '@temporalio/common';
 import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities/index.js';
-import { LocalArtifactStore } from '../artifacts/local.js';
+import { describeArtifactStore, openArtifactStore } from '../artifacts/open.js';
 import { createGitHost } from '../git/index.js';
 import { bundleWorkflows } from './bundle.js';
 import { loadWorkerConfig, type WorkerConfig } from './config.js';
@@ -10,6 +11,10 @@ import { buildProviders } from './providers.js';
 import { SandboxSecurity } from './security.js';
 import { createActivityMetrics, installRuntime } from './telemetry.js';
 import { ensureSearchAttributes } from './search-attributes.js';
+import { startSweeper } from './sweep.js';
+
+/** Activities a worker runs beside its agents (fetch a result, save a session, probe, create a sandbox). */
+const BOOKKEEPING_ACTIVITY_SLOTS = 32;
 
 /** What a worker runs its activities with: their dependencies, and the security behind them. */
 export interface WorkerServices {
@@ -59,8 +64,10 @@ export async function buildWorkerServices(
       defaultProvider: config.defaultProvider,
       model: security.modelAccess,
       sandboxPolicy: { networkMax: s.networkMax, defaults: s.defaults, caps: s.caps },
-      artifacts: new LocalArtifactStore(config.artifactDir),
+      artifacts: openArtifactStore(config.artifacts),
       hostTaskQueue: config.hostTaskQueue,
+      hostStartTimeoutSeconds: config.hostStartTimeoutSeconds,
+      maxConcurrentAgents: config.maxConcurrentAgents,
       git: { host: createGitHost(config.git), scratchDir: os.tmpdir() },
     };
     return { deps, security, describe: () => security.describe(), close: () => security.close() };
@@ -101,7 +108,10 @@ export async function createWorkers(o: {
   if (added.length > 0) console.error(`ccflow worker: registered search attributes ${added.join(', ')}`);
   const activities = createActivities(o.deps);
   const workflowBundle = o.workflowBundle ?? (await bundleWorkflows());
-  const maxConcurrentActivityTaskExecutions = o.maxConcurrentAgents ?? 8;
+  // Agents are capped inside runClaude (AgentSlots); the workers take more activities than
+  // that, so a quick one on the host queue never waits behind agents: an activity that waits
+  // there past the host start bound reads as a lost host.
+  const maxConcurrentActivityTaskExecutions = (o.maxConcurrentAgents ?? o.deps.maxConcurrentAgents ?? 8) + BOOKKEEPING_ACTIVITY_SLOTS;
   // Heartbeats carry cancellation back to a running agent: send them often enough that
   // `ccflow cancel` kills the agent within seconds, not at 80% of the heartbeat timeout.
   const heartbeatThrottle = { maxHeartbeatThrottleInterval: '2s', defaultHeartbeatThrottleInterval: '2s' } as const;
@@ -169,19 +179,50 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<v
     meter: runtime.metricMeter,
     log: (level, message, fields) => runtime.logger.log(level === 'info' ? 'INFO' : level === 'warn' ? 'WARN' : 'ERROR', message, fields),
   });
+  const deps = services.deps;
   try {
+    const store = describeArtifactStore(config.artifacts);
+    // A wrong key or a missing bucket fails here, with what to fix, not inside a task.
+    await deps.artifacts.check().catch((err: unknown) => {
+      throw new Error(`the artifact store ${store} cannot be used: ${err instanceof Error ? err.message : String(err)}`);
+    });
     const connection = await NativeConnection.connect({ address: config.address });
+    const clientConnection = await Connection.connect({ address: config.address });
+    let sweeper: { stop(): Promise<void> } | undefined;
     try {
-      const workers = await createConfiguredWorkers(connection, config, services.deps);
+      const workers = await createConfiguredWorkers(connection, config, deps);
       const { info, warnings } = services.describe();
       for (const w of warnings) console.error(`ccflow worker: WARNING: ${w}`);
       console.error(
         `ccflow worker: polling ${config.taskQueue} and ${config.hostTaskQueue} on ${config.address} ` +
-          `(sandbox: ${config.defaultProvider}${config.unsafeNoSandbox ? ', UNISOLATED' : ''}; ${info.join('; ')}` +
+          `(sandbox: ${config.defaultProvider}${config.unsafeNoSandbox ? ', UNISOLATED' : ''}; ${info.join('; ')}; artifacts: ${store}` +
           `${config.metricsPort !== undefined ? `; metrics: http://${config.metricsHost}:${config.metricsPort}/metrics` : ''})`,
       );
+      // This host's own bubblewrap sandboxes: after a crash or a lost-host failover, the worker
+      // that comes back destroys what its tasks left here (E2B sandboxes are `ccflow sweep`'s).
+      const local = deps.providers.local;
+      if (local && config.sweepIntervalSeconds > 0) {
+        sweeper = startSweeper({
+          providers: [local],
+          client: new Client({ connection: clientConnection, namespace: config.namespace }),
+          artifacts: deps.artifacts,
+          graceMs: config.sweepGraceSeconds * 1000,
+          intervalMs: config.sweepIntervalSeconds * 1000,
+          report: (decisions, err) => {
+            if (err)
+              console.error(`ccflow worker: sweeping orphaned sandboxes failed: ${err instanceof Error ? err.message : String(err)}`);
+            for (const d of decisions.filter((x) => x.action === 'destroyed')) {
+              console.error(
+                `ccflow worker: swept sandbox ${d.sandboxId} of ${d.workflowId ?? '-'} (${d.reason}; ${d.archived ?? 0} file(s) saved)`,
+              );
+            }
+          },
+        });
+      }
       await workers.run();
     } finally {
+      await sweeper?.stop();
+      await clientConnection.close();
       await connection.close();
     }
   } finally {

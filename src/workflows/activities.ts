@@ -57,11 +57,19 @@ export const { createSandbox } = proxyActivities<Activities>(shortCall);
  * a cancellation waits until the agent's processes are really killed.
  */
 export function sandboxActivities(sandbox: CreatedSandbox, timeouts: TaskTimeouts) {
-  const short = proxyActivities<Activities>({ ...shortCall, taskQueue: sandbox.taskQueue });
-  const session = proxyActivities<Activities>({ ...sessionCall, taskQueue: sandbox.taskQueue });
-  const repo = proxyActivities<Activities>({ ...repoCall, taskQueue: sandbox.taskQueue });
-  const long = proxyActivities<Activities>({
+  // On a host queue, an activity nobody picks up within the host's bound means the host is
+  // gone (a retry after a lost heartbeat waits there too): the workflow then sees a
+  // SCHEDULE_TO_START timeout and moves the task to another host, instead of waiting out its
+  // deadline on a queue nobody polls.
+  const routed = {
     taskQueue: sandbox.taskQueue,
+    ...(sandbox.hostStartSeconds !== undefined ? { scheduleToStartTimeout: `${sandbox.hostStartSeconds}s` } : {}),
+  } as const;
+  const short = proxyActivities<Activities>({ ...shortCall, ...routed });
+  const session = proxyActivities<Activities>({ ...sessionCall, ...routed });
+  const repo = proxyActivities<Activities>({ ...repoCall, ...routed });
+  const long = proxyActivities<Activities>({
+    ...routed,
     scheduleToCloseTimeout: `${timeouts.taskSeconds}s`,
     heartbeatTimeout: `${timeouts.heartbeatSeconds}s`,
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,

@@ -54,6 +54,7 @@ function resultOf(status: TaskStatus, last: TurnOutcome, startedAt: number, repo
     durationMs: Date.now() - startedAt,
     sandboxId: last.entry.sandbox.sandboxId,
     resultAttempts: status.resultAttempts,
+    hostRestarts: status.hostRestarts ?? 0,
   };
 }
 

@@ -1,4 +1,5 @@
-import { ActivityFailure, ApplicationFailure, ChildWorkflowFailure, isCancellation } from '@temporalio/workflow';
+import { TimeoutType } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure, ChildWorkflowFailure, TimeoutFailure, isCancellation } from '@temporalio/workflow';
 
 /**
  * Reading failures in workflow code: the classified type behind an activity or child failure,
@@ -12,8 +13,19 @@ function innermost(err: unknown): unknown {
 
 /** The classified failure type behind an activity failure, if any. */
 export function failureType(err: unknown): string | undefined {
+  if (isHostLost(err)) return 'HostLost';
   const app = innermost(err);
   return app instanceof ApplicationFailure ? (app.type ?? undefined) : undefined;
+}
+
+/**
+ * Whether an activity failed because nobody picked it up within its schedule-to-start bound.
+ * Only activities routed to a host queue have one, so this means the host is gone: its worker
+ * died with its disk and agents, or never came back after a lost heartbeat. Read from the
+ * timeout type alone (servers differ in the retry state they report).
+ */
+export function isHostLost(err: unknown): boolean {
+  return err instanceof ActivityFailure && err.cause instanceof TimeoutFailure && err.cause.timeoutType === TimeoutType.SCHEDULE_TO_START;
 }
 
 /** "<type>: <message>", for status records and step states. */

@@ -9,6 +9,11 @@ export interface SandboxEntry {
   runNames: string[];
   /** Destroyed before the task ended (its session saved first), while a call waited for a human. */
   released?: boolean;
+  /**
+   * Its host stopped taking activities (HostLost): nothing more is asked of it, teardown
+   * included; the host's own sweeper destroys it when the host comes back.
+   */
+  lost?: boolean;
 }
 
 /**
@@ -24,7 +29,12 @@ export class SandboxPool {
     private readonly spec: TaskSpec,
     carried: readonly SandboxEntry[] = [],
   ) {
-    this.entries = carried.map((e) => ({ sandbox: e.sandbox, runNames: [...e.runNames], ...(e.released ? { released: true } : {}) }));
+    this.entries = carried.map((e) => ({
+      sandbox: e.sandbox,
+      runNames: [...e.runNames],
+      ...(e.released ? { released: true } : {}),
+      ...(e.lost ? { lost: true } : {}),
+    }));
   }
 
   /** The sandbox the task works in now. */
@@ -69,7 +79,7 @@ export class SandboxPool {
 
   /**
    * Saves the transcripts and destroys every sandbox, whatever happened, cancellation
-   * included. Returns where the transcripts went.
+   * included (but those on lost hosts). Returns where the transcripts went.
    */
   async teardown(): Promise<string | undefined> {
     let artifactsDir = this.artifactsDir;
@@ -77,6 +87,10 @@ export class SandboxPool {
       for (const entry of this.entries) {
         if (entry.released) continue;
         const { sandboxId, provider } = entry.sandbox;
+        if (entry.lost) {
+          log.warn("sandbox left to its host's sweeper: the host was lost", { sandboxId, taskQueue: entry.sandbox.taskQueue });
+          continue;
+        }
         try {
           const destroyed = await this.activities(entry).destroySandbox({ sandboxId, provider, runNames: entry.runNames });
           artifactsDir = destroyed.artifactsDir;

@@ -1,10 +1,11 @@
-import { ApplicationFailure, isCancellation, log, upsertMemo, uuid4, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, isCancellation, log, upsertMemo, uuid4, workflowInfo } from '@temporalio/workflow';
+import { DEFAULT_MAX_HOST_RESTARTS } from '../domain/constants.js';
 import { correctivePromptText, taskPromptText } from '../domain/prompts.js';
 import type { FetchedResult, RunClaudeOutput } from '../schemas/activities.js';
 import type { FollowUpInput, TaskStatus } from '../schemas/messages.js';
 import type { TaskSpec } from '../schemas/task-spec.js';
 import type { ApprovalGate, Decision } from './approval-gate.js';
-import { describeFailure, failureType } from './failures.js';
+import { describeFailure, failureType, isHostLost } from './failures.js';
 import type { SandboxEntry, SandboxPool } from './sandbox-pool.js';
 import type { TaskRepo } from './task-repo.js';
 
@@ -51,11 +52,15 @@ export class TaskSession {
     return this.runCount;
   }
 
-  /** The task's own prompt, in a new sandbox (with an earlier task's session restored into it, for continueFrom). */
+  /**
+   * The task's own prompt, in a new sandbox (with an earlier task's session restored into it,
+   * for continueFrom). Nothing of this task is saved before its first turn ends, so a lost
+   * sandbox or host means starting the turn over in a fresh sandbox.
+   */
   async first(): Promise<TurnOutcome> {
     const startedAt = Date.now();
     const before = this.totals();
-    for (let restart = 0; ; restart++) {
+    for (let sandboxRestarts = 0; ;) {
       this.status.phase = 'creating-sandbox';
       const entry = await this.pool.create(true);
       this.status.sandboxId = entry.sandbox.sandboxId;
@@ -65,9 +70,13 @@ export class TaskSession {
         const out = await this.untilValid(entry, turn, 1);
         return { ...out, ...this.since(before, startedAt) };
       } catch (err) {
-        if (restart < MAX_SANDBOX_RESTARTS && failureType(err) === 'SandboxLost') {
+        if (sandboxRestarts < MAX_SANDBOX_RESTARTS && failureType(err) === 'SandboxLost') {
           log.warn('sandbox lost under the agent; starting over in a fresh sandbox', { sandboxId: entry.sandbox.sandboxId });
-          this.status.sandboxRestarts = restart + 1;
+          this.status.sandboxRestarts = ++sandboxRestarts;
+          continue;
+        }
+        if (isHostLost(err)) {
+          this.hostLost(entry, err, 'nothing was saved yet: starting the task over');
           continue;
         }
         throw err;
@@ -75,46 +84,40 @@ export class TaskSession {
     }
   }
 
-  /** A follow-up (turn `turnNo`): `--resume` in the current sandbox, or in a new one where the saved session is restored. */
+  /**
+   * A follow-up (turn `turnNo`): `--resume` in the current sandbox, or in a new one where the
+   * saved session is restored (the sandbox expired, or its host was lost).
+   */
   async followUp(input: FollowUpInput, turnNo: number): Promise<TurnOutcome> {
     const startedAt = Date.now();
     const before = this.totals();
-    const sessionId = this.status.sessionId;
+    let sessionId = this.status.sessionId;
     if (!sessionId)
       throw ApplicationFailure.create({ type: 'SessionNotFound', nonRetryable: true, message: 'the task has no session to resume' });
-    const turn: Turn = {
-      prompt: taskPromptText(input.prompt),
-      session: { resume: sessionId },
-      resultSchema: input.resultSchema ?? this.spec.resultSchema,
-    };
+    const resultSchema = input.resultSchema ?? this.spec.resultSchema;
+    const prompt = taskPromptText(input.prompt);
     let restored = false;
-    for (let restart = 0; ; restart++) {
+    for (let sandboxRestarts = 0; ;) {
       this.status.phase = 'following-up';
       let entry = this.pool.current as SandboxEntry;
-      const ref = { sandboxId: entry.sandbox.sandboxId, provider: entry.sandbox.provider };
-      const { alive } = await this.pool.activities(entry).probeSandbox(ref);
-      if (alive) {
-        await this.pool.activities(entry).clearResult(ref);
-      } else {
-        log.info('the sandbox is gone; restoring the session into a new one', { sandboxId: entry.sandbox.sandboxId });
-        this.status.phase = 'creating-sandbox';
-        entry = await this.pool.create(false);
-        this.status.sandboxId = entry.sandbox.sandboxId;
-        this.status.phase = 'restoring-session';
-        await this.pool.activities(entry).restoreSession({
-          sandboxId: entry.sandbox.sandboxId,
-          provider: entry.sandbox.provider,
-          fromWorkflowId: workflowInfo().workflowId,
-          sessionId,
-        });
-        restored = true;
-        this.status.phase = 'following-up';
-      }
       try {
-        const out = await this.untilValid(entry, turn, turnNo);
+        if (!(await this.usable(entry))) {
+          if (entry.lost) sessionId = this.resumePoint(entry).sessionId;
+          entry = await this.restoreInto(sessionId);
+          restored = true;
+        }
+        const out = await this.untilValid(entry, { prompt, resultSchema, session: { resume: sessionId } }, turnNo);
         return { ...out, ...this.since(before, startedAt), restored: restored || out.restored };
       } catch (err) {
-        if (restart < MAX_SANDBOX_RESTARTS && failureType(err) === 'SandboxLost') continue;
+        if (sandboxRestarts < MAX_SANDBOX_RESTARTS && failureType(err) === 'SandboxLost') {
+          sandboxRestarts += 1;
+          continue;
+        }
+        // The next round sees the entry lost and resumes from the last save on another host.
+        if (isHostLost(err)) {
+          this.hostLost(this.pool.current as SandboxEntry, err, 'resuming the saved session on another host');
+          continue;
+        }
         throw err;
       }
     }
@@ -125,6 +128,7 @@ export class TaskSession {
    * Returns whether the session could be restored from what was saved.
    */
   async save(entry: SandboxEntry, sessionId: string, turn: number): Promise<boolean> {
+    if (entry.lost) return false;
     const previous = this.status.phase;
     this.status.phase = 'saving-session';
     try {
@@ -135,15 +139,84 @@ export class TaskSession {
         turn,
       });
       this.status.sessionSaveError = saved.workspaceError;
+      if (saved.workspaceBytes !== null) this.status.savedSession = { sessionId, turn };
       return saved.workspaceError === undefined;
     } catch (err) {
       if (isCancellation(err)) throw err;
+      // The next turn notices the host is gone and moves on from the previous save.
+      if (isHostLost(err)) entry.lost = true;
       this.status.sessionSaveError = describeFailure(err);
       log.warn('session not saved', { sessionId, error: this.status.sessionSaveError });
       return false;
     } finally {
       this.status.phase = previous;
     }
+  }
+
+  /** Whether the current sandbox can take the next turn (its previous result cleared). */
+  private async usable(entry: SandboxEntry): Promise<boolean> {
+    if (entry.lost) return false;
+    const acts = this.pool.activities(entry);
+    const ref = { sandboxId: entry.sandbox.sandboxId, provider: entry.sandbox.provider };
+    if (!(await acts.probeSandbox(ref)).alive) {
+      log.info('the sandbox is gone; restoring the session into a new one', { sandboxId: ref.sandboxId });
+      return false;
+    }
+    await acts.clearResult(ref);
+    return true;
+  }
+
+  /** A new sandbox with this task's saved session restored into it, now the current one. */
+  private async restoreInto(sessionId: string): Promise<SandboxEntry> {
+    this.status.phase = 'creating-sandbox';
+    const entry = await this.pool.create(false);
+    this.status.sandboxId = entry.sandbox.sandboxId;
+    this.status.phase = 'restoring-session';
+    await this.pool.activities(entry).restoreSession({
+      sandboxId: entry.sandbox.sandboxId,
+      provider: entry.sandbox.provider,
+      fromWorkflowId: workflowInfo().workflowId,
+      sessionId,
+    });
+    this.status.phase = 'following-up';
+    return entry;
+  }
+
+  /** What a turn resumes from after its host was lost: the last whole save, or a clear failure. */
+  private resumePoint(lost: SandboxEntry): { sessionId: string } {
+    const saved = this.status.savedSession;
+    if (!saved) {
+      throw ApplicationFailure.create({
+        type: 'HostLost',
+        nonRetryable: true,
+        message:
+          `the host of sandbox ${lost.sandbox.sandboxId} (${lost.sandbox.taskQueue}) was lost and no session was saved to continue from` +
+          (this.status.sessionSaveError ? ` (the last save failed: ${this.status.sessionSaveError})` : ''),
+      });
+    }
+    return { sessionId: saved.sessionId };
+  }
+
+  /**
+   * Records that a sandbox's host is gone: its sandbox is left to that host's sweeper, and the
+   * task moves on, unless it has moved as often as its spec allows.
+   */
+  private hostLost(entry: SandboxEntry, err: unknown, next: string): void {
+    entry.lost = true;
+    const restarts = (this.status.hostRestarts ?? 0) + 1;
+    const where = `${entry.sandbox.taskQueue}, sandbox ${entry.sandbox.sandboxId}`;
+    // Specs of tasks started before the field existed carry none.
+    const max = this.spec.maxHostRestarts ?? DEFAULT_MAX_HOST_RESTARTS;
+    if (restarts > max) {
+      throw ApplicationFailure.create({
+        type: 'HostLost',
+        nonRetryable: true,
+        message: `lost the host of the task's sandbox (${where}) after ${max} host restart(s) already: giving up`,
+        cause: err instanceof ActivityFailure ? err : undefined,
+      });
+    }
+    this.status.hostRestarts = restarts;
+    log.warn(`host lost (${where}); ${next}`, { hostRestarts: restarts });
   }
 
   /** The first turn's prompt, resuming an earlier task's session when the task continues one. */
@@ -236,7 +309,7 @@ export class TaskSession {
       // Without a restorable save, the sandbox is the only copy of the session: keep it.
       release: () => (saved ? this.pool.release(entry) : Promise.resolve()),
     });
-    if (!entry.released) {
+    if (!entry.released && !entry.lost) {
       const ref = { sandboxId: entry.sandbox.sandboxId, provider: entry.sandbox.provider };
       const { alive } = await this.pool.activities(entry).probeSandbox(ref);
       if (alive) return { entry, restored: false, decision };

@@ -5,7 +5,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import path from 'node:path';
@@ -18,7 +17,7 @@ import { PACKAGE_ROOT } from '../../src/home.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { approveUpdate, statusQuery } from '../../src/workflows/messages.js';
 import { recordHistory } from '../helpers/histories.js';
-import { startHarness, TEST_API_KEY, type Harness, type ProviderFactory } from '../helpers/harness.js';
+import { startHarness, TEST_API_KEY, type ArtifactStoreKind, type Harness, type ProviderFactory } from '../helpers/harness.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -95,13 +94,13 @@ async function failureOf(promise: Promise<unknown>): Promise<ApplicationFailure>
  * The end-to-end suite, for any sandbox provider: the local provider runs it here, and the
  * E2B provider runs it again against the E2B-compatible test server.
  */
-export function agentTaskSuite(name: string, providerFactory?: ProviderFactory): void {
+export function agentTaskSuite(name: string, providerFactory?: ProviderFactory, artifacts?: ArtifactStoreKind): void {
   describe(`agentTask end to end (${name})`, () => {
     let h: Harness;
     const seenBeforeDestroy = new Map<string, string | undefined>();
 
     before(async () => {
-      h = await startHarness({ script, providerFactory });
+      h = await startHarness({ script, providerFactory, ...(artifacts ? { artifacts } : {}) });
       await h.startWorker({
         providers: { [h.provider.name]: recordingProvider(h.provider, seenBeforeDestroy, 'report.txt') },
       });
@@ -143,8 +142,10 @@ export function agentTaskSuite(name: string, providerFactory?: ProviderFactory):
       if (h.provider.name === 'local') assert.equal(existsSync(path.join(h.tmp, 'sandboxes', result.sandboxId)), false);
 
       // The transcript was saved before teardown and does not contain the API key.
-      assert.ok(result.artifactsDir);
-      const transcript = await readFile(path.join(result.artifactsDir, 'runs/run-1/a1/transcript.jsonl'), 'utf8');
+      assert.equal(result.artifactsDir, h.artifacts.location({ namespace: 'default', workflowId: 'e2e-happy' }));
+      const transcript =
+        (await h.artifacts.get({ namespace: 'default', workflowId: 'e2e-happy' }, 'runs/run-1/a1/transcript.jsonl'))?.toString('utf8') ??
+        '';
       assert.match(transcript, /"type":"result"/);
       assert.ok(!transcript.includes(TEST_API_KEY));
 

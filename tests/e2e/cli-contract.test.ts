@@ -5,8 +5,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { offeredTools, sessionIdOf, type RecordedRequest } from '../../src/testing/model/index.js';
 import { SUBMIT_RESULT_TOOL, taskPromptText } from '../../src/domain/prompts.js';
 import type { TaskResult } from '../../src/schemas/task-spec.js';
@@ -90,7 +88,9 @@ describe('claude CLI contract (what the pinned CLI sends for a ccflow task)', ()
     const main = h.model.mainRequests();
     assert.ok(main[0], 'the CLI sent a main request');
     first = main[0];
-    const raw = await readFile(path.join(result.artifactsDir ?? '', 'runs/run-1/a1/transcript.jsonl'), 'utf8');
+    const raw =
+      (await h.artifacts.get({ namespace: 'default', workflowId: 'cli-contract' }, 'runs/run-1/a1/transcript.jsonl'))?.toString('utf8') ??
+      '';
     transcript = raw
       .trim()
       .split('\n')

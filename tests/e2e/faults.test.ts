@@ -320,7 +320,11 @@ describe('faults: model errors, stalls, lost sandboxes, cancellation', () => {
     assert.ok(history.length < 64 * 1024, `history is ${history.length} bytes`);
     assert.ok(!history.includes('x'.repeat(1000)), 'no tool output in history');
     assert.ok(!history.includes(h.apiKey), 'no API key in history');
-    const transcript = await readFile(path.join(result.artifactsDir ?? '', 'runs/run-1/a1/transcript.jsonl'), 'utf8');
+    assert.equal(result.artifactsDir, h.artifacts.location({ namespace: 'default', workflowId: 'fault-big-output' }));
+    const transcript =
+      (await h.artifacts.get({ namespace: 'default', workflowId: 'fault-big-output' }, 'runs/run-1/a1/transcript.jsonl'))?.toString(
+        'utf8',
+      ) ?? '';
     assert.ok(transcript.includes('x'.repeat(1000)), 'the transcript keeps the tool output');
   });
 

@@ -9,7 +9,10 @@ import { createActivities, type ActivityDeps } from '../../src/activities/index.
 import { createGitHost, type GitHostConfig } from '../../src/git/index.js';
 import { DEFAULT_SANDBOX_POLICY } from '../../src/activities/policy.js';
 import { SandboxSecurity, type SecurityOptions } from '../../src/worker/security.js';
-import { LocalArtifactStore } from '../../src/artifacts/local.js';
+import { artifactStoreConfigFromEnv } from '../../src/artifacts/config.js';
+import { openArtifactStore } from '../../src/artifacts/open.js';
+import { S3ArtifactStore } from '../../src/artifacts/s3.js';
+import type { ArtifactStore } from '../../src/artifacts/types.js';
 import { localSandboxMounts } from '../../src/worker/index.js';
 import { PACKAGE_ROOT } from '../../src/home.js';
 import { startModelServer, type ModelServer, type ModelScriptInput, parseScript } from '../../src/testing/model/index.js';
@@ -18,6 +21,7 @@ import type { SandboxProvider } from '../../src/sandbox/types.js';
 import { DEFAULT_TASK_QUEUE, hostTaskQueueName } from '../../src/domain/constants.js';
 import { startDevServer, type DevServer } from '../../src/testing/dev-server.js';
 import { bundleWorkflows, createWorkers, type CcflowWorkers } from '../../src/worker/index.js';
+import { startSeaweed, type SeaweedServer } from './seaweedfs.js';
 
 export const TEST_API_KEY = 'sk-test-ccflow-secret-0123456789';
 
@@ -85,12 +89,34 @@ export const localProviderFactory: ProviderFactory = async (tmp, security) => ({
   }),
 });
 
+/**
+ * Which artifact store a harness's workers use: the local directory, or S3 on a SeaweedFS of
+ * its own. CCFLOW_TEST_ARTIFACTS=s3 runs any e2e test against S3.
+ */
+export type ArtifactStoreKind = 'local' | 's3';
+
+export function testArtifactStoreKind(): ArtifactStoreKind {
+  return process.env.CCFLOW_TEST_ARTIFACTS === 's3' ? 's3' : 'local';
+}
+
+/** Options of a `ccflow worker` child process: another host is another queue and sandbox root. */
+export interface SpawnWorkerOpts {
+  hostTaskQueue?: string;
+  sandboxRoot?: string;
+  env?: Record<string, string>;
+}
+
 export interface Harness {
   server: DevServer;
   model: ModelServer;
   client: Client;
   provider: SandboxProvider;
-  artifacts: LocalArtifactStore;
+  artifacts: ArtifactStore;
+  artifactStore: ArtifactStoreKind;
+  /** What a process needs in its environment to use the harness's artifact store. */
+  artifactEnv: Record<string, string>;
+  /** The SeaweedFS behind an S3 harness. */
+  seaweed?: SeaweedServer;
   deps: ActivityDeps;
   tmp: string;
   taskQueue: string;
@@ -103,7 +129,9 @@ export interface Harness {
   proxyLog: string[];
   startWorker(overrides?: Partial<ActivityDeps>): Promise<CcflowWorkers>;
   /** `ccflow worker` as a child process, configured like the in-process one (for crash tests). */
-  spawnWorker(): Promise<ChildProcess>;
+  spawnWorker(o?: SpawnWorkerOpts): Promise<ChildProcess>;
+  /** What a spawned worker printed so far (stderr). */
+  workerLog(child: ChildProcess): string;
   /** Stops the dev server and starts it again on the same port and database file. */
   restartServer(): Promise<void>;
   close(): Promise<void>;
@@ -129,6 +157,8 @@ export async function startHarness(o: {
   sandboxPolicy?: ActivityDeps['sandboxPolicy'];
   /** Security options besides the defaults (tests of the egress proxy stand in hosts). */
   security?: Partial<SecurityOptions>;
+  /** @default testArtifactStoreKind() */
+  artifacts?: ArtifactStoreKind;
 }): Promise<Harness> {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'ccflow-test-'));
   // Started one after another so a failure closes what already runs (no hung test process).
@@ -160,7 +190,20 @@ export async function startHarness(o: {
   });
   const made = await (o.providerFactory ?? localProviderFactory)(tmp, security);
   const provider = made.provider;
-  const artifacts = new LocalArtifactStore(path.join(tmp, 'artifacts'));
+  const artifactStore = o.artifacts ?? testArtifactStoreKind();
+  let seaweed: SeaweedServer | undefined;
+  let artifactEnv: Record<string, string> = { CCFLOW_ARTIFACT_DIR: path.join(tmp, 'artifacts') };
+  if (artifactStore === 's3') {
+    try {
+      seaweed = await startSeaweed();
+      await seaweed.createBucket('ccflow-test');
+    } catch (err) {
+      await Promise.all([server.stop(), model.close(), made.close?.(), seaweed?.stop()]);
+      throw err;
+    }
+    artifactEnv = seaweed.env('ccflow-test', `${path.basename(tmp)}/`);
+  }
+  const artifacts = openArtifactStore(artifactStoreConfigFromEnv(artifactEnv, path.join(tmp, 'artifacts')));
   const taskQueue = o.taskQueue ?? DEFAULT_TASK_QUEUE;
   const gitHome = path.join(tmp, 'git-home');
   await mkdir(gitHome, { recursive: true });
@@ -180,6 +223,7 @@ export async function startHarness(o: {
   };
   const workers: Array<{ w: CcflowWorkers; running: Promise<void> }> = [];
   const children: ChildProcess[] = [];
+  const logs = new Map<ChildProcess, string>();
   return {
     get server() {
       return server;
@@ -188,6 +232,9 @@ export async function startHarness(o: {
     client,
     provider,
     artifacts,
+    artifactStore,
+    artifactEnv,
+    ...(seaweed ? { seaweed } : {}),
     deps,
     tmp,
     taskQueue,
@@ -195,7 +242,10 @@ export async function startHarness(o: {
     apiKey,
     security,
     proxyLog,
-    async spawnWorker() {
+    workerLog(child) {
+      return logs.get(child) ?? '';
+    },
+    async spawnWorker(w = {}) {
       if (provider.name !== 'local') throw new Error('spawnWorker runs the local provider only');
       const child = spawn(process.execPath, ['--import', 'tsx', path.join(PACKAGE_ROOT, 'src/cli/main.ts'), 'worker'], {
         cwd: PACKAGE_ROOT,
@@ -207,21 +257,23 @@ export async function startHarness(o: {
           TEMPORAL_ADDRESS: server.address,
           ANTHROPIC_BASE_URL: model.url,
           ANTHROPIC_API_KEY: apiKey,
-          CCFLOW_SANDBOX_ROOT: path.join(tmp, 'sandboxes'),
-          CCFLOW_ARTIFACT_DIR: path.join(tmp, 'artifacts'),
+          CCFLOW_SANDBOX_ROOT: w.sandboxRoot ?? path.join(tmp, 'sandboxes'),
+          ...artifactEnv,
           CCFLOW_TASK_QUEUE: taskQueue,
-          CCFLOW_HOST_TASK_QUEUE: hostTaskQueue,
+          CCFLOW_HOST_TASK_QUEUE: w.hostTaskQueue ?? hostTaskQueue,
+          ...w.env,
         },
       });
       children.push(child);
+      logs.set(child, '');
       // Ready once it says it polls (it bundles workflow code first).
       await new Promise<void>((resolve, reject) => {
-        let err = '';
         child.stderr?.on('data', (d: Buffer) => {
-          err += d.toString('utf8');
-          if (err.includes('ccflow worker: polling')) resolve();
+          const log = `${logs.get(child) ?? ''}${d.toString('utf8')}`.slice(-200_000);
+          logs.set(child, log);
+          if (log.includes('ccflow worker: polling')) resolve();
         });
-        child.once('exit', (code) => reject(new Error(`worker exited with ${code}: ${err.slice(-2000)}`)));
+        child.once('exit', (code) => reject(new Error(`worker exited with ${code}: ${(logs.get(child) ?? '').slice(-2000)}`)));
       });
       return child;
     },
@@ -255,7 +307,8 @@ export async function startHarness(o: {
       }
       await clientConnection.close();
       await connection.close();
-      await Promise.all([server.stop(), model.close(), made.close?.()]);
+      if (artifacts instanceof S3ArtifactStore) artifacts.close();
+      await Promise.all([server.stop(), model.close(), made.close?.(), seaweed?.stop()]);
       // Sandboxes a test left behind go with their mounts and groups before the directory does.
       if (provider.name === 'local') for (const s of await provider.list()) await provider.destroy(s.sandboxId).catch(() => undefined);
       await security.close();

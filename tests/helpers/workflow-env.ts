@@ -62,7 +62,9 @@ export interface Call {
 export interface FakeScript {
   run?: (input: RunClaudeInput, n: number) => Promise<Partial<RunClaudeOutput>> | Partial<RunClaudeOutput>;
   fetch?: (input: FetchResultInput, n: number) => FetchedResult;
-  create?: (input: CreateSandboxInput, n: number) => void;
+  /** May place the sandbox elsewhere: another host's queue, with that host's start bound. */
+  create?: (input: CreateSandboxInput, n: number) => Partial<Pick<CreatedSandbox, 'taskQueue' | 'hostStartSeconds'>> | void;
+  save?: (input: SaveSessionInput, n: number) => Partial<{ workspaceBytes: number | null; workspaceError: string }> | void;
   alive?: (sandboxId: string) => boolean;
   /** The repository a task starts from (null: none); default: base commit `base0` of the spec's URL. */
   prepare?: (input: PrepareRepoInput, n: number) => PreparedRepo | null;
@@ -84,8 +86,7 @@ export function fakeActivities(taskQueue: string, script: FakeScript = {}) {
     ...createValidationActivities(),
     async createSandbox(input: CreateSandboxInput): Promise<CreatedSandbox> {
       const n = record('createSandbox', input);
-      script.create?.(input, n);
-      return { sandboxId: `sbx-${n + 1}`, provider: 'local', taskQueue };
+      return { sandboxId: `sbx-${n + 1}`, provider: 'local', taskQueue, ...script.create?.(input, n) };
     },
     async runClaude(input: RunClaudeInput): Promise<RunClaudeOutput> {
       const n = record('runClaude', input);
@@ -118,8 +119,8 @@ export function fakeActivities(taskQueue: string, script: FakeScript = {}) {
       record('clearResult', input);
     },
     async saveSession(input: SaveSessionInput) {
-      record('saveSession', input);
-      return { location: '/artifacts', transcriptBytes: 1, workspaceBytes: 1 };
+      const n = record('saveSession', input);
+      return { location: '/artifacts', transcriptBytes: 1, workspaceBytes: 1, ...script.save?.(input, n) };
     },
     async restoreSession(input: RestoreSessionInput) {
       record('restoreSession', input);

@@ -105,4 +105,8 @@ test('--help is generated per command from its options and documents the exit co
   const top = await ccflow(['--help']);
   assert.match(top.stdout, /Exit codes:[\s\S]*3 +no Temporal server/);
   assert.match(top.stdout, /CCFLOW_TASK_QUEUE/);
+  assert.match(top.stdout, /CCFLOW_ARTIFACTS=s3:\/\/bucket\/prefix/);
+  const worker = await ccflow(['worker', '--help']);
+  for (const v of ['CCFLOW_HOST_START_TIMEOUT_SECONDS', 'CCFLOW_SWEEP_INTERVAL_SECONDS', 'CCFLOW_SWEEP_GRACE_SECONDS'])
+    assert.match(worker.stdout, new RegExp(v));
 });

@@ -22,6 +22,8 @@ const Service = z.object({
   ports: z.array(z.string()).optional(),
   expose: z.array(z.string()).optional(),
   volumes: z.array(z.string()).optional(),
+  deploy: z.object({ replicas: z.number() }).optional(),
+  command: z.union([z.string(), z.array(z.string())]).optional(),
 });
 const Compose = z.object({
   services: z.record(z.string(), Service),
@@ -43,8 +45,8 @@ function sourceText(dir = path.join(PACKAGE_ROOT, 'src')): string {
     .join('\n');
 }
 
-test('compose has PostgreSQL, Temporal, its Web UI and ccflow workers, wired to each other', () => {
-  assert.deepEqual(Object.keys(services).sort(), ['postgresql', 'temporal', 'temporal-ui', 'worker']);
+test('compose has PostgreSQL, Temporal, its Web UI, SeaweedFS and ccflow workers, wired to each other', () => {
+  assert.deepEqual(Object.keys(services).sort(), ['postgresql', 'seaweedfs', 'seaweedfs-init', 'temporal', 'temporal-ui', 'worker']);
   for (const [name, s] of Object.entries(services)) {
     assert.ok(s.image || s.build, `${name} has an image or a build`);
     const deps = Array.isArray(s.depends_on) ? s.depends_on : Object.keys(s.depends_on ?? {});
@@ -73,11 +75,34 @@ test('compose has PostgreSQL, Temporal, its Web UI and ccflow workers, wired to 
   const frontend = `temporal:${(services.temporal?.ports?.[0] ?? '').split(':').at(-1)}`;
   assert.equal(env('temporal-ui').TEMPORAL_ADDRESS, frontend);
   assert.equal(env('worker').TEMPORAL_ADDRESS, frontend);
-  assert.deepEqual(services.worker?.depends_on, ['temporal']);
+  assert.deepEqual(services.worker?.depends_on, {
+    temporal: { condition: 'service_started' },
+    'seaweedfs-init': { condition: 'service_completed_successfully' },
+  });
 
   // Images pinned to the versions ccflow is tested with (the dev server's server and UI).
   assert.match(services.temporal?.image ?? '', /^temporalio\/auto-setup:\d+\.\d+\.\d+$/);
   assert.match(services['temporal-ui']?.image ?? '', /^temporalio\/ui:\d+\.\d+\.\d+$/);
+  assert.match(services.seaweedfs?.image ?? '', /^chrislusf\/seaweedfs:\d+\.\d+$/);
+});
+
+test('the deployment is scaled out: two worker replicas sharing SeaweedFS, not a disk', () => {
+  const worker = env('worker');
+  assert.equal(services.worker?.deploy?.replicas, 2);
+  // Each replica is a host: its sandboxes must not be visible to (or swept by) another one.
+  assert.deepEqual(services.worker?.volumes ?? [], [], 'workers share no volume');
+  assert.match(worker.CCFLOW_ARTIFACTS ?? '', /^s3:\/\/ccflow\//);
+  const s3Port = (services.seaweedfs?.ports?.[0] ?? '').split(':').at(-1);
+  assert.equal(worker.CCFLOW_S3_ENDPOINT, `http://seaweedfs:${s3Port}`);
+  // The workers sign with the identity SeaweedFS is started with; both come from .env only.
+  const store = env('seaweedfs');
+  assert.equal(worker.AWS_ACCESS_KEY_ID, store.AWS_ACCESS_KEY_ID);
+  assert.equal(worker.AWS_SECRET_ACCESS_KEY, store.AWS_SECRET_ACCESS_KEY);
+  assert.match(worker.AWS_SECRET_ACCESS_KEY ?? '', /^\$\{S3_SECRET_ACCESS_KEY:\?/);
+  // The bucket the workers use is the one the init job creates, and SeaweedFS keeps its data.
+  assert.match(String(services['seaweedfs-init']?.command ?? ''), /s3\.bucket\.create -name ccflow\b/);
+  assert.deepEqual(services['seaweedfs-init']?.depends_on, { seaweedfs: { condition: 'service_healthy' } });
+  assert.ok(services.seaweedfs?.volumes?.some((v) => v.endsWith(':/data')));
 });
 
 test('every variable the worker gets is one ccflow reads; every ${VAR} is in .env.example', () => {
@@ -89,10 +114,6 @@ test('every variable the worker gets is one ccflow reads; every ${VAR} is in .en
   // The metrics port the worker serves is the one the image exposes.
   assert.ok(services.worker?.expose?.includes(worker.CCFLOW_METRICS_PORT ?? ''), 'worker exposes its metrics port');
   assert.equal(worker.CCFLOW_HOME, '/var/lib/ccflow');
-  assert.ok(
-    services.worker?.volumes?.some((v) => v.endsWith(`:${worker.CCFLOW_HOME}`)),
-    'CCFLOW_HOME is a volume',
-  );
 
   const interpolated = [...composeText.matchAll(/\$\{([A-Z0-9_]+)(:?[-?][^}]*)?\}/g)].map((m) => ({ name: m[1] ?? '', rest: m[2] }));
   assert.ok(interpolated.length > 0);

@@ -72,13 +72,17 @@ export async function modelServeCommand(o: { script?: string; port?: number }): 
 
 export async function sweepCommand(o: { grace: number; dryRun?: boolean }, io: Io = defaultIo): Promise<number> {
   const { buildProviders, loadWorkerConfig, sweepOrphans } = await import('../../worker/index.js');
+  const { openArtifactStore } = await import('../../artifacts/open.js');
   const config = loadWorkerConfig();
   const providers = Object.values(buildProviders(config)).filter((p) => p !== undefined);
   const client = await CcflowClient.connect({ address: config.address, namespace: config.namespace });
   try {
-    const decisions = await sweepOrphans({ providers, client: client.temporal, graceMs: o.grace * 60_000, dryRun: o.dryRun });
+    // An orphan's agent transcripts go to the configured store (S3 for several hosts) first.
+    const artifacts = openArtifactStore(config.artifacts);
+    const decisions = await sweepOrphans({ providers, client: client.temporal, artifacts, graceMs: o.grace * 60_000, dryRun: o.dryRun });
     for (const d of decisions) {
-      io.stdout.write(`${d.action.padEnd(13)} ${d.provider}/${d.sandboxId}  ${d.workflowId ?? '-'}  ${d.reason}\n`);
+      const saved = d.archived ? `  (${d.archived} file(s) saved)` : '';
+      io.stdout.write(`${d.action.padEnd(13)} ${d.provider}/${d.sandboxId}  ${d.workflowId ?? '-'}  ${d.reason}${saved}\n`);
     }
     const removed = decisions.filter((d) => d.action !== 'kept').length;
     io.stdout.write(`${removed} of ${decisions.length} sandbox(es) ${o.dryRun ? 'would be' : 'were'} destroyed\n`);

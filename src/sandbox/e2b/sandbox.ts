@@ -8,6 +8,7 @@ import {
   type ConnectionOpts,
 } from 'e2b';
 
+import { Readable } from 'node:stream';
 import { SandboxInputError, SandboxNotFoundError } from '../errors.js';
 import { SANDBOX_WORKDIR } from '../layout.js';
 import { normalizeInside } from '../paths.js';
@@ -129,8 +130,14 @@ export class E2BSandbox implements Sandbox {
     });
   }
 
-  async writeFile(path: string, content: string | Buffer): Promise<void> {
+  async writeFile(path: string, content: string | Buffer | Readable): Promise<void> {
     const p = normalizeInside(path);
+    if (content instanceof Readable) {
+      // The SDK streams a ReadableStream to envd as application/octet-stream, unbuffered.
+      const stream = Readable.toWeb(content) as ReadableStream<Uint8Array>;
+      await this.call(() => this.sdk.files.write(p, stream));
+      return;
+    }
     const data = typeof content === 'string' ? content : new Uint8Array(content).buffer;
     await this.call(() => this.sdk.files.write(p, data));
   }

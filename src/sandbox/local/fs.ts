@@ -6,6 +6,7 @@ import { constants } from 'node:fs';
 import { lchown, lstat, mkdir, open, readlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 
 import { SandboxInputError } from '../errors.js';
 import { normalizeInside } from '../paths.js';
@@ -162,10 +163,17 @@ export async function openForWrite(loc: HostLocation, owner?: Owner): Promise<Fi
   }
 }
 
-export async function writeContained(loc: HostLocation, content: string | Buffer, owner?: Owner): Promise<void> {
+export async function writeContained(loc: HostLocation, content: string | Buffer | Readable, owner?: Owner): Promise<void> {
   const fh = await openForWrite(loc, owner);
   try {
-    await fh.writeFile(content);
+    if (typeof content === 'string' || Buffer.isBuffer(content)) await fh.writeFile(content);
+    // Chunk by chunk through the handle that passed the containment checks.
+    else {
+      for await (const chunk of content) {
+        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+        for (let done = 0; done < buf.length;) done += (await fh.write(buf, done)).bytesWritten;
+      }
+    }
   } finally {
     await fh.close();
   }

@@ -9,7 +9,7 @@ import { constants } from 'node:fs';
 import { open, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 import { SandboxError, SandboxInputError, SandboxNotFoundError } from '../errors.js';
 import {
@@ -267,7 +267,7 @@ export class LocalSandbox implements Sandbox {
     return readContainedFrom(this.loc(p), offset, maxBytes);
   }
 
-  async writeFile(p: string, content: string | Buffer): Promise<void> {
+  async writeFile(p: string, content: string | Buffer | Readable): Promise<void> {
     await this.ensureExists();
     await writeContained(this.loc(p), content, this.owner);
   }

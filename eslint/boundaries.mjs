@@ -32,8 +32,9 @@ export const BOUNDARIES = {
   claude: { units: ['domain', 'schemas', 'sandbox'], deny: [/^@temporalio\//] },
   artifacts: { units: [], deny: [/^@temporalio\//] },
   client: {
-    units: ['schemas', 'domain'],
-    files: ['workflows/messages.ts', 'workflows/search-attributes.ts'],
+    // artifacts and root: reading a task's saved transcripts; claude/transcript.ts renders them.
+    units: ['schemas', 'domain', 'artifacts', 'root'],
+    files: ['workflows/messages.ts', 'workflows/search-attributes.ts', 'claude/transcript.ts'],
     deny: [/^@temporalio\/(worker|activity)$/, /^e2b$/],
   },
   testing: {
@@ -42,6 +43,9 @@ export const BOUNDARIES = {
     deny: [/^e2b$/],
   },
   root: { units: [], deny: [/^@temporalio\//] },
+  // Ways to drive ccflow from outside (MCP, NATS): the client and the wire shapes, and their
+  // own transport; never activities, providers or the worker.
+  frontends: { units: ['client', 'schemas', 'domain'], deny: [/^@temporalio\//, /^e2b$/] },
   // The composition roots wire everything together.
   worker: { units: ANY },
   cli: { units: ANY },

@@ -1,5 +1,4 @@
-import { readFile, readdir, stat } from 'node:fs/promises';
-import path from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { InvalidArgumentError } from 'commander';
 import { describeZodError } from '../schemas/describe-error.js';
 import { compileResultSchema } from '../schemas/result-schema.js';
@@ -48,35 +47,4 @@ export async function readSchemaFile(file: string, flag = '--schema'): Promise<R
     throw new UsageError(`${flag}: ${file}: ${(err as Error).message}`);
   }
   return parsed.data;
-}
-
-/** Workspace seed files travel in the workflow input, so they are kept small. */
-const MAX_SEED_BYTES = 512 * 1024;
-const SKIP_DIRS = new Set(['.git', 'node_modules']);
-
-/** A directory's files as TaskSpec `files` (relative path → content). */
-export async function readWorkspaceFiles(dir: string): Promise<Record<string, string>> {
-  const info = await stat(dir).catch(() => undefined);
-  if (!info?.isDirectory()) throw new UsageError(`--files: ${dir} is not a directory`);
-  const out: Record<string, string> = {};
-  let total = 0;
-  const walk = async (rel: string): Promise<void> => {
-    for (const entry of await readdir(path.join(dir, rel), { withFileTypes: true })) {
-      const relPath = rel ? `${rel}/${entry.name}` : entry.name;
-      if (entry.isDirectory()) {
-        if (!SKIP_DIRS.has(entry.name)) await walk(relPath);
-      } else if (entry.isFile()) {
-        const content = await readFile(path.join(dir, relPath), 'utf8');
-        total += Buffer.byteLength(content);
-        if (total > MAX_SEED_BYTES) {
-          throw new UsageError(
-            `--files: ${dir} holds more than ${MAX_SEED_BYTES / 1024} KB; seed files travel in workflow history, keep them small`,
-          );
-        }
-        out[relPath] = content;
-      }
-    }
-  };
-  await walk('');
-  return out;
 }

@@ -9,10 +9,12 @@ import { TaskSpec, type TaskResult, type TaskSpecInput } from '../schemas/task-s
 import { closeSignal, type AgentTaskWorkflow, type PipelineWorkflow } from '../workflows/messages.js';
 import { connectTemporal, resolveConnectOpts, type ConnectOpts } from './connection.js';
 import { InvalidInputError, TaskNotFoundError, taskFailed } from './errors.js';
-import { sendFollowUp, type FollowUpOpts, type FollowUpOutcome } from './follow-up.js';
+import { sendFollowUp, startFollowUp, type FollowUpOpts, type FollowUpOutcome, type StartedFollowUp } from './follow-up.js';
 import { listTasks, type ListOpts, type ListedTask } from './list.js';
 import { followPipeline, startPipeline } from './pipeline.js';
 import { readProgress, watchProgress, type WatchOpts } from './progress.js';
+import { artifactsDirOf, readTranscriptFiles, type TaskTranscript, type TranscriptOpts } from './transcript.js';
+import { queuePollers, type QueuePoller } from './workers.js';
 
 /** Options of starting a task or a pipeline. */
 export interface StartOpts {
@@ -85,6 +87,14 @@ export class CcflowClient {
     return sendFollowUp(this.temporal, workflowId, input, { taskQueue: this.taskQueue, ...o });
   }
 
+  /**
+   * Like followUp, but returns once the follow-up is on its way (accepted by the open task, or
+   * its continuation started) instead of waiting for the turn; `result()` waits for it.
+   */
+  async startFollowUp(workflowId: string, input: FollowUpInput, o: FollowUpOpts = {}): Promise<StartedFollowUp> {
+    return startFollowUp(this.temporal, workflowId, input, { taskQueue: this.taskQueue, ...o });
+  }
+
   /** Ends an open task's keep-alive window now; follow-ups it already accepted still run. */
   async close(workflowId: string): Promise<void> {
     try {
@@ -115,6 +125,28 @@ export class CcflowClient {
   /** Follows a task: progress snapshots as they change, then its result or failure. */
   watch(workflowId: string, o: WatchOpts = {}): AsyncGenerator<ProgressEvent> {
     return watchProgress(this.temporal, workflowId, o);
+  }
+
+  /**
+   * A task's saved transcripts (read from the artifact store on this machine). A task that
+   * is unknown to Temporal throws TaskNotFoundError unless `dir` says where to look.
+   */
+  async transcript(workflowId: string, o: TranscriptOpts = {}): Promise<TaskTranscript> {
+    const event = await this.status(workflowId).catch((err: unknown) => {
+      if (o.dir !== undefined) return undefined;
+      throw err;
+    });
+    const dir = o.dir ?? artifactsDirOf(workflowId, event);
+    const running = event?.type === 'progress';
+    return { dir, running, files: await readTranscriptFiles(dir, { running }) };
+  }
+
+  /**
+   * The workers polling this client's task queue lately. Empty: no worker would run a task
+   * started now (start one with `ccflow worker` or `ccflow dev`).
+   */
+  async workers(): Promise<QueuePoller[]> {
+    return queuePollers(this.temporal, this.taskQueue);
   }
 
   /** Recent tasks on this client's queue, newest first. */

@@ -1,7 +1,7 @@
-import { CcflowClient, type TaskSpecInput } from '../../client/index.js';
+import { CcflowClient, readWorkspaceFiles, type TaskSpecInput } from '../../client/index.js';
 import { waitForFirstTurn } from '../../client/follow-up.js';
 import type { ProviderName } from '../../domain/constants.js';
-import { readSchemaFile, readWorkspaceFiles } from '../input.js';
+import { readSchemaFile } from '../input.js';
 import { defaultIo, formatResult, interruptSignal, type Io } from '../output.js';
 import { followTask } from './tasks.js';
 
@@ -23,7 +23,7 @@ export interface RunOptions {
 export async function specFromOptions(prompt: string, o: RunOptions): Promise<TaskSpecInput> {
   const spec: TaskSpecInput = { prompt };
   if (o.schema) spec.resultSchema = await readSchemaFile(o.schema);
-  if (o.files) spec.files = await readWorkspaceFiles(o.files);
+  if (o.files) spec.files = await readWorkspaceFiles(o.files, '--files');
   if (o.model) spec.model = o.model;
   if (o.maxTurns !== undefined) spec.maxTurns = o.maxTurns;
   if (o.maxBudgetUsd !== undefined) spec.maxBudgetUsd = o.maxBudgetUsd;

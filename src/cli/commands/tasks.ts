@@ -1,10 +1,6 @@
-import { readFile, readdir } from 'node:fs/promises';
-import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
-import { LocalArtifactStore } from '../../artifacts/local.js';
-import { describeFailure, type CcflowClient, type ListOpts, type ListedTask } from '../../client/index.js';
-import { readProgress, watchProgress } from '../../client/progress.js';
-import { ccflowHome } from '../../home.js';
+import { describeFailure, renderTranscriptFiles, type CcflowClient, type ListOpts, type ListedTask } from '../../client/index.js';
+import { watchProgress } from '../../client/progress.js';
 import { EXIT } from '../errors.js';
 import { defaultIo, interruptSignal, tidy, type Io } from '../output.js';
 import {
@@ -15,10 +11,8 @@ import {
   renderEnd,
   renderFrame,
   resultValue,
-  taskResultOf,
   type ProgressEvent,
 } from '../views/progress-view.js';
-import { renderTranscript, runHeader } from '../views/transcript-view.js';
 
 /**
  * The commands that look at tasks: watch, status, result, cancel, list, logs. Each takes its
@@ -184,32 +178,13 @@ export async function listCommand(o: ListOpts & { json?: boolean }, client: Ccfl
   return 0;
 }
 
-/** Where a task's transcripts are: from its result or failure, else the local artifact store. */
-async function artifactsDirOf(client: CcflowClient, id: string): Promise<string> {
-  const event = await readProgress(client.temporal, id).catch(() => undefined);
-  const fromResult = event?.type === 'result' ? taskResultOf(event)?.artifactsDir : undefined;
-  if (fromResult) return fromResult;
-  if (event?.type === 'failure' && event.artifactsDir) return event.artifactsDir;
-  const root = process.env.CCFLOW_ARTIFACT_DIR ?? path.join(ccflowHome(), 'artifacts');
-  return new LocalArtifactStore(root).location(id);
-}
-
-async function transcriptFiles(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { recursive: true }).catch(() => [] as string[]);
-  return entries
-    .map(String)
-    .filter((f) => f.endsWith('transcript.jsonl'))
-    .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
-}
-
 export async function logsCommand(
   id: string,
   o: { dir?: string; raw?: boolean },
   client: CcflowClient,
   io: Io = defaultIo,
 ): Promise<number> {
-  const dir = o.dir ?? (await artifactsDirOf(client, id));
-  const files = await transcriptFiles(dir);
+  const { dir, files } = await client.transcript(id, o.dir !== undefined ? { dir: o.dir } : {});
   if (files.length === 0) {
     io.stderr.write(
       `no transcripts for ${id} in ${dir}. They are saved when the sandbox is torn down, on the worker's ` +
@@ -217,23 +192,10 @@ export async function logsCommand(
     );
     return 1;
   }
-  for (const f of files) {
-    const bytes = await readFile(path.join(dir, f));
-    if (o.raw) {
-      io.stdout.write(bytes);
-      continue;
-    }
-    const prompt = await readFile(path.join(dir, path.dirname(f), 'prompt.txt'), 'utf8').catch(() => undefined);
-    const lines = [runHeader(f)];
-    if (prompt)
-      lines.push(
-        ...prompt
-          .trim()
-          .split('\n')
-          .map((l) => `prompt │ ${l}`),
-      );
-    lines.push(...renderTranscript(bytes), '');
-    io.stdout.write(`${lines.join('\n')}\n`);
+  if (o.raw) {
+    for (const f of files) io.stdout.write(f.bytes);
+    return 0;
   }
+  io.stdout.write(renderTranscriptFiles(files));
   return 0;
 }

@@ -21,6 +21,13 @@ export function positiveInteger(raw: string): number {
   return n;
 }
 
+/** A commander argument parser for a TCP port, 0 meaning "a free one" (`--http 0`). */
+export function port(raw: string): number {
+  const n = number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 65_535) throw new InvalidArgumentError(`must be a port number (0-65535), not "${raw}"`);
+  return n;
+}
+
 /** Reads a JSON file named by a flag. */
 export async function readJsonFile(file: string, flag: string): Promise<unknown> {
   let text: string;

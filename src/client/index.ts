@@ -7,7 +7,7 @@ export { resolveConnectOpts, type ConnectOpts } from './connection.js';
 export { CcflowError, InvalidInputError, ServerUnreachableError, TaskFailedError, TaskNotFoundError, describeFailure } from './errors.js';
 export { FollowUpError, type FirstResult, type FollowUpOpts, type FollowUpOutcome, type StartedFollowUp } from './follow-up.js';
 export { STATUS_QUERIES, type ListOpts, type ListedTask } from './list.js';
-export { PipelineSpecError } from './pipeline.js';
+export { PipelineSpecError, readPipelineFile } from './pipeline.js';
 export { WAITING_FOR_WORKER, type WatchOpts } from './progress.js';
 export { renderTranscriptFiles, type TaskTranscript, type TranscriptFile, type TranscriptOpts } from './transcript.js';
 export { readWorkspaceFiles } from './workspace-files.js';

@@ -1,0 +1,306 @@
+import path from 'node:path';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { z } from 'zod';
+import {
+  InvalidInputError,
+  STATUS_QUERIES,
+  describeFailure,
+  readWorkspaceFiles,
+  type CcflowClient,
+  type FollowUpResult,
+  type TaskSpecInput,
+} from '../../client/index.js';
+import { compileResultSchema } from '../../schemas/result-schema.js';
+import { ToolError } from './errors.js';
+import type { ClientGateway } from './gateway.js';
+import { ProgressReporter, addTool } from './tool-kit.js';
+import { followUpView, taskView, type TaskView } from './views.js';
+import { stuckWithoutWorker, waitForTask } from './wait.js';
+
+/**
+ * The task tools: start_task, get_task, wait_task, follow_up, cancel_task, list_tasks. Their
+ * descriptions are written for the model that calls them: start, then wait in bounded steps.
+ */
+
+const MAX_WAIT_SECONDS = 1_800;
+const DEFAULT_WAIT_SECONDS = 120;
+
+const WorkflowId = z.string().min(1).describe('The workflowId that start_task or run_pipeline returned.');
+const WaitSeconds = z
+  .number()
+  .int()
+  .min(1)
+  .max(MAX_WAIT_SECONDS)
+  .default(DEFAULT_WAIT_SECONDS)
+  .describe(`How long to wait at most, in seconds (default ${DEFAULT_WAIT_SECONDS}, at most ${MAX_WAIT_SECONDS}).`);
+const ResultSchema = z
+  .record(z.string(), z.unknown())
+  .describe(
+    'JSON Schema ("type": "object") of the result the agent must submit; it is validated before you get it. Default: {"summary": string}.',
+  );
+
+/** The answer when no worker would run anything: what is missing and who can fix it. */
+export function noWorkerText(where: string): string {
+  return (
+    `no ccflow worker is polling ${where}, so nothing would run it. Ask the user to start one ` +
+    '(`npx ccflow worker`, or `npx ccflow dev` for a dev server and a worker on this machine)'
+  );
+}
+
+const StartTaskInput = z.strictObject({
+  prompt: z
+    .string()
+    .describe(
+      'What the agent should do. It sees nothing of this conversation: say everything it needs, and what its result should contain.',
+    ),
+  resultSchema: ResultSchema.optional(),
+  files: z.record(z.string(), z.string()).optional().describe('Files to put in its workspace: relative path → content.'),
+  filesFrom: z
+    .string()
+    .optional()
+    .describe(
+      "A directory on the machine running this server whose files go into the workspace (relative to the server's working directory; .git and node_modules are skipped; 512 KB at most).",
+    ),
+  keepAliveSeconds: z
+    .number()
+    .optional()
+    .describe(
+      'Keep the task open this long after each result so follow_up runs in the same sandbox and session (default 0: it ends with its result).',
+    ),
+  maxTurns: z.number().optional().describe('Agent turn limit of each run.'),
+  maxBudgetUsd: z.number().optional().describe('Spending limit of the task in USD.'),
+  taskTimeoutSeconds: z.number().optional().describe('Wall-clock limit of the whole task (default 86400).'),
+  model: z.string().optional().describe('Claude model for the agent (default: the CLI default).'),
+  allowedTools: z.array(z.string()).optional().describe('Tools the agent may use (default: Bash, Read, Write, Edit, Glob, Grep, LS).'),
+  workflowId: z.string().optional().describe('A workflow id of your choosing (default: task-<uuid>).'),
+});
+
+async function taskSpecOf(args: z.output<typeof StartTaskInput>): Promise<TaskSpecInput> {
+  const { prompt, resultSchema, files, filesFrom, taskTimeoutSeconds, workflowId: _id, ...rest } = args;
+  if (resultSchema !== undefined) {
+    try {
+      compileResultSchema(resultSchema);
+    } catch (err) {
+      throw new InvalidInputError(`invalid task: ${(err as Error).message}`);
+    }
+  }
+  const fromDir = filesFrom !== undefined ? await readWorkspaceFiles(path.resolve(filesFrom), 'filesFrom') : undefined;
+  const spec: TaskSpecInput = { prompt, ...rest };
+  if (resultSchema !== undefined) spec.resultSchema = resultSchema;
+  if (fromDir || files) spec.files = { ...fromDir, ...files };
+  if (taskTimeoutSeconds !== undefined) spec.timeouts = { taskSeconds: taskTimeoutSeconds };
+  return spec;
+}
+
+/** Refuses to start work no worker would pick up: the caller would wait on it for nothing. */
+async function requireWorker(client: CcflowClient, gateway: ClientGateway): Promise<void> {
+  if ((await client.workers()).length === 0) throw new ToolError(`${noWorkerText(gateway.where)}. Nothing was started.`);
+}
+
+/** Runs `promise` for at most `ms`; undefined when the time ran out first (it keeps running). */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function registerTaskTools(server: McpServer, gateway: ClientGateway): void {
+  addTool(server, {
+    name: 'start_task',
+    description:
+      'Start a durable background coding task: Claude Code runs headless in a fresh sandbox on a ccflow worker and hands back a JSON result validated against resultSchema. ' +
+      'Returns at once with its workflowId; the task runs whether or not anyone waits for it, and survives restarts. ' +
+      'Then call wait_task with the workflowId (again while its state is "running"), or get_task for a quick look. ' +
+      'Independent tasks run in parallel: start them all, then wait on each. ' +
+      'The agent cannot see this conversation or your files: put what it needs in prompt and in files or filesFrom. ' +
+      'Set keepAliveSeconds to send follow_up prompts to the same session afterwards.',
+    input: StartTaskInput,
+    annotations: { title: 'Start a background task', readOnlyHint: false, destructiveHint: false, openWorldHint: true },
+    run: async (args) => {
+      const spec = await taskSpecOf(args);
+      const client = await gateway.client();
+      await requireWorker(client, gateway);
+      const handle = await client.start(spec, args.workflowId !== undefined ? { workflowId: args.workflowId } : {});
+      return {
+        workflowId: handle.workflowId,
+        state: 'running',
+        next: `Started. Call wait_task with workflowId "${handle.workflowId}" to wait for its result (in steps of at most ${MAX_WAIT_SECONDS} s), or get_task for a quick look.`,
+      };
+    },
+  });
+
+  addTool(server, {
+    name: 'get_task',
+    description:
+      'One quick look at a task or pipeline, without waiting: state, phase, agent turns, cost, the tool the agent is running, its latest text, and the result once there is one.',
+    input: z.strictObject({ workflowId: WorkflowId }),
+    annotations: { title: 'Look at a task', readOnlyHint: true, openWorldHint: false },
+    run: async ({ workflowId }) => {
+      const client = await gateway.client();
+      const event = await client.status(workflowId);
+      const view = taskView(event);
+      if (await stuckWithoutWorker(client, event)) view.warning = `${noWorkerText(gateway.where)}; it starts once one does.`;
+      return view;
+    },
+  });
+
+  addTool(server, {
+    name: 'wait_task',
+    description:
+      `Wait for a task or pipeline to finish its current turn, for at most timeoutSeconds (default ${DEFAULT_WAIT_SECONDS}), with progress notifications meanwhile. ` +
+      'Returns as soon as it is done: state "succeeded" with the validated result, "open" with the latest turn\'s result for a task kept open for follow-ups, or how it failed. ' +
+      'If the time runs out first it returns the progress so far (state "running"): call wait_task again. It never blocks longer than you ask.',
+    input: z.strictObject({ workflowId: WorkflowId, timeoutSeconds: WaitSeconds }),
+    annotations: { title: 'Wait for a task', readOnlyHint: true, openWorldHint: false },
+    run: async ({ workflowId, timeoutSeconds }, extra) => {
+      const client = await gateway.client();
+      const outcome = await waitForTask(client, workflowId, {
+        timeoutMs: timeoutSeconds * 1000,
+        progress: new ProgressReporter(extra),
+        signal: extra.signal,
+      });
+      if (outcome.noWorker) {
+        throw new ToolError(
+          `task ${workflowId} has not started: ${noWorkerText(gateway.where)}. It starts as soon as a worker polls; call wait_task again then.`,
+        );
+      }
+      return taskView(outcome.event);
+    },
+  });
+
+  addTool(server, {
+    name: 'follow_up',
+    description:
+      'Send the next prompt to a task, in the same Claude session: the agent remembers the conversation and finds its files. ' +
+      'A task kept open (keepAliveSeconds) runs it in its sandbox; a finished one is continued in a new task from its saved session (the answer names the new workflowId: use that one from then on). ' +
+      `Waits up to waitSeconds (default ${DEFAULT_WAIT_SECONDS}) for the turn's result, with progress notifications; if the turn is not done by then it keeps running: call wait_task. Send each follow-up once.`,
+    input: z.strictObject({
+      workflowId: WorkflowId,
+      prompt: z.string().describe('What the agent should do next.'),
+      resultSchema: ResultSchema.optional().describe("JSON Schema of this turn's result (default: the task's)."),
+      waitSeconds: WaitSeconds,
+    }),
+    annotations: { title: 'Follow up on a task', readOnlyHint: false, destructiveHint: false, openWorldHint: true },
+    run: async ({ workflowId, prompt, resultSchema, waitSeconds }, extra) => {
+      const client = await gateway.client();
+      const deadline = Date.now() + waitSeconds * 1000;
+      const before = await client.status(workflowId); // TaskNotFoundError for an unknown id
+      if (before.type === 'progress' && (await client.workers()).length === 0) {
+        throw new ToolError(`task ${workflowId} cannot take a follow-up now: ${noWorkerText(gateway.where)}. Nothing was sent.`);
+      }
+      const input = { prompt, ...(resultSchema !== undefined ? { resultSchema } : {}) };
+      const sending = client.startFollowUp(workflowId, input);
+      sending.catch(() => undefined); // awaited below unless the time runs out first
+      const started = await within(sending, Math.max(1_000, deadline - Date.now()));
+      if (!started) {
+        return {
+          ...taskView(await client.status(workflowId)),
+          warning: 'the follow-up was sent but the task has not accepted it yet; do not send it again.',
+          next: `Call wait_task with workflowId "${workflowId}"; the follow-up runs once the task takes it.`,
+        } satisfies TaskView;
+      }
+      const progress = new ProgressReporter(extra);
+      if (started.kind === 'continued') {
+        const outcome = await waitForTask(client, started.workflowId, {
+          timeoutMs: Math.max(0, deadline - Date.now()),
+          progress,
+          signal: extra.signal,
+        });
+        return {
+          ...taskView(outcome.event),
+          continuedFrom: workflowId,
+          warning: `task ${workflowId} had ended, so a new task ${started.workflowId} continues its saved session: use workflowId "${started.workflowId}" from now on.`,
+        };
+      }
+      let done: { ok: true; value: FollowUpResult } | { ok: false; err: unknown } | undefined;
+      const wake = started.result().then(
+        (value) => {
+          done = { ok: true, value };
+        },
+        (err: unknown) => {
+          done = { ok: false, err };
+        },
+      );
+      const outcome = await waitForTask(client, workflowId, {
+        timeoutMs: Math.max(0, deadline - Date.now()),
+        progress,
+        signal: extra.signal,
+        until: () => done !== undefined,
+        wake,
+      });
+      const finished = done as typeof done; // assigned by the callbacks above while waiting
+      if (finished?.ok) return followUpView(finished.value);
+      if (finished) {
+        throw new ToolError(
+          `the follow-up to ${workflowId} failed: ${describeFailure(finished.err)}. get_task shows the task's state; follow_up again to retry.`,
+        );
+      }
+      return taskView(outcome.event);
+    },
+  });
+
+  addTool(server, {
+    name: 'cancel_task',
+    description:
+      'Cancel a task or pipeline: its agent is stopped and its sandbox torn down; it ends as cancelled. ' +
+      'With close: true, end an open task gracefully instead: its keep-alive window ends now, follow-ups already sent still run, and it ends as succeeded.',
+    input: z.strictObject({
+      workflowId: WorkflowId,
+      close: z.boolean().default(false).describe('End an open task gracefully instead of cancelling it.'),
+      waitSeconds: z.number().int().min(0).max(300).default(30).describe('How long to wait for it to end (default 30).'),
+    }),
+    annotations: {
+      title: 'Cancel or close a task',
+      readOnlyHint: false,
+      destructiveHint: true,
+      idempotentHint: true,
+      openWorldHint: false,
+    },
+    run: async ({ workflowId, close, waitSeconds }, extra) => {
+      const client = await gateway.client();
+      const before = await client.status(workflowId);
+      if (before.type !== 'progress') {
+        return { ...taskView(before), next: `Task ${workflowId} had already ended (${taskView(before).state}); nothing to cancel.` };
+      }
+      if (close) await client.close(workflowId);
+      else await client.cancel(workflowId);
+      const outcome = await waitForTask(client, workflowId, {
+        timeoutMs: waitSeconds * 1000,
+        progress: new ProgressReporter(extra),
+        signal: extra.signal,
+        // An open task is settled already; here only its end counts.
+        untilEnded: true,
+      });
+      const view = taskView(outcome.event);
+      if (outcome.event.type === 'progress') {
+        view.next = `${close ? 'Closing' : 'Cancellation'} requested; it is still winding down (its sandbox is being torn down). get_task shows when it has ended.`;
+      }
+      return view;
+    },
+  });
+
+  addTool(server, {
+    name: 'list_tasks',
+    description: 'Recent ccflow tasks and pipelines, newest first: workflowId, type, status, agent turns, cost, duration.',
+    input: z.strictObject({
+      status: z
+        .enum(Object.keys(STATUS_QUERIES) as [string, ...string[]])
+        .optional()
+        .describe('Only tasks in this state.'),
+      limit: z.number().int().min(1).max(100).default(20).describe('How many (default 20).'),
+      query: z.string().optional().describe("A Temporal visibility query ANDed with the rest, e.g. 'CcflowCostUsd > 1'."),
+    }),
+    annotations: { title: 'List tasks', readOnlyHint: true, openWorldHint: false },
+    run: async ({ status, limit, query }) => {
+      const client = await gateway.client();
+      const tasks = await client.list({ limit, ...(status !== undefined ? { status } : {}), ...(query !== undefined ? { query } : {}) });
+      return { tasks, next: tasks.length > 0 ? 'get_task or wait_task take any of these workflowIds.' : 'No tasks match.' };
+    },
+  });
+}

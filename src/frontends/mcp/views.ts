@@ -1,0 +1,196 @@
+import { WAITING_FOR_WORKER, type FollowUpResult, type ProgressEvent, type ProgressSnapshot } from '../../client/index.js';
+
+/**
+ * What the MCP tools answer about a task or pipeline: one JSON object a calling model can read
+ * at a glance, with `next` saying what to do now. Pure: progress events in, views out.
+ */
+
+export const TASK_STATES = [
+  'waiting-for-worker',
+  'running',
+  'open',
+  'succeeded',
+  'failed',
+  'cancelled',
+  'terminated',
+  'timed-out',
+] as const;
+export type TaskState = (typeof TASK_STATES)[number];
+
+export interface TaskView {
+  workflowId: string;
+  /** running: working on a turn; open: its latest turn is done and it waits for follow-ups. */
+  state: TaskState;
+  /** The workflow's finer phase while it runs (creating-sandbox, running, fetching-result, ...). */
+  phase?: string;
+  elapsedSeconds: number;
+  /** Agent turns and cost so far (all runs of the task). */
+  agentTurns?: number;
+  costUsd?: number;
+  /** The tool the agent called last, and whether it is running now. */
+  currentTool?: string;
+  toolRunning?: boolean;
+  /** The agent's latest text (shortened). */
+  lastText?: string;
+  /** The conversation turn: 1 for the task's prompt, 2.. for follow-ups. */
+  turn?: number;
+  /** The validated result (of the latest turn, for a task open for follow-ups). */
+  result?: Record<string, unknown>;
+  /** Why the latest turn failed, for a task that stays open anyway. */
+  turnError?: string;
+  /** Until when an open task waits for a follow-up (ISO 8601). */
+  openUntil?: string;
+  /** A pipeline's steps. */
+  steps?: Array<{ name: string; state: string; workflowId?: string; result?: Record<string, unknown>; error?: string }>;
+  failure?: { type?: string; message: string };
+  sessionId?: string;
+  /** Something the caller should know that is not an error (e.g. no worker is running). */
+  warning?: string;
+  /** What to do next. */
+  next: string;
+}
+
+const LAST_TEXT_CHARS = 1_000;
+
+function shorten(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+export function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A snapshot is settled when waiting longer shows nothing new: an open task's latest turn is done. */
+export function isSettled(event: ProgressEvent): boolean {
+  return event.type !== 'progress' || (event.phase === 'open' && event.latestTurn?.done === true);
+}
+
+export function nextForRunning(workflowId: string): string {
+  return `Still working. Call wait_task with workflowId "${workflowId}" to wait for it (it returns as soon as the turn is done, and never blocks for longer than you ask); call get_task for a quick look. Do other work meanwhile if you like.`;
+}
+
+function nextForOpen(workflowId: string, turn: number | undefined, openUntil: string | undefined): string {
+  return (
+    `Turn ${turn ?? '?'} is done; the task stays open for follow-ups${openUntil ? ` until ${openUntil}` : ''}. ` +
+    `Call follow_up with workflowId "${workflowId}" to continue the same Claude session, or cancel_task with close: true when you are finished with it.`
+  );
+}
+
+function snapshotView(e: ProgressSnapshot): TaskView {
+  const openUntil = e.openUntil !== undefined ? new Date(e.openUntil).toISOString() : undefined;
+  const settled = isSettled(e);
+  const state: TaskState = e.phase === WAITING_FOR_WORKER ? 'waiting-for-worker' : settled ? 'open' : 'running';
+  const view: TaskView = {
+    workflowId: e.workflowId,
+    state,
+    phase: e.phase,
+    elapsedSeconds: Math.round(e.elapsedMs / 100) / 10,
+    agentTurns: e.turns,
+    costUsd: e.costUsd,
+    next: state === 'open' ? nextForOpen(e.workflowId, e.latestTurn?.turn, openUntil) : nextForRunning(e.workflowId),
+  };
+  if (e.tool) view.currentTool = e.tool;
+  if (e.tool) view.toolRunning = e.toolRunning;
+  if (e.text) view.lastText = shorten(e.text, LAST_TEXT_CHARS);
+  if (e.latestTurn) {
+    view.turn = e.latestTurn.turn;
+    if (e.latestTurn.done && e.latestTurn.result) view.result = e.latestTurn.result;
+    if (e.latestTurn.done && e.latestTurn.error) view.turnError = e.latestTurn.error;
+  }
+  if (openUntil && state === 'open') view.openUntil = openUntil;
+  if (e.steps) view.steps = e.steps.map((s) => ({ name: s.name, state: s.state }));
+  if (e.sessionId) view.sessionId = e.sessionId;
+  if (e.lastResultErrors?.length)
+    view.warning = `the agent's last result was invalid (it is being corrected): ${e.lastResultErrors.join('; ')}`;
+  return view;
+}
+
+/** A pipeline's result (it has `steps` by name); anything else is a task's. */
+function resultView(workflowId: string, elapsedMs: number, value: Record<string, unknown>): TaskView {
+  const base = { workflowId, elapsedSeconds: Math.round(elapsedMs / 100) / 10 };
+  const money = {
+    ...(typeof value['numTurns'] === 'number' ? { agentTurns: value['numTurns'] } : {}),
+    ...(typeof value['totalCostUsd'] === 'number' ? { costUsd: value['totalCostUsd'] } : {}),
+  };
+  if (isRecord(value['steps'])) {
+    const steps = Object.entries(value['steps']).map(([name, raw]) => {
+      const s = isRecord(raw) ? raw : {};
+      return {
+        name,
+        state: typeof s['state'] === 'string' ? s['state'] : 'unknown',
+        ...(typeof s['workflowId'] === 'string' ? { workflowId: s['workflowId'] } : {}),
+        ...(isRecord(s['result']) ? { result: s['result'] } : {}),
+        ...(typeof s['error'] === 'string' ? { error: s['error'] } : {}),
+      };
+    });
+    const ok = value['ok'] !== false;
+    return {
+      ...base,
+      state: ok ? 'succeeded' : 'failed',
+      ...money,
+      steps,
+      next: ok
+        ? 'The pipeline is done; each step result is under steps.'
+        : `The pipeline finished with failed steps (${steps
+            .filter((s) => s.state === 'failed')
+            .map((s) => s.name)
+            .join(', ')}); read their errors under steps.`,
+    };
+  }
+  const turns = Array.isArray(value['turns']) ? value['turns'] : [];
+  const lastTurn: unknown = turns.at(-1);
+  return {
+    ...base,
+    state: 'succeeded',
+    ...money,
+    ...(isRecord(lastTurn) && typeof lastTurn['turn'] === 'number' ? { turn: lastTurn['turn'] } : {}),
+    ...(isRecord(value['result']) ? { result: value['result'] } : {}),
+    ...(typeof value['sessionId'] === 'string' ? { sessionId: value['sessionId'] } : {}),
+    next: 'The task is done; its validated result is in result. follow_up still works: it continues the saved session in a new task.',
+  };
+}
+
+/** The view of any progress event: a running task, an open one, or how it ended. */
+export function taskView(event: ProgressEvent): TaskView {
+  switch (event.type) {
+    case 'progress':
+      return snapshotView(event);
+    case 'result':
+      return resultView(event.workflowId, event.elapsedMs, event.result);
+    case 'failure':
+      return {
+        workflowId: event.workflowId,
+        state: event.status,
+        elapsedSeconds: Math.round(event.elapsedMs / 100) / 10,
+        failure: { ...(event.failureType ? { type: event.failureType } : {}), message: event.message },
+        next:
+          event.status === 'cancelled'
+            ? 'The task was cancelled; its sandbox is gone.'
+            : `The task did not succeed. Read the resource ccflow://tasks/${event.workflowId}/transcript to see what the agent did, then start_task again with a corrected prompt, schema or limits.`,
+      };
+  }
+}
+
+/** The view of a follow-up turn that finished while the caller waited. */
+export function followUpView(r: FollowUpResult): TaskView {
+  return {
+    workflowId: r.workflowId,
+    state: 'open',
+    elapsedSeconds: Math.round(r.durationMs / 100) / 10,
+    agentTurns: r.totalNumTurns,
+    costUsd: r.totalCostUsd,
+    turn: r.turn,
+    result: r.result,
+    sessionId: r.sessionId,
+    next: nextForOpen(r.workflowId, r.turn, undefined),
+  };
+}
+
+/** One line for an MCP progress notification: phase, turns, cost, tool. */
+export function progressLine(event: ProgressEvent): string {
+  if (event.type === 'result') return 'done';
+  if (event.type === 'failure') return event.status;
+  const parts = [event.phase, `${event.turns} agent turns`, `$${event.costUsd.toFixed(4)}`];
+  if (event.tool) parts.push(`${event.toolRunning ? 'running ' : 'last tool '}${event.tool}`);
+  return parts.join(' · ');
+}

@@ -31,12 +31,10 @@ async function specOf(args: z.output<typeof RunPipelineInput>): Promise<Record<s
     throw new InvalidInputError('invalid pipeline: give either spec or file');
   }
   const spec: unknown = args.spec ?? (await readPipelineFile(path.resolve(args.file ?? '')));
-  if (typeof spec !== 'object' || spec === null || Array.isArray(spec))
-    throw new InvalidInputError('invalid pipeline: it must be an object');
-  const base = spec as Record<string, unknown>;
-  if (args.inputs === undefined) return base;
-  const own = base['inputs'];
-  return { ...base, inputs: { ...(typeof own === 'object' && own !== null ? own : {}), ...args.inputs } };
+  if (!isRecord(spec)) throw new InvalidInputError('invalid pipeline: it must be an object');
+  if (args.inputs === undefined) return spec;
+  const own = spec['inputs'];
+  return { ...spec, inputs: { ...(isRecord(own) ? own : {}), ...args.inputs } };
 }
 
 export function registerPipelineTools(server: McpServer, gateway: ClientGateway): void {

@@ -7,8 +7,14 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { PACKAGE_ROOT } from '../../src/home.js';
 import type { Harness } from './harness.js';
 
-/** `ccflow mcp` from the sources, as a command and arguments (tests run TypeScript through tsx). */
-export const CCFLOW_MCP = { command: process.execPath, args: ['--import', 'tsx', path.join(PACKAGE_ROOT, 'src/cli/main.ts'), 'mcp'] };
+/**
+ * `ccflow mcp` from the sources, as a command and arguments (tests run TypeScript through tsx,
+ * named by its resolved location: an MCP client starts the server in its own directory).
+ */
+export const CCFLOW_MCP = {
+  command: process.execPath,
+  args: ['--import', import.meta.resolve('tsx'), path.join(PACKAGE_ROOT, 'src/cli/main.ts'), 'mcp'],
+};
 
 /** The environment `ccflow mcp` needs to reach a harness: its server, queue and artifact store. */
 export function mcpEnv(h: Harness, overrides: Record<string, string> = {}): Record<string, string> {

@@ -16,6 +16,13 @@ export function errorResult(text: string): CallToolResult {
   return { content: [{ type: 'text', text }], isError: true };
 }
 
+/**
+ * Claude Code (2.1.x) defers MCP tools behind its tool search unless the server entry says
+ * `"alwaysLoad": true`; this marks each tool so, so the one-line `claude mcp add` setup offers
+ * them to the model directly. An explicit `"alwaysLoad": false` in the entry still wins.
+ */
+const ALWAYS_LOAD = { 'anthropic/alwaysLoad': true };
+
 export interface ToolDef<S extends z.ZodObject> {
   name: string;
   description: string;
@@ -34,7 +41,8 @@ export function addTool<S extends z.ZodObject>(server: McpServer, def: ToolDef<S
   // generic schema. The SDK has validated the arguments against `def.input` already; parsing
   // them again here types them (and applies the defaults) without a cast.
   const input: z.ZodObject = def.input;
-  server.registerTool(def.name, { description: def.description, inputSchema: input, annotations: def.annotations }, async (args, extra) => {
+  const config = { description: def.description, inputSchema: input, annotations: def.annotations, _meta: ALWAYS_LOAD };
+  server.registerTool(def.name, config, async (args, extra) => {
     try {
       return jsonResult(await def.run(def.input.parse(args), extra));
     } catch (err) {

@@ -23,7 +23,10 @@ export interface TaskView {
   state: TaskState;
   /** The workflow's finer phase while it runs (creating-sandbox, running, fetching-result, ...). */
   phase?: string;
-  elapsedSeconds: number;
+  /** Since the task started (absent on a follow-up's answer, which has turnSeconds). */
+  elapsedSeconds?: number;
+  /** How long the follow-up turn took. */
+  turnSeconds?: number;
   /** Agent turns and cost so far (all runs of the task). */
   agentTurns?: number;
   costUsd?: number;
@@ -51,6 +54,10 @@ export interface TaskView {
 }
 
 const LAST_TEXT_CHARS = 1_000;
+
+const seconds = (ms: number) => Math.round(ms / 100) / 10;
+/** Cost as people read it (float sums like 0.49127999999999994 are noise). */
+const usd = (n: number) => Math.round(n * 10_000) / 10_000;
 
 function shorten(text: string, max: number): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
@@ -84,9 +91,9 @@ function snapshotView(e: ProgressSnapshot): TaskView {
     workflowId: e.workflowId,
     state,
     phase: e.phase,
-    elapsedSeconds: Math.round(e.elapsedMs / 100) / 10,
+    elapsedSeconds: seconds(e.elapsedMs),
     agentTurns: e.turns,
-    costUsd: e.costUsd,
+    costUsd: usd(e.costUsd),
     next: state === 'open' ? nextForOpen(e.workflowId, e.latestTurn?.turn, openUntil) : nextForRunning(e.workflowId),
   };
   if (e.tool) view.currentTool = e.tool;
@@ -107,10 +114,10 @@ function snapshotView(e: ProgressSnapshot): TaskView {
 
 /** A pipeline's result (it has `steps` by name); anything else is a task's. */
 function resultView(workflowId: string, elapsedMs: number, value: Record<string, unknown>): TaskView {
-  const base = { workflowId, elapsedSeconds: Math.round(elapsedMs / 100) / 10 };
+  const elapsedSeconds = seconds(elapsedMs);
   const money = {
     ...(typeof value['numTurns'] === 'number' ? { agentTurns: value['numTurns'] } : {}),
-    ...(typeof value['totalCostUsd'] === 'number' ? { costUsd: value['totalCostUsd'] } : {}),
+    ...(typeof value['totalCostUsd'] === 'number' ? { costUsd: usd(value['totalCostUsd']) } : {}),
   };
   if (isRecord(value['steps'])) {
     const steps = Object.entries(value['steps']).map(([name, raw]) => {
@@ -125,8 +132,9 @@ function resultView(workflowId: string, elapsedMs: number, value: Record<string,
     });
     const ok = value['ok'] !== false;
     return {
-      ...base,
+      workflowId,
       state: ok ? 'succeeded' : 'failed',
+      elapsedSeconds,
       ...money,
       steps,
       next: ok
@@ -140,8 +148,9 @@ function resultView(workflowId: string, elapsedMs: number, value: Record<string,
   const turns = Array.isArray(value['turns']) ? value['turns'] : [];
   const lastTurn: unknown = turns.at(-1);
   return {
-    ...base,
+    workflowId,
     state: 'succeeded',
+    elapsedSeconds,
     ...money,
     ...(isRecord(lastTurn) && typeof lastTurn['turn'] === 'number' ? { turn: lastTurn['turn'] } : {}),
     ...(isRecord(value['result']) ? { result: value['result'] } : {}),
@@ -161,7 +170,7 @@ export function taskView(event: ProgressEvent): TaskView {
       return {
         workflowId: event.workflowId,
         state: event.status,
-        elapsedSeconds: Math.round(event.elapsedMs / 100) / 10,
+        elapsedSeconds: seconds(event.elapsedMs),
         failure: { ...(event.failureType ? { type: event.failureType } : {}), message: event.message },
         next:
           event.status === 'cancelled'
@@ -176,9 +185,9 @@ export function followUpView(r: FollowUpResult): TaskView {
   return {
     workflowId: r.workflowId,
     state: 'open',
-    elapsedSeconds: Math.round(r.durationMs / 100) / 10,
+    turnSeconds: seconds(r.durationMs),
     agentTurns: r.totalNumTurns,
-    costUsd: r.totalCostUsd,
+    costUsd: usd(r.totalCostUsd),
     turn: r.turn,
     result: r.result,
     sessionId: r.sessionId,

@@ -145,6 +145,7 @@ function transportSuite(tag: string, connect: () => Promise<McpSession>, extra: 
       [{ prompt: 'x', files: { '../outside.txt': 'no' } }, /files\["\.\.\/outside\.txt"\]: must be a relative path/],
       [{ prompt: 'x', schema: { type: 'object' } }, /Unrecognized key: "schema"/],
       [{ prompt: 42 }, /expected string, received number at prompt/],
+      [{ prompt: 'x', filesFrom: '/nowhere/at/all' }, /filesFrom: \/nowhere\/at\/all is not a directory\. Nothing was started/],
     ];
     const before = resultJson<{ tasks: unknown[] }>(await s.client.callTool({ name: 'list_tasks', arguments: { limit: 100 } })).tasks
       .length;

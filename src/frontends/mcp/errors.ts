@@ -35,3 +35,11 @@ export function toolErrorText(tool: string, err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
   return `${tool} failed: ${message.split('\n')[0] ?? message}`;
 }
+
+/** The answer when no worker would run anything: what is missing and who can fix it. */
+export function noWorkerText(where: string): string {
+  return (
+    `no ccflow worker is polling ${where}, so nothing would run it. Ask the user to start one ` +
+    '(`npx ccflow worker`, or `npx ccflow dev` for a dev server and a worker on this machine)'
+  );
+}

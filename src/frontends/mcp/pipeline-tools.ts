@@ -2,11 +2,10 @@ import path from 'node:path';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import { InvalidInputError, readPipelineFile } from '../../client/index.js';
-import { ToolError } from './errors.js';
+import { ToolError, noWorkerText } from './errors.js';
 import type { ClientGateway } from './gateway.js';
 import { addTool } from './tool-kit.js';
 import { isRecord } from './views.js';
-import { noWorkerText } from './task-tools.js';
 
 /** run_pipeline: start a pipeline of agent steps from a spec or a spec file, return its id. */
 

@@ -1,4 +1,5 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { registerFollowUpTool } from './follow-up-tool.js';
 import type { ClientGateway } from './gateway.js';
 import { registerPipelineTools } from './pipeline-tools.js';
 import { registerResources } from './resources.js';
@@ -20,6 +21,7 @@ How to use it well:
 export function createMcpServer(gateway: ClientGateway, o: { version: string }): McpServer {
   const server = new McpServer({ name: 'ccflow', version: o.version }, { instructions: INSTRUCTIONS });
   registerTaskTools(server, gateway);
+  registerFollowUpTool(server, gateway);
   registerPipelineTools(server, gateway);
   registerResources(server, gateway);
   return server;

@@ -1,51 +1,36 @@
 import path from 'node:path';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
-import {
-  InvalidInputError,
-  STATUS_QUERIES,
-  describeFailure,
-  readWorkspaceFiles,
-  type CcflowClient,
-  type FollowUpResult,
-  type TaskSpecInput,
-} from '../../client/index.js';
+import { InvalidInputError, STATUS_QUERIES, readWorkspaceFiles, type CcflowClient, type TaskSpecInput } from '../../client/index.js';
 import { compileResultSchema } from '../../schemas/result-schema.js';
-import { ToolError } from './errors.js';
+import { ToolError, noWorkerText } from './errors.js';
 import type { ClientGateway } from './gateway.js';
 import { ProgressReporter, addTool } from './tool-kit.js';
-import { followUpView, taskView, type TaskView } from './views.js';
+import { taskView } from './views.js';
 import { stuckWithoutWorker, waitForTask } from './wait.js';
 
 /**
- * The task tools: start_task, get_task, wait_task, follow_up, cancel_task, list_tasks. Their
+ * The task tools: start_task, get_task, wait_task, cancel_task, list_tasks (follow_up is in
+ * follow-up-tool.ts). Their
  * descriptions are written for the model that calls them: start, then wait in bounded steps.
  */
 
 const MAX_WAIT_SECONDS = 1_800;
-const DEFAULT_WAIT_SECONDS = 120;
+export const DEFAULT_WAIT_SECONDS = 120;
 
-const WorkflowId = z.string().min(1).describe('The workflowId that start_task or run_pipeline returned.');
-const WaitSeconds = z
+export const WorkflowId = z.string().min(1).describe('The workflowId that start_task or run_pipeline returned.');
+export const WaitSeconds = z
   .number()
   .int()
   .min(1)
   .max(MAX_WAIT_SECONDS)
   .default(DEFAULT_WAIT_SECONDS)
   .describe(`How long to wait at most, in seconds (default ${DEFAULT_WAIT_SECONDS}, at most ${MAX_WAIT_SECONDS}).`);
-const ResultSchema = z
+export const ResultSchema = z
   .record(z.string(), z.unknown())
   .describe(
     'JSON Schema ("type": "object") of the result the agent must submit; it is validated before you get it. Default: {"summary": string}.',
   );
-
-/** The answer when no worker would run anything: what is missing and who can fix it. */
-export function noWorkerText(where: string): string {
-  return (
-    `no ccflow worker is polling ${where}, so nothing would run it. Ask the user to start one ` +
-    '(`npx ccflow worker`, or `npx ccflow dev` for a dev server and a worker on this machine)'
-  );
-}
 
 const StartTaskInput = z.strictObject({
   prompt: z
@@ -95,19 +80,6 @@ async function taskSpecOf(args: z.output<typeof StartTaskInput>): Promise<TaskSp
 /** Refuses to start work no worker would pick up: the caller would wait on it for nothing. */
 async function requireWorker(client: CcflowClient, gateway: ClientGateway): Promise<void> {
   if ((await client.workers()).length === 0) throw new ToolError(`${noWorkerText(gateway.where)}. Nothing was started.`);
-}
-
-/** Runs `promise` for at most `ms`; undefined when the time ran out first (it keeps running). */
-async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 export function registerTaskTools(server: McpServer, gateway: ClientGateway): void {
@@ -168,77 +140,6 @@ export function registerTaskTools(server: McpServer, gateway: ClientGateway): vo
       if (outcome.noWorker) {
         throw new ToolError(
           `task ${workflowId} has not started: ${noWorkerText(gateway.where)}. It starts as soon as a worker polls; call wait_task again then.`,
-        );
-      }
-      return taskView(outcome.event);
-    },
-  });
-
-  addTool(server, {
-    name: 'follow_up',
-    description:
-      'Send the next prompt to a task, in the same Claude session: the agent remembers the conversation and finds its files. ' +
-      'A task kept open (keepAliveSeconds) runs it in its sandbox; a finished one is continued in a new task from its saved session (the answer names the new workflowId: use that one from then on). ' +
-      `Waits up to waitSeconds (default ${DEFAULT_WAIT_SECONDS}) for the turn's result, with progress notifications; if the turn is not done by then it keeps running: call wait_task. Send each follow-up once.`,
-    input: z.strictObject({
-      workflowId: WorkflowId,
-      prompt: z.string().describe('What the agent should do next.'),
-      resultSchema: ResultSchema.optional().describe("JSON Schema of this turn's result (default: the task's)."),
-      waitSeconds: WaitSeconds,
-    }),
-    annotations: { title: 'Follow up on a task', readOnlyHint: false, destructiveHint: false, openWorldHint: true },
-    run: async ({ workflowId, prompt, resultSchema, waitSeconds }, extra) => {
-      const client = await gateway.client();
-      const deadline = Date.now() + waitSeconds * 1000;
-      const before = await client.status(workflowId); // TaskNotFoundError for an unknown id
-      if (before.type === 'progress' && (await client.workers()).length === 0) {
-        throw new ToolError(`task ${workflowId} cannot take a follow-up now: ${noWorkerText(gateway.where)}. Nothing was sent.`);
-      }
-      const input = { prompt, ...(resultSchema !== undefined ? { resultSchema } : {}) };
-      const sending = client.startFollowUp(workflowId, input);
-      sending.catch(() => undefined); // awaited below unless the time runs out first
-      const started = await within(sending, Math.max(1_000, deadline - Date.now()));
-      if (!started) {
-        return {
-          ...taskView(await client.status(workflowId)),
-          warning: 'the follow-up was sent but the task has not accepted it yet; do not send it again.',
-          next: `Call wait_task with workflowId "${workflowId}"; the follow-up runs once the task takes it.`,
-        } satisfies TaskView;
-      }
-      const progress = new ProgressReporter(extra);
-      if (started.kind === 'continued') {
-        const outcome = await waitForTask(client, started.workflowId, {
-          timeoutMs: Math.max(0, deadline - Date.now()),
-          progress,
-          signal: extra.signal,
-        });
-        return {
-          ...taskView(outcome.event),
-          continuedFrom: workflowId,
-          warning: `task ${workflowId} had ended, so a new task ${started.workflowId} continues its saved session: use workflowId "${started.workflowId}" from now on.`,
-        };
-      }
-      let done: { ok: true; value: FollowUpResult } | { ok: false; err: unknown } | undefined;
-      const wake = started.result().then(
-        (value) => {
-          done = { ok: true, value };
-        },
-        (err: unknown) => {
-          done = { ok: false, err };
-        },
-      );
-      const outcome = await waitForTask(client, workflowId, {
-        timeoutMs: Math.max(0, deadline - Date.now()),
-        progress,
-        signal: extra.signal,
-        until: () => done !== undefined,
-        wake,
-      });
-      const finished = done as typeof done; // assigned by the callbacks above while waiting
-      if (finished?.ok) return followUpView(finished.value);
-      if (finished) {
-        throw new ToolError(
-          `the follow-up to ${workflowId} failed: ${describeFailure(finished.err)}. get_task shows the task's state; follow_up again to retry.`,
         );
       }
       return taskView(outcome.event);

@@ -283,6 +283,25 @@ describe('ccflow mcp over Streamable HTTP (official SDK client)', () => {
         assert.match(again.next, /already ended \(cancelled\); nothing to cancel/);
       });
 
+      test('follow_up on an ended task continues its saved session in a new task, and says to use the new id', async () => {
+        const turn = resultJson<View & { continuedFrom?: string }>(
+          await s().client.callTool(
+            { name: 'follow_up', arguments: { workflowId: id(), prompt: 'Add " delta" and count again.', waitSeconds: 600 } },
+            undefined,
+            { onprogress: () => undefined, resetTimeoutOnProgress: true, timeout: 120_000 },
+          ),
+        );
+        assert.equal(turn.continuedFrom, id());
+        assert.match(turn.workflowId, new RegExp(`^${id()}-cont-`));
+        assert.equal(turn.state, 'open', JSON.stringify(turn));
+        assert.deepEqual(turn.result, { words: 4, summary: 'now 4 words' });
+        assert.match(turn.warning ?? '', new RegExp(`use workflowId "${turn.workflowId}" from now on`));
+        const closed = resultJson<View>(
+          await s().client.callTool({ name: 'cancel_task', arguments: { workflowId: turn.workflowId, close: true, waitSeconds: 120 } }),
+        );
+        assert.equal(closed.state, 'succeeded');
+      });
+
       test('refuses requests that do not name this server (DNS rebinding) and cross-origin ones', async () => {
         const url = new URL(server.url);
         const post = (headers: Record<string, string>) =>

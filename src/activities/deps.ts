@@ -3,6 +3,7 @@ import type { ModelEndpoint } from '../claude/args.js';
 import type { RunTiming } from '../claude/runner.js';
 import type { ProviderName } from '../domain/constants.js';
 import type { SandboxProvider } from '../sandbox/types.js';
+import type { GitDeps } from './git.js';
 
 /** Everything activities need from the outside world, injected by the worker (or a test). */
 export interface ActivityDeps {
@@ -15,4 +16,6 @@ export interface ActivityDeps {
   /** The task queue only this worker's host listens on (for host-bound sandboxes). */
   hostTaskQueue: string;
   timing?: Partial<RunTiming>;
+  /** git on this host, with the worker's credentials (tasks with a `repo`). */
+  git: GitDeps;
 }

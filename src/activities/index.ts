@@ -1,5 +1,6 @@
 import { DEFAULT_RUN_TIMING, type RunTiming } from '../claude/runner.js';
 import type { ActivityDeps } from './deps.js';
+import { createGitActivities } from './git.js';
 import { createLifecycleActivities } from './lifecycle.js';
 import { createResultActivities } from './result.js';
 import { createRunClaudeActivity } from './run-claude.js';
@@ -8,6 +9,7 @@ import { createSessionActivities } from './sessions.js';
 import { createValidationActivities } from './validate.js';
 
 export type { ActivityDeps } from './deps.js';
+export type { GitDeps } from './git.js';
 
 /**
  * Every activity the workflows call, built from injected dependencies (the worker passes the
@@ -24,6 +26,7 @@ export const createActivities = (deps: ActivityDeps) => {
     ...createRunClaudeActivity(deps, sandboxes, timing),
     ...createResultActivities(sandboxes),
     ...createSessionActivities({ sandboxes, providers: deps.providers, artifacts: deps.artifacts, pollIntervalMs: timing.pollIntervalMs }),
+    ...createGitActivities({ sandboxes, artifacts: deps.artifacts, git: deps.git, pollIntervalMs: timing.pollIntervalMs }),
   };
 };
 

@@ -3,6 +3,16 @@
  * Temporal, follow them, and talk to open tasks, with typed inputs, results and errors.
  */
 export { CcflowClient, type StartOpts } from './client.js';
+export { ApprovalError, type ApproveOpts, type PendingApproval } from './approvals.js';
+export {
+  ChangesError,
+  StoredChange,
+  locateArtifacts,
+  type AppliedChange,
+  type ChangesOpts,
+  type CheckedOutChange,
+  type DiffOpts,
+} from './changes.js';
 export { resolveConnectOpts, type ConnectOpts } from './connection.js';
 export { CcflowError, InvalidInputError, ServerUnreachableError, TaskFailedError, TaskNotFoundError, describeFailure } from './errors.js';
 export { FollowUpError, type FirstResult, type FollowUpOpts, type FollowUpOutcome, type StartedFollowUp } from './follow-up.js';
@@ -14,6 +24,15 @@ export { readWorkspaceFiles } from './workspace-files.js';
 export type { QueuePoller } from './workers.js';
 export { TaskSpec, type TaskResult, type TaskSpecInput, type TurnSummary } from '../schemas/task-spec.js';
 export type { FollowUpInput, FollowUpResult, PipelineResult, PipelineStepStatus, TaskStatus } from '../schemas/messages.js';
+export type {
+  ApprovalAnswer,
+  ApprovalRequest,
+  ApprovalSpecInput,
+  ApprovalStatus,
+  ApproveInput,
+  ApproveResult,
+} from '../schemas/approvals.js';
 export type { PipelineSpecInput } from '../schemas/pipeline-spec.js';
+export type { ChangeSummary, PushRecord, RepoRecord, RepoSpec, PushSpec } from '../schemas/git.js';
 export type { LatestTurn, ProgressEvent, ProgressFailure, ProgressResult, ProgressSnapshot } from '../schemas/progress.js';
 export { FAILURE_TYPES, type FailureType } from '../domain/failures.js';

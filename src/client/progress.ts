@@ -7,6 +7,7 @@ import {
   type WorkflowExecutionDescription,
   type WorkflowHandle,
 } from '@temporalio/client';
+import { ApprovalRequest } from '../schemas/approvals.js';
 import { RunProgress } from '../schemas/run-progress.js';
 import { z } from 'zod';
 import {
@@ -61,6 +62,7 @@ const StatusView = z.looseObject({
     )
     .optional()
     .catch(undefined),
+  approval: z.looseObject({ pending: ApprovalRequest.optional() }).optional().catch(undefined),
 });
 
 type RawPending = NonNullable<WorkflowExecutionDescription['raw']['pendingActivities']>[number];
@@ -185,6 +187,7 @@ export async function readProgress(client: Client, workflowId: string): Promise<
       ...(latest.error !== undefined ? { error: latest.error } : {}),
     };
   }
+  if (status?.approval?.pending) snapshot.approval = status.approval.pending;
   return snapshot;
 }
 

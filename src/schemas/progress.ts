@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ApprovalRequest } from './approvals.js';
 
 /**
  * A task's progress as `ccflow watch --json` prints it and the client's watch() yields it:
@@ -55,6 +56,8 @@ export const ProgressSnapshot = z.object({
   openUntil: z.number().optional(),
   /** A task's latest turn (1: its prompt, 2..: follow-ups) and, once it is done, its result or error. */
   latestTurn: LatestTurn.optional(),
+  /** The tool call waiting for a human, while one does. */
+  approval: ApprovalRequest.optional(),
 });
 export type ProgressSnapshot = z.infer<typeof ProgressSnapshot>;
 

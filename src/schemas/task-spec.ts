@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { ApprovalSpec } from './approvals.js';
+import { ChangeSummary, PushRecord, PushSpec, RepoRecord, RepoSpec } from './git.js';
 
 /**
  * The wire shapes of an agent task. These zod schemas are the single source of truth: the
@@ -83,34 +85,52 @@ export const ContinueFrom = z.strictObject({
 });
 export type ContinueFrom = z.output<typeof ContinueFrom>;
 
-export const TaskSpec = z.strictObject({
-  prompt: z.string().trim().min(1, 'must not be empty').describe('What the agent should do.'),
-  resultSchema: JsonSchemaObject.default(DEFAULT_RESULT_SCHEMA).describe('JSON Schema of the result the agent submits.'),
-  model: z.string().min(1).optional(),
-  allowedTools: z.array(z.string().min(1)).optional().describe('Tools the agent may use without asking.'),
-  permissionMode: z.enum(PERMISSION_MODES).default('dontAsk'),
-  maxTurns: z.number().int().positive().optional(),
-  maxBudgetUsd: z.number().positive().optional(),
-  appendSystemPrompt: z.string().optional(),
-  files: WorkspaceFiles.optional().describe('Files seeded into the workspace: path → content.'),
-  sandbox: SandboxSpec.optional(),
-  timeouts: TaskTimeouts.prefault({}),
-  resultRetries: z
-    .number()
-    .int()
-    .min(0)
-    .max(10)
-    .default(2)
-    .describe('How many corrective resumes to try when the agent submits no valid result.'),
-  keepAliveSeconds: z
-    .number()
-    .int()
-    .min(0)
-    .max(7 * 24 * 3600)
-    .default(0)
-    .describe('How long the task stays open for follow-ups after each result (0: it ends with its first result).'),
-  continueFrom: ContinueFrom.optional().describe("Start from an earlier task's saved session and workspace."),
-});
+export const TaskSpec = z
+  .strictObject({
+    prompt: z.string().trim().min(1, 'must not be empty').describe('What the agent should do.'),
+    resultSchema: JsonSchemaObject.default(DEFAULT_RESULT_SCHEMA).describe('JSON Schema of the result the agent submits.'),
+    model: z.string().min(1).optional(),
+    allowedTools: z.array(z.string().min(1)).optional().describe('Tools the agent may use without asking.'),
+    permissionMode: z.enum(PERMISSION_MODES).default('dontAsk'),
+    maxTurns: z.number().int().positive().optional(),
+    maxBudgetUsd: z.number().positive().optional(),
+    appendSystemPrompt: z.string().optional(),
+    files: WorkspaceFiles.optional().describe('Files seeded into the workspace: path → content.'),
+    sandbox: SandboxSpec.optional(),
+    timeouts: TaskTimeouts.prefault({}),
+    resultRetries: z
+      .number()
+      .int()
+      .min(0)
+      .max(10)
+      .default(2)
+      .describe('How many corrective resumes to try when the agent submits no valid result.'),
+    keepAliveSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(7 * 24 * 3600)
+      .default(0)
+      .describe('How long the task stays open for follow-ups after each result (0: it ends with its first result).'),
+    continueFrom: ContinueFrom.optional().describe("Start from an earlier task's saved session and workspace."),
+    repo: RepoSpec.optional().describe('A git repository the worker fetches and checks out as the workspace.'),
+    push: PushSpec.optional().describe("Push the task's commits to this branch after each turn with a valid result."),
+    approval: ApprovalSpec.optional().describe('Tool calls that wait for a human to allow or deny them (see README, Approvals).'),
+  })
+  .superRefine((spec, ctx) => {
+    // A continued task works on the repository of the task it continues: naming another would
+    // silently start a second history.
+    if (spec.repo && spec.continueFrom) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['repo'],
+        message: "not allowed with continueFrom: the continued task's repository carries over",
+      });
+    }
+    if (spec.push && !spec.repo && !spec.continueFrom) {
+      ctx.addIssue({ code: 'custom', path: ['push'], message: 'needs repo: there is nothing to push without a repository' });
+    }
+  });
 /** What a user writes. */
 export type TaskSpecInput = z.input<typeof TaskSpec>;
 /** What the workflow works with, defaults applied. */
@@ -128,6 +148,8 @@ export const TurnSummary = z.object({
   costUsd: z.number(),
   durationMs: z.number(),
   restored: z.boolean().optional().describe('The session was restored into a new sandbox for this turn.'),
+  changes: ChangeSummary.optional().describe("This turn's change to the repository (its own commit)."),
+  push: PushRecord.optional().describe('Where the head commit was pushed after this turn.'),
 });
 export type TurnSummary = z.infer<typeof TurnSummary>;
 
@@ -143,5 +165,8 @@ export const TaskResult = z.object({
   artifactsDir: z.string().optional(),
   turns: z.array(TurnSummary).optional().describe('Every turn of the task: its first prompt, then each follow-up.'),
   continuedFrom: z.string().optional().describe('The task this one continued (continueFrom.workflowId).'),
+  repo: RepoRecord.optional().describe('The repository the task worked on: where from, which base commit, which branch.'),
+  changes: ChangeSummary.optional().describe('The whole change to the repository, base to head.'),
+  push: PushRecord.optional().describe('Where the head commit was pushed.'),
 });
 export type TaskResult = z.infer<typeof TaskResult>;

@@ -1,7 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
-import path from 'node:path';
 import { InvalidArgumentError } from 'commander';
-import { classifyRepoUrl } from '../domain/git.js';
+import { resolveRepoLocation } from '../client/index.js';
 import { describeZodError } from '../schemas/describe-error.js';
 import { compileResultSchema } from '../schemas/result-schema.js';
 import { JsonSchemaObject } from '../schemas/task-spec.js';
@@ -42,9 +41,8 @@ export function nonNegativeInteger(raw: string): number {
  * from its own working directory) and checked to exist here.
  */
 export async function repoLocation(raw: string): Promise<string> {
-  const kind = classifyRepoUrl(raw);
-  if ('kind' in kind && kind.kind !== 'path') return raw;
-  const abs = path.resolve(raw);
+  const { url: abs, local } = resolveRepoLocation(raw);
+  if (!local) return abs;
   const info = await stat(abs).catch(() => undefined);
   if (!info?.isDirectory()) {
     throw new UsageError(`--repo: ${raw} is neither a repository URL (https, ssh, git, file) nor a directory here`);

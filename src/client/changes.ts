@@ -109,9 +109,13 @@ export class StoredChange {
     return raw === undefined ? undefined : (JSON.parse(raw) as T);
   }
 
-  /** The whole change so far, or undefined before the first turn was recorded. */
-  async summary(): Promise<ChangeSummary | undefined> {
-    return (await this.json<{ changes: ChangeSummary }>('head.json'))?.changes;
+  /**
+   * The whole change so far, or one turn's own change (1 = the task prompt); undefined before
+   * the first turn was recorded, or for a turn that recorded none.
+   */
+  async summary(turn?: number): Promise<ChangeSummary | undefined> {
+    const file = turn === undefined ? 'head.json' : path.join('turns', String(turn), 'changes.json');
+    return (await this.json<{ changes: ChangeSummary }>(file))?.changes;
   }
 
   /** The patch (`git diff --binary` form) of the whole change or of one turn; '' when nothing changed. */

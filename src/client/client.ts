@@ -188,7 +188,6 @@ export class CcflowClient {
     }
   }
 
-  /** Closes the connection to Temporal. */
   /**
    * A task's stored change to its repository (from its artifacts): the patch, a 3-way apply,
    * a checkout. A finished pipeline's id stands for its final change.
@@ -212,6 +211,7 @@ export class CcflowClient {
     return (await this.changes(workflowId, o)).checkout(dir);
   }
 
+  /** Closes the connection to Temporal. */
   async disconnect(): Promise<void> {
     await this.temporal.connection.close();
   }

@@ -21,6 +21,7 @@ export { PipelineSpecError, readPipelineFile } from './pipeline.js';
 export { WAITING_FOR_WORKER, type WatchOpts } from './progress.js';
 export { renderTranscriptFiles, type TaskTranscript, type TranscriptFile, type TranscriptOpts } from './transcript.js';
 export { readWorkspaceFiles } from './workspace-files.js';
+export { resolveRepoLocation } from './repo-location.js';
 export type { QueuePoller } from './workers.js';
 export { TaskSpec, type TaskResult, type TaskSpecInput, type TurnSummary } from '../schemas/task-spec.js';
 export type { FollowUpInput, FollowUpResult, PipelineResult, PipelineStepStatus, TaskStatus } from '../schemas/messages.js';

@@ -1,14 +1,18 @@
 /**
  * `ccflow mcp` driven by the official MCP TypeScript SDK client, over stdio and over Streamable
  * HTTP: a real dev server and worker, real claude in bubblewrap, the scripted model. Tools,
- * resources, progress notifications during wait_task, follow-ups, and the errors a model must
- * be able to act on (bad spec, unknown id, no worker polling).
+ * resources, progress notifications during wait_task, follow-ups, a held tool call approved
+ * through approve, a task's change to its repository through get_changes, and the errors a
+ * model must be able to act on (bad spec, unknown id, no worker polling, nothing to approve).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import type { Progress } from '@modelcontextprotocol/sdk/types.js';
 import { SUBMIT_RESULT_TOOL } from '../../src/domain/prompts.js';
+import { makeRepo, testGit } from '../helpers/git-fixtures.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { connectHttp, connectStdio, mcpEnv, resultJson, resultText, startHttpServer, type McpSession } from '../helpers/mcp.js';
 
@@ -35,11 +39,32 @@ const resultSchema = {
   required: ['words', 'summary'],
 };
 
-const TOOLS = ['cancel_task', 'follow_up', 'get_task', 'list_tasks', 'run_pipeline', 'start_task', 'wait_task'];
+const TOOLS = ['approve', 'cancel_task', 'follow_up', 'get_changes', 'get_task', 'list_tasks', 'run_pipeline', 'start_task', 'wait_task'];
+
+const RULE = 'Bash(git push:*)';
+const PUBLISH = 'git push --dry-run origin HEAD 2>/dev/null; echo published >> notes.txt';
+/** A task on a repository whose second call is held by its approval rule. */
+const approvalConversation = {
+  match: '\\[mcp-approve\\]',
+  steps: [
+    bash('printf "hello from the agent\\n" > notes.txt', 'Writing the notes.'),
+    bash(PUBLISH, 'Publishing.'),
+    submit({ summary: 'wrote and published notes.txt' }),
+    { text: 'Done.' },
+  ],
+};
 
 interface View {
   workflowId: string;
   state: string;
+  pendingApprovals?: Array<{
+    workflowId: string;
+    requestId: string;
+    toolName: string;
+    input: unknown;
+    rules: string[];
+    agentText?: string;
+  }>;
   turn?: number;
   result?: Record<string, unknown>;
   warning?: string;
@@ -59,6 +84,7 @@ before(async () => {
         conversation('mcp-stdio'),
         conversation('mcp-http'),
         { match: '\\[mcp-pipeline\\]', steps: [submit({ summary: 'planned it' }), { text: 'Planned.' }] },
+        approvalConversation,
       ],
     },
   });
@@ -231,6 +257,99 @@ describe('ccflow mcp over stdio (official SDK client)', () => {
         });
         assert.equal(bad.isError, true);
         assert.match(resultText(bad), /invalid pipeline: .*nope/);
+      });
+
+      test('a held call waits: wait_task returns it, approve allows it, get_changes reads the commit', async () => {
+        const git = await testGit();
+        const root = path.join(h.tmp, 'repos');
+        const repo = await makeRepo(git, root, 'notes.git', { files: { 'README.md': '# notes\n' } });
+        try {
+          const call = (name: string, args: Record<string, unknown>) =>
+            s().client.callTool({ name, arguments: args }, undefined, {
+              onprogress: () => undefined,
+              resetTimeoutOnProgress: true,
+              timeout: 120_000,
+            });
+          const started = resultJson<View>(
+            await call('start_task', {
+              prompt: '[mcp-approve] Write notes.txt and publish it.',
+              repo: { url: repo.bare },
+              approval: { tools: [RULE] },
+            }),
+          );
+          const wf = started.workflowId;
+
+          const held = resultJson<View>(await call('wait_task', { workflowId: wf, timeoutSeconds: 600 }));
+          assert.equal(held.state, 'waiting-for-approval', JSON.stringify(held));
+          assert.match(held.next, /approve/);
+          const pending = held.pendingApprovals?.[0];
+          assert.equal(held.pendingApprovals?.length, 1);
+          assert.equal(pending?.workflowId, wf);
+          assert.equal(pending?.toolName, 'Bash');
+          assert.equal((pending?.input as { command?: string }).command, PUBLISH);
+          assert.deepEqual(pending?.rules, [RULE]);
+          assert.equal(pending?.agentText, 'Publishing.');
+          const look = resultJson<View>(await call('get_task', { workflowId: wf }));
+          assert.equal(look.state, 'waiting-for-approval');
+          assert.equal(look.pendingApprovals?.[0]?.requestId, pending?.requestId);
+
+          const wrong = await call('approve', { workflowId: wf, requestId: 'req-99', decision: 'allow' });
+          assert.equal(wrong.isError, true);
+          assert.match(resultText(wrong), /nothing waits for approval under .* with request req-99.*Nothing was answered; get_task/);
+          const answered = resultJson<View & { decision: string; requestId: string }>(
+            await call('approve', { workflowId: wf, requestId: pending?.requestId, decision: 'allow', reason: 'a dry run is fine' }),
+          );
+          assert.equal(answered.decision, 'allow');
+          assert.equal(answered.requestId, pending?.requestId);
+          assert.match(answered.next, /wait_task/);
+
+          const done = resultJson<View>(await call('wait_task', { workflowId: wf, timeoutSeconds: 600 }));
+          assert.equal(done.state, 'succeeded', JSON.stringify(done));
+          assert.deepEqual(done.result, { summary: 'wrote and published notes.txt' });
+          const again = await call('approve', { workflowId: wf, decision: 'deny' });
+          assert.equal(again.isError, true);
+          assert.match(resultText(again), /nothing waits for approval under/);
+
+          interface Changes {
+            workflowId: string;
+            turn?: number;
+            summary: { baseCommit: string; filesChanged: number; insertions: number; files: Array<{ path: string; status: string }> };
+            stat: string;
+            diff: string;
+            diffChars: number;
+            diffTruncated?: boolean;
+          }
+          const changes = resultJson<Changes>(await call('get_changes', { workflowId: wf }));
+          assert.equal(changes.summary.baseCommit, repo.head);
+          assert.equal(changes.summary.filesChanged, 1);
+          assert.deepEqual(
+            changes.summary.files.map((f) => [f.path, f.status]),
+            [['notes.txt', 'added']],
+          );
+          assert.equal(changes.summary.insertions, 2);
+          // The allowed call ran: its line is in the change.
+          assert.match(changes.diff, /^\+hello from the agent\n\+published$/m);
+          assert.match(changes.stat, /notes\.txt \| +2 \+\+\n 1 file changed, 2 insertions/);
+          assert.equal(changes.diffTruncated, undefined);
+          assert.equal(changes.diffChars, changes.diff.length);
+          const turn1 = resultJson<Changes>(await call('get_changes', { workflowId: wf, turn: 1 }));
+          assert.equal(turn1.turn, 1);
+          assert.equal(turn1.diff, changes.diff);
+          assert.equal(turn1.summary.filesChanged, 1);
+          const cut = resultJson<Changes>(await call('get_changes', { workflowId: wf, maxDiffChars: 60 }));
+          assert.equal(cut.diffTruncated, true);
+          assert.ok(cut.diff.length <= 60 && cut.diff.length > 0, cut.diff);
+          assert.ok(changes.diff.startsWith(cut.diff));
+
+          const none = await call('get_changes', { workflowId: wf, turn: 2 });
+          assert.equal(none.isError, true);
+          assert.match(resultText(none), /recorded no change for turn 2\. A change is recorded for each finished turn/);
+          const noRepo = await call('get_changes', { workflowId: id() });
+          assert.equal(noRepo.isError, true);
+          assert.match(resultText(noRepo), /no stored change for .*recorded for each finished turn of a task started with repo/);
+        } finally {
+          await rm(git.home, { recursive: true, force: true });
+        }
       });
 
       test('with no worker polling its queue: start_task refuses, wait_task and get_task say why a task waits', async () => {

@@ -1,10 +1,18 @@
 /** The pure parts of `ccflow mcp`: what its tools answer, its error texts, its HTTP request guard. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InvalidInputError, ServerUnreachableError, TaskNotFoundError, type ProgressSnapshot } from '../../src/client/index.js';
+import {
+  ApprovalError,
+  ChangesError,
+  InvalidInputError,
+  ServerUnreachableError,
+  TaskNotFoundError,
+  type PendingApproval,
+  type ProgressSnapshot,
+} from '../../src/client/index.js';
 import { ToolError, toolErrorText } from '../../src/frontends/mcp/errors.js';
 import { refuseRequest } from '../../src/frontends/mcp/http.js';
-import { followUpView, isSettled, progressLine, taskView } from '../../src/frontends/mcp/views.js';
+import { followUpView, isSettled, progressLine, taskView, withApprovals } from '../../src/frontends/mcp/views.js';
 
 const snapshot = (over: Partial<ProgressSnapshot> = {}): ProgressSnapshot => ({
   type: 'progress',
@@ -49,6 +57,52 @@ test('an open task with its latest turn done is settled, with that turn and its 
   assert.equal(isSettled(queued), false);
   assert.equal(taskView(queued).state, 'running');
   assert.equal(taskView(queued).result, undefined);
+});
+
+test('a task or pipeline step holding a call for approval is settled: wait_task hands it back with the call to answer', () => {
+  const waiting = snapshot({ phase: 'waiting-approval', toolRunning: false });
+  assert.equal(isSettled(waiting), true);
+  const v = taskView(waiting);
+  assert.equal(v.state, 'waiting-for-approval');
+  assert.match(v.next, /ask\. Then call approve with its workflowId and requestId/);
+  const step = snapshot({ workflowId: 'pipeline-1', steps: [{ name: 'ship', state: 'waiting' }] });
+  assert.equal(isSettled(step), true);
+  assert.equal(taskView(step).state, 'waiting-for-approval');
+  assert.equal(isSettled(snapshot({ steps: [{ name: 'ship', state: 'running' }] })), false);
+
+  const pending: PendingApproval = {
+    workflowId: 'pipeline-1.ship',
+    id: 'pipeline-1.ship/req-2',
+    parentWorkflowId: 'pipeline-1',
+    requestId: 'req-2',
+    toolUseId: 'toolu_1',
+    toolName: 'Bash',
+    input: '{"command":"git push origin main"}',
+    inputSha256: 'ab',
+    rules: ['Bash(git push:*)'],
+    agentText: 'Shipping.',
+    turn: 1,
+    sessionId: 's',
+    requestedAt: Date.UTC(2030, 0, 1),
+    sandboxReleased: true,
+  };
+  const shown = withApprovals(taskView(step), [pending, { ...pending, input: '{"command":"git pu' }]);
+  assert.deepEqual(shown.pendingApprovals?.[0], {
+    workflowId: 'pipeline-1.ship',
+    requestId: 'req-2',
+    toolName: 'Bash',
+    input: { command: 'git push origin main' },
+    rules: ['Bash(git push:*)'],
+    agentText: 'Shipping.',
+    turn: 1,
+    requestedAt: '2030-01-01T00:00:00.000Z',
+    sandboxReleased: true,
+  });
+  assert.equal(shown.pendingApprovals?.[1]?.input, '{"command":"git pu', 'an input cut short stays text');
+  const gone = withApprovals(taskView(step), []);
+  assert.deepEqual(gone.pendingApprovals, []);
+  assert.match(gone.next, /just been answered.*wait_task/);
+  assert.equal(withApprovals(taskView(snapshot()), [pending]).pendingApprovals, undefined, 'only a waiting task lists calls');
 });
 
 test('a task no worker has picked up says so', () => {
@@ -108,6 +162,14 @@ test("a follow-up's answer: its turn, result, the turn's duration and the task's
     restored: false,
   });
   assert.deepEqual([v.state, v.turn, v.turnSeconds, v.agentTurns, v.elapsedSeconds], ['open', 2, 2.3, 6, undefined]);
+});
+
+test('approval and change errors say what to look at', () => {
+  assert.match(toolErrorText('approve', new ApprovalError('nothing waits for approval under t')), /Nothing was answered; get_task shows/);
+  assert.match(
+    toolErrorText('get_changes', new ChangesError('no stored change for t in /a', 'missing')),
+    /recorded for each finished turn of a task started with repo/,
+  );
 });
 
 test('error texts say what to do next', () => {

@@ -1,5 +1,7 @@
 import {
+  ApprovalError,
   CcflowError,
+  ChangesError,
   FollowUpError,
   InvalidInputError,
   ServerUnreachableError,
@@ -31,6 +33,12 @@ export function toolErrorText(tool: string, err: unknown): string {
     return `${err.message}. Nothing was started or sent: fix the named field and call ${tool} again.`;
   }
   if (err instanceof TaskFailedError) return `${err.message}.`;
+  if (err instanceof ApprovalError) {
+    return `${err.message}. Nothing was answered; get_task shows the calls that wait now (pendingApprovals).`;
+  }
+  if (err instanceof ChangesError && err.reason === 'missing') {
+    return `${err.message}. A change is recorded for each finished turn of a task started with repo, and read from the artifact store on this machine (CCFLOW_ARTIFACT_DIR).`;
+  }
   if (err instanceof CcflowError) return err.message;
   const message = err instanceof Error ? err.message : String(err);
   return `${tool} failed: ${message.split('\n')[0] ?? message}`;

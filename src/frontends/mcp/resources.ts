@@ -3,7 +3,8 @@ import type { ListResourcesResult, ReadResourceResult } from '@modelcontextproto
 import { renderTranscriptFiles } from '../../client/index.js';
 import { toolErrorText } from './errors.js';
 import type { ClientGateway } from './gateway.js';
-import { progressLine, taskView } from './views.js';
+import { lookAt } from './look.js';
+import { progressLine } from './views.js';
 
 /**
  * Resources: `ccflow://tasks/{id}` (the task's state, as get_task answers) and
@@ -86,7 +87,10 @@ export function registerResources(server: McpServer, gateway: ClientGateway): vo
     { title: 'Task', description: "A task's or pipeline's state, as get_task answers it.", mimeType: 'application/json' },
     async (uri, variables): Promise<ReadResourceResult> => {
       const id = idOf(variables);
-      const view = await readOrExplain(uri.href, async () => taskView(await (await gateway.client()).status(id)));
+      const view = await readOrExplain(uri.href, async () => {
+        const client = await gateway.client();
+        return lookAt(client, await client.status(id));
+      });
       return { contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(view, null, 2) }] };
     },
   );

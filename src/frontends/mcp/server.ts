@@ -1,4 +1,6 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { registerApprovalTool } from './approval-tools.js';
+import { registerChangesTool } from './changes-tool.js';
 import { registerFollowUpTool } from './follow-up-tool.js';
 import type { ClientGateway } from './gateway.js';
 import { registerPipelineTools } from './pipeline-tools.js';
@@ -11,7 +13,8 @@ How to use it well:
 - start_task for each independent job (they run in parallel); it returns a workflowId at once.
 - wait_task on a workflowId waits in bounded steps (timeoutSeconds) and sends progress; call it again while the state is "running". Never wait in an unbounded loop without telling the user; get_task is a quick look.
 - A task started with keepAliveSeconds stays open after its result: follow_up continues the same Claude session. cancel_task stops a task (close: true ends an open one gracefully).
-- The agent sees only its prompt and files: say everything it needs.
+- The agent sees only its prompt and files (or a git repo: get_changes then shows its change): say everything it needs.
+- A task started with approval rules holds matching tool calls: wait_task returns with state "waiting-for-approval" and the call under pendingApprovals. Ask the user unless they already said what to allow, then answer with approve.
 - Resources ccflow://tasks/{id} and ccflow://tasks/{id}/transcript show a task's state and what its agent did.`;
 
 /**
@@ -23,6 +26,8 @@ export function createMcpServer(gateway: ClientGateway, o: { version: string }):
   registerTaskTools(server, gateway);
   registerFollowUpTool(server, gateway);
   registerPipelineTools(server, gateway);
+  registerApprovalTool(server, gateway);
+  registerChangesTool(server, gateway);
   registerResources(server, gateway);
   return server;
 }

@@ -1,11 +1,21 @@
 import path from 'node:path';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
-import { InvalidInputError, STATUS_QUERIES, readWorkspaceFiles, type CcflowClient, type TaskSpecInput } from '../../client/index.js';
+import {
+  InvalidInputError,
+  STATUS_QUERIES,
+  readWorkspaceFiles,
+  resolveRepoLocation,
+  type CcflowClient,
+  type TaskSpecInput,
+} from '../../client/index.js';
+import { ApprovalSpec } from '../../schemas/approvals.js';
+import { PushSpec, RepoSpec } from '../../schemas/git.js';
 import { compileResultSchema } from '../../schemas/result-schema.js';
 import { ToolError, noWorkerText } from './errors.js';
 import type { ClientGateway } from './gateway.js';
 import { ProgressReporter, addTool } from './tool-kit.js';
+import { lookAt } from './look.js';
 import { taskView } from './views.js';
 import { stuckWithoutWorker, waitForTask } from './wait.js';
 
@@ -57,11 +67,20 @@ const StartTaskInput = z.strictObject({
   taskTimeoutSeconds: z.number().optional().describe('Wall-clock limit of the whole task (default 86400).'),
   model: z.string().optional().describe('Claude model for the agent (default: the CLI default).'),
   allowedTools: z.array(z.string()).optional().describe('Tools the agent may use (default: Bash, Read, Write, Edit, Glob, Grep, LS).'),
+  repo: RepoSpec.optional().describe(
+    "A git repository to work on instead of files: the worker fetches it (with its own credentials) and checks it out as the workspace; each turn becomes one commit, read with get_changes. A local path is relative to this server's working directory.",
+  ),
+  push: PushSpec.optional().describe(
+    "Push the task's commits to this branch after each turn with a valid result (needs repo). A branch that holds other work is refused before the agent runs.",
+  ),
+  approval: ApprovalSpec.optional().describe(
+    'Tool calls that wait for a human: the task holds each matching call (state "waiting-for-approval") until approve answers it. Use it for risky commands, e.g. {"tools": ["Bash(git push:*)", "Bash(rm:*)"]}.',
+  ),
   workflowId: z.string().optional().describe('A workflow id of your choosing (default: task-<uuid>).'),
 });
 
 async function taskSpecOf(args: z.output<typeof StartTaskInput>): Promise<TaskSpecInput> {
-  const { prompt, resultSchema, files, filesFrom, taskTimeoutSeconds, workflowId: _id, ...rest } = args;
+  const { prompt, resultSchema, files, filesFrom, taskTimeoutSeconds, repo, workflowId: _id, ...rest } = args;
   if (resultSchema !== undefined) {
     try {
       compileResultSchema(resultSchema);
@@ -74,6 +93,7 @@ async function taskSpecOf(args: z.output<typeof StartTaskInput>): Promise<TaskSp
   if (resultSchema !== undefined) spec.resultSchema = resultSchema;
   if (fromDir || files) spec.files = { ...fromDir, ...files };
   if (taskTimeoutSeconds !== undefined) spec.timeouts = { taskSeconds: taskTimeoutSeconds };
+  if (repo !== undefined) spec.repo = { ...repo, url: resolveRepoLocation(repo.url).url };
   return spec;
 }
 
@@ -90,8 +110,9 @@ export function registerTaskTools(server: McpServer, gateway: ClientGateway): vo
       'Returns at once with its workflowId; the task runs whether or not anyone waits for it, and survives restarts. ' +
       'Then call wait_task with the workflowId (again while its state is "running"), or get_task for a quick look. ' +
       'Independent tasks run in parallel: start them all, then wait on each. ' +
-      'The agent cannot see this conversation or your files: put what it needs in prompt and in files or filesFrom. ' +
-      'Set keepAliveSeconds to send follow_up prompts to the same session afterwards.',
+      'The agent cannot see this conversation or your files: put what it needs in prompt and in files or filesFrom, or give it a git repo (get_changes then shows what it changed; push sends its commits to a branch). ' +
+      'Set keepAliveSeconds to send follow_up prompts to the same session afterwards. ' +
+      'Set approval rules to hold risky tool calls until they are approved (the approve tool).',
     input: StartTaskInput,
     annotations: { title: 'Start a background task', readOnlyHint: false, destructiveHint: false, openWorldHint: true },
     run: async (args) => {
@@ -110,13 +131,13 @@ export function registerTaskTools(server: McpServer, gateway: ClientGateway): vo
   addTool(server, {
     name: 'get_task',
     description:
-      'One quick look at a task or pipeline, without waiting: state, phase, agent turns, cost, the tool the agent is running, its latest text, and the result once there is one.',
+      'One quick look at a task or pipeline, without waiting: state, phase, agent turns, cost, the tool the agent is running, its latest text, the tool calls waiting for approval (pendingApprovals), and the result once there is one.',
     input: z.strictObject({ workflowId: WorkflowId }),
     annotations: { title: 'Look at a task', readOnlyHint: true, openWorldHint: false },
     run: async ({ workflowId }) => {
       const client = await gateway.client();
       const event = await client.status(workflowId);
-      const view = taskView(event);
+      const view = await lookAt(client, event);
       if (await stuckWithoutWorker(client, event)) view.warning = `${noWorkerText(gateway.where)}; it starts once one does.`;
       return view;
     },
@@ -127,6 +148,7 @@ export function registerTaskTools(server: McpServer, gateway: ClientGateway): vo
     description:
       `Wait for a task or pipeline to finish its current turn, for at most timeoutSeconds (default ${DEFAULT_WAIT_SECONDS}), with progress notifications meanwhile. ` +
       'Returns as soon as it is done: state "succeeded" with the validated result, "open" with the latest turn\'s result for a task kept open for follow-ups, or how it failed. ' +
+      'It also returns when a tool call waits for approval (state "waiting-for-approval", the call under pendingApprovals): answer it with approve, then wait again. ' +
       'If the time runs out first it returns the progress so far (state "running"): call wait_task again. It never blocks longer than you ask.',
     input: z.strictObject({ workflowId: WorkflowId, timeoutSeconds: WaitSeconds }),
     annotations: { title: 'Wait for a task', readOnlyHint: true, openWorldHint: false },
@@ -142,7 +164,7 @@ export function registerTaskTools(server: McpServer, gateway: ClientGateway): vo
           `task ${workflowId} has not started: ${noWorkerText(gateway.where)}. It starts as soon as a worker polls; call wait_task again then.`,
         );
       }
-      return taskView(outcome.event);
+      return lookAt(client, outcome.event);
     },
   });
 

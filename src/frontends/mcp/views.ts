@@ -1,4 +1,10 @@
-import { WAITING_FOR_WORKER, type FollowUpResult, type ProgressEvent, type ProgressSnapshot } from '../../client/index.js';
+import {
+  WAITING_FOR_WORKER,
+  type FollowUpResult,
+  type PendingApproval,
+  type ProgressEvent,
+  type ProgressSnapshot,
+} from '../../client/index.js';
 
 /**
  * What the MCP tools answer about a task or pipeline: one JSON object a calling model can read
@@ -8,6 +14,7 @@ import { WAITING_FOR_WORKER, type FollowUpResult, type ProgressEvent, type Progr
 export const TASK_STATES = [
   'waiting-for-worker',
   'running',
+  'waiting-for-approval',
   'open',
   'succeeded',
   'failed',
@@ -19,7 +26,10 @@ export type TaskState = (typeof TASK_STATES)[number];
 
 export interface TaskView {
   workflowId: string;
-  /** running: working on a turn; open: its latest turn is done and it waits for follow-ups. */
+  /**
+   * running: working on a turn; waiting-for-approval: a tool call (of the task, or of a
+   * pipeline step) waits for approve; open: its latest turn is done and it waits for follow-ups.
+   */
   state: TaskState;
   /** The workflow's finer phase while it runs (creating-sandbox, running, fetching-result, ...). */
   phase?: string;
@@ -47,13 +57,37 @@ export interface TaskView {
   steps?: Array<{ name: string; state: string; workflowId?: string; result?: Record<string, unknown>; error?: string }>;
   failure?: { type?: string; message: string };
   sessionId?: string;
+  /** The tool calls waiting for approve (filled in by the tools that look at a task). */
+  pendingApprovals?: ApprovalView[];
   /** Something the caller should know that is not an error (e.g. no worker is running). */
   warning?: string;
   /** What to do next. */
   next: string;
 }
 
+/** A tool call held for a human, as a calling model reads it. */
+export interface ApprovalView {
+  /** The task that waits (a pipeline's step has its own). */
+  workflowId: string;
+  requestId: string;
+  toolName: string;
+  /** The call's input (JSON, parsed when it was not cut short). */
+  input: unknown;
+  /** The task's approval rules this call matched. */
+  rules: string[];
+  /** What the agent said just before the call. */
+  agentText?: string;
+  turn: number;
+  requestedAt: string;
+  /** When the task's approval.onTimeout applies unless it is answered. */
+  expiresAt?: string;
+  /** Its sandbox was saved and destroyed while it waits; an answer restores it. */
+  sandboxReleased?: boolean;
+}
+
 const LAST_TEXT_CHARS = 1_000;
+/** The phase of a task whose tool call waits for a human. */
+const WAITING_APPROVAL_PHASE = 'waiting-approval';
 
 const seconds = (ms: number) => Math.round(ms / 100) / 10;
 /** Cost as people read it (float sums like 0.49127999999999994 are noise). */
@@ -67,9 +101,55 @@ export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** A snapshot is settled when waiting longer shows nothing new: an open task's latest turn is done. */
+/** A task, or one of a pipeline's steps, waits for a tool call to be approved or denied. */
+export function awaitsApproval(event: ProgressEvent): boolean {
+  return event.type === 'progress' && (event.phase === WAITING_APPROVAL_PHASE || (event.steps ?? []).some((s) => s.state === 'waiting'));
+}
+
+/**
+ * A snapshot is settled when waiting longer shows nothing new: an open task's latest turn is
+ * done, or a call waits for an answer (which only the caller, or a person, can give).
+ */
 export function isSettled(event: ProgressEvent): boolean {
-  return event.type !== 'progress' || (event.phase === 'open' && event.latestTurn?.done === true);
+  return event.type !== 'progress' || (event.phase === 'open' && event.latestTurn?.done === true) || awaitsApproval(event);
+}
+
+export function approvalView(p: PendingApproval): ApprovalView {
+  let input: unknown = p.input;
+  try {
+    input = JSON.parse(p.input);
+  } catch {
+    // cut short (a long input): shown as the text it is
+  }
+  return {
+    workflowId: p.workflowId,
+    requestId: p.requestId,
+    toolName: p.toolName,
+    input,
+    rules: p.rules,
+    ...(p.agentText ? { agentText: p.agentText } : {}),
+    turn: p.turn,
+    requestedAt: new Date(p.requestedAt).toISOString(),
+    ...(p.expiresAt !== undefined ? { expiresAt: new Date(p.expiresAt).toISOString() } : {}),
+    ...(p.sandboxReleased ? { sandboxReleased: true } : {}),
+  };
+}
+
+/** `view` with the calls that wait under it; `pending` as CcflowClient.approvals found them. */
+export function withApprovals(view: TaskView, pending: readonly PendingApproval[]): TaskView {
+  if (view.state !== 'waiting-for-approval') return view;
+  if (pending.length === 0) {
+    return { ...view, pendingApprovals: [], next: `The call that waited has just been answered. ${nextForRunning(view.workflowId)}` };
+  }
+  return { ...view, pendingApprovals: pending.map(approvalView) };
+}
+
+function nextForApproval(workflowId: string): string {
+  return (
+    'A tool call waits for approval (pendingApprovals, once you look with get_task or wait_task): the task holds it, durably, until it is answered. ' +
+    'Unless the user already told you what to allow, show them the call and ask. Then call approve with its workflowId and requestId, decision "allow" or "deny" (with a reason the agent reads). ' +
+    `Then wait_task with workflowId "${workflowId}" again.`
+  );
 }
 
 export function nextForRunning(workflowId: string): string {
@@ -86,7 +166,14 @@ function nextForOpen(workflowId: string, turn: number | undefined, openUntil: st
 function snapshotView(e: ProgressSnapshot): TaskView {
   const openUntil = e.openUntil !== undefined ? new Date(e.openUntil).toISOString() : undefined;
   const settled = isSettled(e);
-  const state: TaskState = e.phase === WAITING_FOR_WORKER ? 'waiting-for-worker' : settled ? 'open' : 'running';
+  const state: TaskState =
+    e.phase === WAITING_FOR_WORKER ? 'waiting-for-worker' : awaitsApproval(e) ? 'waiting-for-approval' : settled ? 'open' : 'running';
+  const next =
+    state === 'open'
+      ? nextForOpen(e.workflowId, e.latestTurn?.turn, openUntil)
+      : state === 'waiting-for-approval'
+        ? nextForApproval(e.workflowId)
+        : nextForRunning(e.workflowId);
   const view: TaskView = {
     workflowId: e.workflowId,
     state,
@@ -94,7 +181,7 @@ function snapshotView(e: ProgressSnapshot): TaskView {
     elapsedSeconds: seconds(e.elapsedMs),
     agentTurns: e.turns,
     costUsd: usd(e.costUsd),
-    next: state === 'open' ? nextForOpen(e.workflowId, e.latestTurn?.turn, openUntil) : nextForRunning(e.workflowId),
+    next,
   };
   if (e.tool) view.currentTool = e.tool;
   if (e.tool) view.toolRunning = e.toolRunning;

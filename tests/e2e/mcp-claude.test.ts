@@ -3,7 +3,9 @@
  * user's interactive session, played by the scripted model) starts a background task, waits
  * for it, sends a follow-up and closes it; the inner task is a real ccflow task with its own
  * sandbox and its own scripted conversation. The outer script reads every id and value from
- * the tool results the CLI sent back (`{{toolResult...}}`), as a model would.
+ * the tool results the CLI sent back (`{{toolResult...}}`), as a model would. A second outer
+ * session starts a task on a repository with an approval rule, approves the call it holds, and
+ * reads the change.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +16,7 @@ import path from 'node:path';
 import { SUBMIT_RESULT_TOOL } from '../../src/domain/prompts.js';
 import { offeredTools, type RecordedRequest } from '../../src/testing/model/index.js';
 import { claudeBinaryPath } from '../../src/worker/index.js';
+import { makeRepo, testGit, type FixtureRepo } from '../helpers/git-fixtures.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { CCFLOW_MCP, mcpEnv } from '../helpers/mcp.js';
 
@@ -78,6 +81,51 @@ const script = {
     },
   ],
 };
+
+const RULE = 'Bash(git push:*)';
+const PUBLISH = 'git push --dry-run origin HEAD 2>/dev/null; echo published >> notes.txt';
+
+/** The outer session that approves a held call and reads the change, on a repository made in before(). */
+function approvalConversations(repo: FixtureRepo) {
+  return [
+    {
+      name: 'outer approving session',
+      match: '\\[outer-approve\\]',
+      steps: [
+        tool('start_task', {
+          prompt: '[inner-approve] Write notes.txt and publish it.',
+          repo: { url: repo.bare },
+          approval: { tools: [RULE] },
+        }),
+        tool('wait_task', { workflowId: '{{toolResult.workflowId}}', timeoutSeconds: 600 }),
+        tool(
+          'approve',
+          {
+            workflowId: '{{toolResult.pendingApprovals.0.workflowId}}',
+            requestId: '{{toolResult.pendingApprovals.0.requestId}}',
+            decision: 'allow',
+          },
+          'The task wants to run {{toolResult.pendingApprovals.0.input.command}}; you said a dry run is fine, so I allow it.',
+        ),
+        tool('wait_task', { workflowId: '{{toolResult.workflowId}}', timeoutSeconds: 600 }),
+        tool('get_changes', { workflowId: '{{toolResult.workflowId}}' }),
+        {
+          text: 'It changed {{toolResult.summary.filesChanged}} file ({{toolResult.summary.files.0.path}}, +{{toolResult.summary.insertions}}).',
+        },
+      ],
+    },
+    {
+      name: 'inner approval task',
+      match: '\\[inner-approve\\]',
+      steps: [
+        { text: 'Writing the notes.', toolUse: [{ name: 'Bash', input: { command: 'printf "hello\\n" > notes.txt' } }] },
+        { text: 'Publishing.', toolUse: [{ name: 'Bash', input: { command: PUBLISH } }] },
+        { toolUse: [{ name: SUBMIT_RESULT_TOOL, input: { summary: 'wrote and published notes.txt' } }] },
+        { text: 'Done.' },
+      ],
+    },
+  ];
+}
 
 interface StreamLine {
   type: string;
@@ -150,14 +198,21 @@ function requestsOf(conversation: string): RecordedRequest[] {
 
 let h: Harness;
 let home: string;
+let repo: FixtureRepo;
+let gitHome = '';
 before(async () => {
+  home = await mkdtemp(path.join(os.tmpdir(), 'ccflow-outer-'));
+  const git = await testGit();
+  gitHome = git.home;
+  repo = await makeRepo(git, path.join(home, 'repos'), 'notes.git', { files: { 'README.md': '# notes\n' } });
+  script.conversations.push(...approvalConversations(repo));
   h = await startHarness({ script });
   await h.startWorker();
-  home = await mkdtemp(path.join(os.tmpdir(), 'ccflow-outer-'));
 });
 after(async () => {
   await h?.close();
   if (home) await rm(home, { recursive: true, force: true });
+  if (gitHome) await rm(gitHome, { recursive: true, force: true });
 });
 
 describe('claude drives ccflow through `ccflow mcp`', () => {
@@ -188,7 +243,17 @@ describe('claude drives ccflow through `ccflow mcp`', () => {
     const init = lines.find((l) => l.type === 'system' && l.subtype === 'init');
     assert.equal(init?.mcp_servers?.find((s) => s.name === 'ccflow')?.status, 'connected');
     const first = requestsOf('outer session')[0];
-    for (const name of ['start_task', 'wait_task', 'follow_up', 'get_task', 'cancel_task', 'list_tasks', 'run_pipeline']) {
+    for (const name of [
+      'start_task',
+      'wait_task',
+      'follow_up',
+      'get_task',
+      'cancel_task',
+      'list_tasks',
+      'run_pipeline',
+      'approve',
+      'get_changes',
+    ]) {
       assert.ok(offeredTools(first?.body).includes(`mcp__ccflow__${name}`), `${name} is offered`);
     }
   });
@@ -233,6 +298,44 @@ describe('claude drives ccflow through `ccflow mcp`', () => {
     // The first turn's result, as the inner task saved it.
     const first = await readFile(path.join(h.tmp, 'artifacts', workflowId, 'turns', '1', 'result.json'), 'utf8');
     assert.match(first, /"words":\s*3/);
+  });
+});
+
+describe('claude approves a held call and reads the change through `ccflow mcp`', () => {
+  test('wait_task hands back the held call, approve allows it, get_changes shows the commit; the final answer says what changed', async () => {
+    const project = path.join(home, 'approving');
+    await mkdir(project, { recursive: true });
+    const config = { mcpServers: { ccflow: { type: 'stdio', ...CCFLOW_MCP, env: mcpEnv(h), alwaysLoad: true } } };
+    const lines = await runClaude({
+      cwd: project,
+      home: path.join(home, 'home-c'),
+      args: [
+        '--mcp-config',
+        JSON.stringify(config),
+        '--strict-mcp-config',
+        '--allowedTools',
+        'mcp__ccflow',
+        '--permission-mode',
+        'dontAsk',
+      ],
+      prompt: '[outer-approve] Have a background task write and publish notes; a dry-run push is fine.',
+    });
+    const results = toolResults(lines);
+    assert.equal(results.length, 5, JSON.stringify(results, null, 2));
+    for (const r of results) assert.equal(r.isError, false, r.text);
+    assert.match(results[1]?.text ?? '', /"state": "waiting-for-approval"[\s\S]*"pendingApprovals"[\s\S]*"toolName": "Bash"/);
+    assert.match(results[2]?.text ?? '', /"decision": "allow"/);
+    assert.match(results[3]?.text ?? '', /"state": "succeeded"/);
+    assert.match(results[4]?.text ?? '', /"path": "notes.txt"[\s\S]*\+hello\\n\+published/);
+    const texts = lines.flatMap((l) => (l.type === 'assistant' ? (l.message?.content ?? []) : [])).map((b) => b.text ?? '');
+    assert.ok(texts.includes(`The task wants to run ${PUBLISH}; you said a dry run is fine, so I allow it.`), texts.join(' | '));
+    const result = lines.find((l) => l.type === 'result');
+    assert.equal(result?.result, 'It changed 1 file (notes.txt, +2).');
+    // The call ran once it was allowed: the task's commit has its line, on top of the repository's head.
+    const workflowId = /"workflowId": "(task-[0-9a-f-]+)"/.exec(results[0]?.text ?? '')?.[1] ?? '';
+    const done = (await h.client.workflow.getHandle(workflowId).result()) as { changes?: { baseCommit: string; filesChanged: number } };
+    assert.equal(done.changes?.baseCommit, repo.head);
+    assert.equal(done.changes?.filesChanged, 1);
   });
 });
 

@@ -37,9 +37,10 @@ export const BOUNDARIES = {
   git: { units: ['domain'], deny: [/^@temporalio\//, /^e2b$/] },
   proxy: { units: ['domain'], deny: [/^@temporalio\//, /^e2b$/] },
   client: {
-    // git and artifacts: a task's change is read from its artifacts and applied with local git.
+    // git and artifacts: a task's change is read from its artifacts and applied with local git;
+    // artifacts and root also serve a task's saved transcripts, which claude/transcript.ts renders.
     units: ['schemas', 'domain', 'git', 'artifacts', 'root'],
-    files: ['workflows/messages.ts', 'workflows/search-attributes.ts'],
+    files: ['workflows/messages.ts', 'workflows/search-attributes.ts', 'claude/transcript.ts'],
     deny: [/^@temporalio\/(worker|activity)$/, /^e2b$/],
   },
   testing: {
@@ -48,6 +49,9 @@ export const BOUNDARIES = {
     deny: [/^e2b$/],
   },
   root: { units: [], deny: [/^@temporalio\//] },
+  // Ways to drive ccflow from outside (MCP, NATS): the client and the wire shapes, and their
+  // own transport; never activities, providers or the worker.
+  frontends: { units: ['client', 'schemas', 'domain'], deny: [/^@temporalio\//, /^e2b$/] },
   // The composition roots wire everything together.
   worker: { units: ANY },
   cli: { units: ANY },

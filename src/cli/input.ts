@@ -1,7 +1,6 @@
-import { readFile, readdir, stat } from 'node:fs/promises';
-import path from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
 import { InvalidArgumentError } from 'commander';
-import { classifyRepoUrl } from '../domain/git.js';
+import { resolveRepoLocation } from '../client/index.js';
 import { describeZodError } from '../schemas/describe-error.js';
 import { compileResultSchema } from '../schemas/result-schema.js';
 import { JsonSchemaObject } from '../schemas/task-spec.js';
@@ -23,6 +22,13 @@ export function positiveInteger(raw: string): number {
   return n;
 }
 
+/** A commander argument parser for a TCP port, 0 meaning "a free one" (`--http 0`). */
+export function port(raw: string): number {
+  const n = number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 65_535) throw new InvalidArgumentError(`must be a port number (0-65535), not "${raw}"`);
+  return n;
+}
+
 /** A commander argument parser for counts that may be 0 (`--depth 0`). */
 export function nonNegativeInteger(raw: string): number {
   const n = number(raw);
@@ -35,9 +41,8 @@ export function nonNegativeInteger(raw: string): number {
  * from its own working directory) and checked to exist here.
  */
 export async function repoLocation(raw: string): Promise<string> {
-  const kind = classifyRepoUrl(raw);
-  if ('kind' in kind && kind.kind !== 'path') return raw;
-  const abs = path.resolve(raw);
+  const { url: abs, local } = resolveRepoLocation(raw);
+  if (!local) return abs;
   const info = await stat(abs).catch(() => undefined);
   if (!info?.isDirectory()) {
     throw new UsageError(`--repo: ${raw} is neither a repository URL (https, ssh, git, file) nor a directory here`);
@@ -71,35 +76,4 @@ export async function readSchemaFile(file: string, flag = '--schema'): Promise<R
     throw new UsageError(`${flag}: ${file}: ${(err as Error).message}`);
   }
   return parsed.data;
-}
-
-/** Workspace seed files travel in the workflow input, so they are kept small. */
-const MAX_SEED_BYTES = 512 * 1024;
-const SKIP_DIRS = new Set(['.git', 'node_modules']);
-
-/** A directory's files as TaskSpec `files` (relative path → content). */
-export async function readWorkspaceFiles(dir: string): Promise<Record<string, string>> {
-  const info = await stat(dir).catch(() => undefined);
-  if (!info?.isDirectory()) throw new UsageError(`--files: ${dir} is not a directory`);
-  const out: Record<string, string> = {};
-  let total = 0;
-  const walk = async (rel: string): Promise<void> => {
-    for (const entry of await readdir(path.join(dir, rel), { withFileTypes: true })) {
-      const relPath = rel ? `${rel}/${entry.name}` : entry.name;
-      if (entry.isDirectory()) {
-        if (!SKIP_DIRS.has(entry.name)) await walk(relPath);
-      } else if (entry.isFile()) {
-        const content = await readFile(path.join(dir, relPath), 'utf8');
-        total += Buffer.byteLength(content);
-        if (total > MAX_SEED_BYTES) {
-          throw new UsageError(
-            `--files: ${dir} holds more than ${MAX_SEED_BYTES / 1024} KB; seed files travel in workflow history, keep them small`,
-          );
-        }
-        out[relPath] = content;
-      }
-    }
-  };
-  await walk('');
-  return out;
 }

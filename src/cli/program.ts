@@ -3,7 +3,7 @@ import type { CcflowClient } from '../client/index.js';
 import { PROVIDER_NAMES } from '../domain/constants.js';
 import { STATUS_QUERIES } from '../client/list.js';
 import { EXIT_CODES_HELP, UsageError } from './errors.js';
-import { nonNegativeInteger, number, positiveInteger } from './input.js';
+import { nonNegativeInteger, number, port, positiveInteger } from './input.js';
 import { interruptSignal, type Io } from './output.js';
 
 const ENVIRONMENT_HELP = `Environment:
@@ -197,6 +197,15 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option('--no-wait', 'print the workflow id and return')
     .option('--json', 'print the result as JSON')
     .action((file: string, o) => done(sessions().then((m) => m.pipelineRunCommand(file, o, io))));
+
+  program
+    .command('mcp')
+    .description(
+      'serve ccflow to MCP clients (Claude Code: claude mcp add ccflow -- npx ccflow mcp): on stdio, or Streamable HTTP with --http',
+    )
+    .option('--http <port>', 'serve Streamable HTTP at http://<host>:<port>/mcp instead of stdio (0: a free port, printed)', port)
+    .option('--host <address>', 'address for --http to listen on', '127.0.0.1')
+    .action((o: { http?: number; host: string }) => done(import('./commands/mcp.js').then((m) => m.mcpCommand(o))));
 
   program
     .command('server')

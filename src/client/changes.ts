@@ -1,19 +1,18 @@
-import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import { LocalArtifactStore } from '../artifacts/local.js';
 import { GitError, applyPatch, createGitHost, materialize, type GitHost } from '../git/index.js';
-import { ccflowHome } from '../home.js';
 import type { ChangeSummary } from '../schemas/git.js';
 import type { PipelineResult } from '../schemas/messages.js';
 import { stepWorkflowId } from '../workflows/messages.js';
 import { CcflowError } from './errors.js';
 import { readProgress } from './progress.js';
+import { artifactSourceOf, directorySource, type ArtifactSource } from './artifact-source.js';
 
 /**
  * A task's change, read from its artifacts and handled with the git of this machine: the
  * patch (`diff`), a 3-way apply to a checkout, and a checkout of the final tree. Artifacts are
- * where the task's result says (on the worker's machine, or a directory shared with it).
+ * where the task's result says (a directory on this machine, or the S3 store), else in this
+ * machine's artifact store.
  */
 
 /** Thrown when a task's change is not stored, or does not apply. */
@@ -56,12 +55,9 @@ export interface CheckedOutChange {
 }
 
 /** Where a task's artifacts are: from its result or failure, else this machine's artifact store. */
-export async function locateArtifacts(client: Client, workflowId: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+export async function locateArtifacts(client: Client, workflowId: string, env: NodeJS.ProcessEnv = process.env): Promise<ArtifactSource> {
   const event = await readProgress(client, workflowId).catch(() => undefined);
-  if (event?.type === 'result' && typeof event.result.artifactsDir === 'string') return event.result.artifactsDir;
-  if (event?.type === 'failure' && event.artifactsDir) return event.artifactsDir;
-  const root = env.CCFLOW_ARTIFACT_DIR ?? path.join(ccflowHome(env), 'artifacts');
-  return new LocalArtifactStore(root).location({ namespace: client.options.namespace, workflowId });
+  return artifactSourceOf({ namespace: client.options.namespace, workflowId }, event, env);
 }
 
 /**
@@ -80,48 +76,52 @@ async function changeTask(client: Client, workflowId: string): Promise<string> {
   return stepWorkflowId(workflowId, result.changesStep);
 }
 
-/** The stored change of one task, in its artifacts directory. */
+/** The stored change of one task, in its artifacts. */
 export class StoredChange {
   private constructor(
     readonly workflowId: string,
-    readonly dir: string,
+    private readonly source: ArtifactSource,
     private readonly git: GitHost,
   ) {}
 
+  /** Where the task's artifacts are (a directory or an `s3://` URI). */
+  get where(): string {
+    return this.source.where;
+  }
+
   static async open(client: Client, workflowId: string, o: ChangesOpts = {}, env: NodeJS.ProcessEnv = process.env): Promise<StoredChange> {
     const task = o.artifactsDir ? workflowId : await changeTask(client, workflowId);
-    const dir = o.artifactsDir ?? (await locateArtifacts(client, task, env));
-    const found = await access(path.join(dir, 'git', 'repo.json')).then(
-      () => true,
-      () => false,
-    );
-    if (!found) {
+    const source = o.artifactsDir ? directorySource(o.artifactsDir) : await locateArtifacts(client, task, env);
+    if ((await source.read('git/repo.json')) === undefined) {
       throw new ChangesError(
-        `no stored change for ${task} in ${dir}: the task worked on no repository, has not finished a turn, or its artifacts are elsewhere (pass the artifacts directory)`,
+        `no stored change for ${task} in ${source.where}: the task worked on no repository, has not finished a turn, or its artifacts are elsewhere (pass the artifacts directory)`,
         'missing',
       );
     }
-    return new StoredChange(task, dir, createGitHost({ env }));
+    return new StoredChange(task, source, createGitHost({ env }));
   }
 
-  private file(...parts: string[]): string {
-    return path.join(this.dir, 'git', ...parts);
+  private read(...parts: string[]): Promise<Buffer | undefined> {
+    return this.source.read(['git', ...parts].join('/'));
   }
 
-  private async json<T>(name: string): Promise<T | undefined> {
-    const raw = await readFile(this.file(name), 'utf8').catch(() => undefined);
-    return raw === undefined ? undefined : (JSON.parse(raw) as T);
+  private async json<T>(...parts: string[]): Promise<T | undefined> {
+    const raw = await this.read(...parts);
+    return raw === undefined ? undefined : (JSON.parse(raw.toString('utf8')) as T);
   }
 
-  /** The whole change so far, or undefined before the first turn was recorded. */
-  async summary(): Promise<ChangeSummary | undefined> {
-    return (await this.json<{ changes: ChangeSummary }>('head.json'))?.changes;
+  /**
+   * The whole change so far, or one turn's own change (1 = the task prompt); undefined before
+   * the first turn was recorded, or for a turn that recorded none.
+   */
+  async summary(turn?: number): Promise<ChangeSummary | undefined> {
+    const parts = turn === undefined ? ['head.json'] : ['turns', String(turn), 'changes.json'];
+    return (await this.json<{ changes: ChangeSummary }>(...parts))?.changes;
   }
 
   /** The patch (`git diff --binary` form) of the whole change or of one turn; '' when nothing changed. */
   async patch(turn?: number): Promise<Buffer> {
-    const file = turn === undefined ? this.file('change.patch') : this.file('turns', String(turn), 'change.patch');
-    const content = await readFile(file).catch(() => undefined);
+    const content = turn === undefined ? await this.read('change.patch') : await this.read('turns', String(turn), 'change.patch');
     if (content !== undefined) return content;
     if (turn !== undefined) throw new ChangesError(`task ${this.workflowId} recorded no change for turn ${turn}`, 'missing');
     return Buffer.alloc(0);
@@ -151,9 +151,11 @@ export class StoredChange {
     const repo = await this.json<{ url: string; baseCommit: string; shallow: string[]; branch: string }>('repo.json');
     if (!repo) throw new ChangesError(`task ${this.workflowId} has no stored repository`, 'missing');
     const head = await this.json<{ headCommit: string; branch: string }>('head.json');
-    const base = await readFile(this.file('base.bundle'));
+    const base = await this.read('base.bundle');
+    if (!base) throw new ChangesError(`task ${this.workflowId} has no stored base bundle (${this.where})`, 'missing');
     const changed = head !== undefined && head.headCommit !== repo.baseCommit;
-    const change = changed ? await readFile(this.file('change.bundle')) : undefined;
+    const change = changed ? await this.read('change.bundle') : undefined;
+    if (changed && !change) throw new ChangesError(`task ${this.workflowId} has no stored change bundle (${this.where})`, 'missing');
     const headCommit = head?.headCommit ?? repo.baseCommit;
     try {
       const out = await materialize(this.git, {

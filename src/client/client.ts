@@ -12,10 +12,13 @@ import { approve, approvalsOf, listApprovals, type ApproveOpts, type PendingAppr
 import { StoredChange, type AppliedChange, type ChangesOpts, type CheckedOutChange, type DiffOpts } from './changes.js';
 import { connectTemporal, resolveConnectOpts, type ConnectOpts } from './connection.js';
 import { InvalidInputError, TaskNotFoundError, taskFailed } from './errors.js';
-import { sendFollowUp, type FollowUpOpts, type FollowUpOutcome } from './follow-up.js';
+import { sendFollowUp, startFollowUp, type FollowUpOpts, type FollowUpOutcome, type StartedFollowUp } from './follow-up.js';
 import { listTasks, type ListOpts, type ListedTask } from './list.js';
 import { followPipeline, startPipeline } from './pipeline.js';
 import { readProgress, watchProgress, type WatchOpts } from './progress.js';
+import { readTranscriptFiles, type TaskTranscript, type TranscriptOpts } from './transcript.js';
+import { artifactSourceOf, directorySource } from './artifact-source.js';
+import { queuePollers, type QueuePoller } from './workers.js';
 
 /** Options of starting a task or a pipeline. */
 export interface StartOpts {
@@ -88,6 +91,14 @@ export class CcflowClient {
     return sendFollowUp(this.temporal, workflowId, input, { taskQueue: this.taskQueue, ...o });
   }
 
+  /**
+   * Like followUp, but returns once the follow-up is on its way (accepted by the open task, or
+   * its continuation started) instead of waiting for the turn; `result()` waits for it.
+   */
+  async startFollowUp(workflowId: string, input: FollowUpInput, o: FollowUpOpts = {}): Promise<StartedFollowUp> {
+    return startFollowUp(this.temporal, workflowId, input, { taskQueue: this.taskQueue, ...o });
+  }
+
   /** Ends an open task's keep-alive window now; follow-ups it already accepted still run. */
   async close(workflowId: string): Promise<void> {
     try {
@@ -118,6 +129,32 @@ export class CcflowClient {
   /** Follows a task: progress snapshots as they change, then its result or failure. */
   watch(workflowId: string, o: WatchOpts = {}): AsyncGenerator<ProgressEvent> {
     return watchProgress(this.temporal, workflowId, o);
+  }
+
+  /**
+   * A task's saved transcripts (read from the artifact store: the directory the task recorded,
+   * or the store this machine is configured with). A task that
+   * is unknown to Temporal throws TaskNotFoundError unless `dir` says where to look.
+   */
+  async transcript(workflowId: string, o: TranscriptOpts = {}): Promise<TaskTranscript> {
+    const event = await this.status(workflowId).catch((err: unknown) => {
+      if (o.dir !== undefined) return undefined;
+      throw err;
+    });
+    const source =
+      o.dir !== undefined
+        ? directorySource(o.dir)
+        : await artifactSourceOf({ namespace: this.temporal.options.namespace, workflowId }, event);
+    const running = event?.type === 'progress';
+    return { dir: source.where, running, files: await readTranscriptFiles(source, { running }) };
+  }
+
+  /**
+   * The workers polling this client's task queue lately. Empty: no worker would run a task
+   * started now (start one with `ccflow worker` or `ccflow dev`).
+   */
+  async workers(): Promise<QueuePoller[]> {
+    return queuePollers(this.temporal, this.taskQueue);
   }
 
   /**
@@ -156,7 +193,6 @@ export class CcflowClient {
     }
   }
 
-  /** Closes the connection to Temporal. */
   /**
    * A task's stored change to its repository (from its artifacts): the patch, a 3-way apply,
    * a checkout. A finished pipeline's id stands for its final change.
@@ -180,6 +216,7 @@ export class CcflowClient {
     return (await this.changes(workflowId, o)).checkout(dir);
   }
 
+  /** Closes the connection to Temporal. */
   async disconnect(): Promise<void> {
     await this.temporal.connection.close();
   }

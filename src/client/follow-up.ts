@@ -2,7 +2,13 @@ import type { ChangeSummary, PushRecord } from '../schemas/git.js';
 import { CcflowError } from './errors.js';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import {
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  WorkflowUpdateStage,
+  type Client,
+  type WorkflowHandle,
+} from '@temporalio/client';
 import { ApplicationFailure, defaultPayloadConverter, fromPayloadsAtIndex } from '@temporalio/common';
 import { DEFAULT_TASK_QUEUE } from '../domain/constants.js';
 import { JsonSchemaObject, TaskSpec, type TaskSpecInput } from '../schemas/task-spec.js';
@@ -49,15 +55,24 @@ export class FollowUpError extends CcflowError {
 }
 
 /**
- * Sends a follow-up to a task: the `followUp` Update while it is open, otherwise a new task
- * that continues the closed one from its saved session and workspace (linked by its memo).
+ * A follow-up on its way: the open task accepted it (`update`), or a new task continuing the
+ * closed one was started (`continued`). `result()` waits for the turn's result.
  */
-export async function sendFollowUp(
+export type StartedFollowUp =
+  | { kind: 'update'; workflowId: string; result: () => Promise<FollowUpResult> }
+  | { kind: 'continued'; workflowId: string; continuedFrom: string; keepAliveSeconds: number; result: () => Promise<FirstResult> };
+
+/**
+ * Starts a follow-up and returns once it is on its way, without waiting for the turn: an open
+ * task has accepted the `followUp` Update (it queues behind a turn in flight), or a closed
+ * task's continuation has started. A task closing right now is waited for, then continued.
+ */
+export async function startFollowUp(
   client: Client,
   workflowId: string,
   input: FollowUpInput,
   o: FollowUpOpts = {},
-): Promise<FollowUpOutcome> {
+): Promise<StartedFollowUp> {
   if (input.resultSchema !== undefined) {
     const checked = JsonSchemaObject.safeParse(input.resultSchema);
     if (!checked.success) throw new FollowUpError(`invalid follow-up: resultSchema: ${describeZodError(checked.error)}`);
@@ -77,30 +92,71 @@ export async function sendFollowUp(
   if (description.status.name === 'RUNNING') {
     o.onStart?.({ kind: 'update', workflowId });
     try {
-      const result = await handle.executeUpdate(followUpUpdate, { args: [input] });
-      return { kind: 'update', workflowId, result };
+      const update = await handle.startUpdate(followUpUpdate, { args: [input], waitForStage: WorkflowUpdateStage.ACCEPTED });
+      return { kind: 'update', workflowId, result: () => update.result() };
     } catch (err) {
-      // Closing right now (refused as TaskClosing, or closed under the Update): wait for it to
-      // finish, then continue it like any closed task. A failed turn of an open task is an error.
-      const closing =
-        err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure && err.cause.type === 'TaskClosing';
-      if (!closing) {
-        const now = await handle.describe().catch(() => undefined);
-        if (!now || now.status.name === 'RUNNING') throw err;
-      }
+      if (!(await isClosing(handle, err))) throw err;
       await handle.result().catch(() => undefined);
     }
   }
-  return continueTask(client, workflowId, input, o);
+  return startContinuation(client, workflowId, input, o);
 }
 
-/** Starts a new task that restores a closed task's saved session and runs `input.prompt`. */
+/**
+ * Sends a follow-up to a task and waits for the turn's result: the `followUp` Update while it
+ * is open, otherwise a new task that continues the closed one from its saved session and
+ * workspace (linked by its memo).
+ */
+export async function sendFollowUp(
+  client: Client,
+  workflowId: string,
+  input: FollowUpInput,
+  o: FollowUpOpts = {},
+): Promise<FollowUpOutcome> {
+  const started = await startFollowUp(client, workflowId, input, o);
+  if (started.kind === 'continued') {
+    const { result, ...rest } = started;
+    return { ...rest, result: await result() };
+  }
+  try {
+    return { kind: 'update', workflowId, result: await started.result() };
+  } catch (err) {
+    // Accepted, but the task closed under it before running it: continue it like any closed task.
+    const handle = client.workflow.getHandle(workflowId);
+    if (!(await isClosing(handle, err))) throw err;
+    await handle.result().catch(() => undefined);
+    return continueTask(client, workflowId, input, o);
+  }
+}
+
+/**
+ * Whether a follow-up failed because the task is closing: refused as TaskClosing, or the task
+ * is no longer running. A failed turn of an open task is not that: it is the follow-up's error.
+ */
+async function isClosing(handle: WorkflowHandle, err: unknown): Promise<boolean> {
+  if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure && err.cause.type === 'TaskClosing') return true;
+  const now = await handle.describe().catch(() => undefined);
+  return now !== undefined && now.status.name !== 'RUNNING';
+}
+
+/** Starts a new task that restores a closed task's saved session and runs `input.prompt`, and waits for its first result. */
 export async function continueTask(
   client: Client,
   workflowId: string,
   input: FollowUpInput,
   o: FollowUpOpts = {},
 ): Promise<FollowUpOutcome> {
+  const { result, ...rest } = await startContinuation(client, workflowId, input, o);
+  return { ...rest, result: await result() };
+}
+
+/** Starts a new task that restores a closed task's saved session and runs `input.prompt`. */
+async function startContinuation(
+  client: Client,
+  workflowId: string,
+  input: FollowUpInput,
+  o: FollowUpOpts,
+): Promise<Extract<StartedFollowUp, { kind: 'continued' }>> {
   const previous = await startedSpec(client, workflowId);
   // Everything of the old spec carries over but its seed files (the workspace is restored instead).
   const { files: _files, continueFrom: _from, ...rest } = previous;
@@ -120,9 +176,13 @@ export async function continueTask(
     memo: { continuedFrom: workflowId },
   });
   o.onStart?.({ kind: 'continued', workflowId: newId });
-  const keepAliveSeconds = parsed.data.keepAliveSeconds;
-  const result = await waitForFirstTurn(client, newId);
-  return { kind: 'continued', workflowId: newId, continuedFrom: workflowId, result, keepAliveSeconds };
+  return {
+    kind: 'continued',
+    workflowId: newId,
+    continuedFrom: workflowId,
+    keepAliveSeconds: parsed.data.keepAliveSeconds,
+    result: () => waitForFirstTurn(client, newId),
+  };
 }
 
 /** Ends an open task's keep-alive window now (queued follow-ups still run). */

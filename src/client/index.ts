@@ -15,10 +15,14 @@ export {
 } from './changes.js';
 export { resolveConnectOpts, type ConnectOpts } from './connection.js';
 export { CcflowError, InvalidInputError, ServerUnreachableError, TaskFailedError, TaskNotFoundError, describeFailure } from './errors.js';
-export { FollowUpError, type FirstResult, type FollowUpOpts, type FollowUpOutcome } from './follow-up.js';
+export { FollowUpError, type FirstResult, type FollowUpOpts, type FollowUpOutcome, type StartedFollowUp } from './follow-up.js';
 export { STATUS_QUERIES, type ListOpts, type ListedTask } from './list.js';
-export { PipelineSpecError } from './pipeline.js';
-export type { WatchOpts } from './progress.js';
+export { PipelineSpecError, readPipelineFile } from './pipeline.js';
+export { WAITING_FOR_WORKER, type WatchOpts } from './progress.js';
+export { renderTranscriptFiles, type TaskTranscript, type TranscriptFile, type TranscriptOpts } from './transcript.js';
+export { readWorkspaceFiles } from './workspace-files.js';
+export { resolveRepoLocation } from './repo-location.js';
+export type { QueuePoller } from './workers.js';
 export { TaskSpec, type TaskResult, type TaskSpecInput, type TurnSummary } from '../schemas/task-spec.js';
 export type { FollowUpInput, FollowUpResult, PipelineResult, PipelineStepStatus, TaskStatus } from '../schemas/messages.js';
 export type {
@@ -31,5 +35,5 @@ export type {
 } from '../schemas/approvals.js';
 export type { PipelineSpecInput } from '../schemas/pipeline-spec.js';
 export type { ChangeSummary, PushRecord, RepoRecord, RepoSpec, PushSpec } from '../schemas/git.js';
-export type { ProgressEvent, ProgressFailure, ProgressResult, ProgressSnapshot } from '../schemas/progress.js';
+export type { LatestTurn, ProgressEvent, ProgressFailure, ProgressResult, ProgressSnapshot } from '../schemas/progress.js';
 export { FAILURE_TYPES, type FailureType } from '../domain/failures.js';

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { DEFAULT_TASK_QUEUE } from '../domain/constants.js';
@@ -10,6 +12,26 @@ import { pipelineStatusQuery } from '../workflows/messages.js';
 /** Thrown for a pipeline file that cannot be read or is invalid; the message lists every problem. */
 export class PipelineSpecError extends InvalidInputError {
   override readonly name = 'PipelineSpecError';
+}
+
+/** Reads a pipeline spec from a YAML or JSON file (YAML is a superset of JSON) and checks it completely. */
+export async function readPipelineFile(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new PipelineSpecError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  let spec: unknown;
+  try {
+    spec = parseYaml(text);
+  } catch (err) {
+    throw new PipelineSpecError(`${file} is not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`);
+  }
+  const check = checkPipelineSpec(spec);
+  // Every problem on one line each, so all of them can be fixed in one go.
+  if (!check.ok) throw new PipelineSpecError(`invalid pipeline ${file}: ${check.errors.join('; ')}`);
+  return spec;
 }
 
 /** Starts a pipeline workflow (the spec is checked here first, then again by the workflow). */

@@ -29,6 +29,8 @@ const STATUS_QUERY = 'status';
 /** A query needs a worker; without one it would wait for the RPC deadline. */
 const QUERY_DEADLINE_MS = 3_000;
 const AGENT_ACTIVITY = 'runClaude';
+/** The phase of a workflow no worker has picked up yet. */
+export const WAITING_FOR_WORKER = 'waiting-for-worker';
 
 const ProgressDetails = RunProgress.partial();
 
@@ -47,6 +49,17 @@ const StatusView = z.looseObject({
   lastResultErrors: z.array(z.string()).optional().catch(undefined),
   steps: z
     .array(z.looseObject({ name: z.string(), state: z.string() }))
+    .optional()
+    .catch(undefined),
+  openUntil: z.number().optional().catch(undefined),
+  turns: z
+    .array(
+      z.looseObject({
+        turn: z.number(),
+        result: z.record(z.string(), z.unknown()).optional(),
+        error: z.string().optional(),
+      }),
+    )
     .optional()
     .catch(undefined),
   approval: z.looseObject({ pending: ApprovalRequest.optional() }).optional().catch(undefined),
@@ -145,8 +158,10 @@ export async function readProgress(client: Client, workflowId: string): Promise<
     workflowId,
     at,
     elapsedMs: at - desc.startTime.getTime(),
-    // Other workflow types (a pipeline) have no `status` query: their pending activity says enough.
-    phase: status?.phase ?? (agent ? agent.activity.type : 'running'),
+    // No answer to the query: before any worker took the workflow (its history holds only the
+    // start and the first scheduled workflow task), that is what it waits for; otherwise the
+    // pending activity, if any, says enough.
+    phase: status?.phase ?? (agent ? agent.activity.type : Number(desc.historyLength) <= 2 ? WAITING_FOR_WORKER : 'running'),
     turns: (status?.numTurns ?? 0) + (live?.turns ?? 0),
     costUsd: (status?.totalCostUsd ?? 0) + (live?.costUsd ?? 0),
     runs: status?.runs?.length ?? 0,
@@ -162,6 +177,16 @@ export async function readProgress(client: Client, workflowId: string): Promise<
   if (live?.lastText) snapshot.text = live.lastText;
   if (status?.lastResultErrors?.length) snapshot.lastResultErrors = status.lastResultErrors;
   if (status?.steps?.length) snapshot.steps = status.steps.map((s) => ({ name: s.name, state: s.state }));
+  if (status?.openUntil !== undefined) snapshot.openUntil = status.openUntil;
+  const latest = status?.turns?.at(-1);
+  if (latest) {
+    snapshot.latestTurn = {
+      turn: latest.turn,
+      done: latest.result !== undefined || latest.error !== undefined,
+      ...(latest.result !== undefined ? { result: latest.result } : {}),
+      ...(latest.error !== undefined ? { error: latest.error } : {}),
+    };
+  }
   if (status?.approval?.pending) snapshot.approval = status.approval.pending;
   return snapshot;
 }

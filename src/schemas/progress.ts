@@ -19,13 +19,21 @@ export const PendingActivity = z.object({
 });
 export type PendingActivity = z.infer<typeof PendingActivity>;
 
+export const LatestTurn = z.object({
+  turn: z.number().int(),
+  done: z.boolean(),
+  result: z.record(z.string(), z.unknown()).optional(),
+  error: z.string().optional(),
+});
+export type LatestTurn = z.infer<typeof LatestTurn>;
+
 export const ProgressSnapshot = z.object({
   type: z.literal('progress'),
   workflowId: z.string(),
   /** When this was observed (epoch ms). */
   at: z.number(),
   elapsedMs: z.number(),
-  /** The workflow's phase (`creating-sandbox`, `running`, `fetching-result`, ...). */
+  /** The workflow's phase (`creating-sandbox`, `running`, `fetching-result`, `open`, ..., `waiting-for-worker`). */
   phase: z.string(),
   /** Turns and cost so far: finished runs plus the run in flight. */
   turns: z.number().int(),
@@ -44,6 +52,10 @@ export const ProgressSnapshot = z.object({
   lastResultErrors: z.array(z.string()).optional(),
   /** A pipeline's steps and their states. */
   steps: z.array(z.object({ name: z.string(), state: z.string() })).optional(),
+  /** A task open for follow-ups: when it closes unless one arrives (epoch ms). */
+  openUntil: z.number().optional(),
+  /** A task's latest turn (1: its prompt, 2..: follow-ups) and, once it is done, its result or error. */
+  latestTurn: LatestTurn.optional(),
   /** The tool call waiting for a human, while one does. */
   approval: ApprovalRequest.optional(),
 });

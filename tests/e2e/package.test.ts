@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { PACKAGE_ROOT, venvBinary } from '../../src/home.js';
+import { claudeBinaryPath } from '../../src/worker/index.js';
 
 const run = promisify(execFile);
 const pkg = JSON.parse(await readFile(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as {
@@ -128,4 +129,17 @@ try {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.deepEqual(lines[0]?.summary, 'packaged and working');
   assert.deepEqual(lines[1], { unreachable: '127.0.0.1:9' });
+});
+
+test("the README's one-line Claude Code setup works in a project that installed it", async () => {
+  const app = path.join(dir, 'app');
+  const home = path.join(dir, 'home');
+  await run('mkdir', ['-p', home]);
+  const env = { PATH: process.env.PATH ?? '', HOME: home, CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1', DISABLE_AUTOUPDATER: '1' };
+  const claude = claudeBinaryPath();
+  const added = await run(claude, ['mcp', 'add', 'ccflow', '--', 'npx', 'ccflow', 'mcp'], { cwd: app, env });
+  assert.match(added.stdout, /Added stdio MCP server ccflow with command: npx ccflow mcp/);
+  // `claude mcp list` starts each server and does the MCP handshake with it (no Temporal needed for that).
+  const listed = await run(claude, ['mcp', 'list'], { cwd: app, env: { ...env, TEMPORAL_ADDRESS: '127.0.0.1:9' }, timeout: 120_000 });
+  assert.match(listed.stdout, /ccflow: npx ccflow mcp - ✔ Connected/);
 });

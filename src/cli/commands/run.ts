@@ -1,9 +1,9 @@
-import { CcflowClient, TaskSpec, type TaskSpecInput } from '../../client/index.js';
+import { CcflowClient, TaskSpec, readWorkspaceFiles, type TaskSpecInput } from '../../client/index.js';
 import { describeZodError } from '../../schemas/describe-error.js';
 import { waitForFirstTurn } from '../../client/follow-up.js';
 import type { ProviderName } from '../../domain/constants.js';
 import { UsageError } from '../errors.js';
-import { readSchemaFile, readWorkspaceFiles, repoLocation } from '../input.js';
+import { readSchemaFile, repoLocation } from '../input.js';
 import { defaultIo, formatResult, interruptSignal, type Io } from '../output.js';
 import { followTask } from './tasks.js';
 
@@ -32,7 +32,7 @@ export interface RunOptions {
 export async function specFromOptions(prompt: string, o: RunOptions): Promise<TaskSpecInput> {
   const spec: TaskSpecInput = { prompt };
   if (o.schema) spec.resultSchema = await readSchemaFile(o.schema);
-  if (o.files) spec.files = await readWorkspaceFiles(o.files);
+  if (o.files) spec.files = await readWorkspaceFiles(o.files, '--files');
   if (o.model) spec.model = o.model;
   if (o.maxTurns !== undefined) spec.maxTurns = o.maxTurns;
   if (o.maxBudgetUsd !== undefined) spec.maxBudgetUsd = o.maxBudgetUsd;

@@ -1,8 +1,5 @@
 /** `ccflow followup`, `ccflow close` and `ccflow pipeline run`: follow-ups and pipelines. */
-import { readFile } from 'node:fs/promises';
-import { parse as parseYaml } from 'yaml';
-import { CcflowClient, FollowUpError, describeFailure } from '../../client/index.js';
-import { checkPipelineSpec } from '../../schemas/pipeline-spec.js';
+import { CcflowClient, FollowUpError, describeFailure, readPipelineFile } from '../../client/index.js';
 import { EXIT, UsageError } from '../errors.js';
 import { readSchemaFile } from '../input.js';
 import { defaultIo, formatChanges, formatResult, type Io } from '../output.js';
@@ -71,32 +68,12 @@ export async function closeCommand(workflowId: string, io: Io = defaultIo): Prom
   }
 }
 
-/** Reads a pipeline spec from a YAML or JSON file (YAML is a superset of JSON) and checks it completely. */
-export async function loadPipelineFile(file: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  let spec: unknown;
-  try {
-    spec = parseYaml(text);
-  } catch (err) {
-    throw new UsageError(`${file} is not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`);
-  }
-  const check = checkPipelineSpec(spec);
-  // Every problem on one line each, so all of them can be fixed in one go.
-  if (!check.ok) throw new UsageError(`invalid pipeline ${file}: ${check.errors.join('; ')}`);
-  return spec;
-}
-
 export async function pipelineRunCommand(
   file: string,
   o: { id?: string; wait: boolean; json?: boolean },
   io: Io = defaultIo,
 ): Promise<number> {
-  const spec = await loadPipelineFile(file);
+  const spec = await readPipelineFile(file);
   const client = await CcflowClient.connect();
   try {
     const handle = await client.startPipeline(spec, { workflowId: o.id });

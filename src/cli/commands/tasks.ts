@@ -1,12 +1,6 @@
-import { readFile, readdir } from 'node:fs/promises';
-import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
-import { artifactStoreConfigFromEnv, s3ConfigFrom } from '../../artifacts/config.js';
-import { openArtifactStore } from '../../artifacts/open.js';
-import type { ArtifactStore, TaskRef } from '../../artifacts/types.js';
-import { describeFailure, type CcflowClient, type ListOpts, type ListedTask } from '../../client/index.js';
-import { readProgress, watchProgress } from '../../client/progress.js';
-import { ccflowHome } from '../../home.js';
+import { describeFailure, renderTranscriptFiles, type CcflowClient, type ListOpts, type ListedTask } from '../../client/index.js';
+import { watchProgress } from '../../client/progress.js';
 import { EXIT } from '../errors.js';
 import { defaultIo, interruptSignal, tidy, type Io } from '../output.js';
 import {
@@ -17,10 +11,8 @@ import {
   renderEnd,
   renderFrame,
   resultValue,
-  taskResultOf,
   type ProgressEvent,
 } from '../views/progress-view.js';
-import { renderTranscript, runHeader } from '../views/transcript-view.js';
 
 /**
  * The commands that look at tasks: watch, status, result, cancel, list, logs. Each takes its
@@ -186,78 +178,24 @@ export async function listCommand(o: ListOpts & { json?: boolean }, client: Ccfl
   return 0;
 }
 
-/** Where the task said its artifacts went (its result or failure), if it said. */
-async function recordedLocation(client: CcflowClient, id: string): Promise<string | undefined> {
-  const event = await readProgress(client.temporal, id).catch(() => undefined);
-  const fromResult = event?.type === 'result' ? taskResultOf(event)?.artifactsDir : undefined;
-  if (fromResult) return fromResult;
-  if (event?.type === 'failure' && event.artifactsDir) return event.artifactsDir;
-  return undefined;
-}
-
-/**
- * The store holding a task's artifacts: the one this machine is configured with
- * (CCFLOW_ARTIFACTS / CCFLOW_ARTIFACT_DIR), or, when the task recorded an S3 location, that
- * bucket and prefix with this machine's endpoint and credentials, so `ccflow logs` works on
- * any machine that can reach the store.
- */
-function storeFor(task: TaskRef, recorded: string | undefined): { store: ArtifactStore; where: string } {
-  const configured = artifactStoreConfigFromEnv(process.env, path.join(ccflowHome(), 'artifacts'));
-  const taskPart = `${encodeURIComponent(task.namespace)}/${encodeURIComponent(task.workflowId)}/`;
-  if (recorded?.startsWith('s3://') && recorded.endsWith(taskPart) && configured.kind !== 's3') {
-    const config = s3ConfigFrom(recorded.slice(0, -taskPart.length), process.env);
-    return { store: openArtifactStore(config), where: recorded };
-  }
-  const store = openArtifactStore(configured);
-  return { store, where: store.location(task) };
-}
-
-/** Transcript names, run by run, attempt by attempt. */
-function transcriptNames(names: readonly string[]): string[] {
-  return names.filter((f) => f.endsWith('transcript.jsonl')).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
-}
-
 export async function logsCommand(
   id: string,
   o: { dir?: string; raw?: boolean },
   client: CcflowClient,
   io: Io = defaultIo,
 ): Promise<number> {
-  const recorded = o.dir ? undefined : await recordedLocation(client, id);
-  // --dir, or the directory a local store recorded, is one task's directory, read as it is.
-  const dir = o.dir ?? (recorded && !recorded.startsWith('s3://') ? recorded : undefined);
-  const task: TaskRef = { namespace: client.temporal.options.namespace, workflowId: id };
-  const { store, where } = dir ? { store: undefined, where: dir } : storeFor(task, recorded);
-  const read = (name: string): Promise<Buffer | undefined> =>
-    dir ? readFile(path.join(dir, name)).catch(() => undefined) : (store as ArtifactStore).get(task, name);
-  const names = dir
-    ? (await readdir(dir, { recursive: true }).catch(() => [] as string[])).map(String)
-    : await (store as ArtifactStore).list(task);
-  const files = transcriptNames(names);
+  const { dir, files } = await client.transcript(id, o.dir !== undefined ? { dir: o.dir } : {});
   if (files.length === 0) {
     io.stderr.write(
-      `no transcripts for ${id} in ${where}. They are saved when the sandbox is torn down, to the worker's artifact store ` +
+      `no transcripts for ${id} in ${dir}. They are saved when the sandbox is torn down, to the worker's artifact store ` +
         `(CCFLOW_ARTIFACTS or CCFLOW_ARTIFACT_DIR there); set the same here, or pass --dir.\n`,
     );
     return 1;
   }
-  for (const f of files) {
-    const bytes = (await read(f)) ?? Buffer.alloc(0);
-    if (o.raw) {
-      io.stdout.write(bytes);
-      continue;
-    }
-    const prompt = (await read(path.posix.join(path.posix.dirname(f), 'prompt.txt')))?.toString('utf8');
-    const lines = [runHeader(f)];
-    if (prompt)
-      lines.push(
-        ...prompt
-          .trim()
-          .split('\n')
-          .map((l) => `prompt │ ${l}`),
-      );
-    lines.push(...renderTranscript(bytes), '');
-    io.stdout.write(`${lines.join('\n')}\n`);
+  if (o.raw) {
+    for (const f of files) io.stdout.write(f.bytes);
+    return 0;
   }
+  io.stdout.write(renderTranscriptFiles(files));
   return 0;
 }

@@ -14,5 +14,6 @@ export type { ModelScript, ModelScriptInput, ScriptConversation, ScriptFailure, 
 export { NO_MATCH_TEXT, SCRIPT_FINISHED_TEXT, SIDE_TEXT, startModelServer } from './server.js';
 export { firstUserText, isSideRequest, offeredTools, sessionIdOf, stepIndexOf } from './request.js';
 export { serveModelCommand } from './serve-command.js';
+export { TemplateError, fillStep, lastToolResultText } from './template.js';
 export type { ModelServer, ModelServerOptions, RecordedRequest, ToolRefusal } from './server.js';
 export { DEFAULT_SCRIPT_FILE, defaultScript } from './default-script.js';

@@ -18,6 +18,11 @@
  *   { "failFirst": [{ "status": 429, "retryAfterSeconds": 1 }], "text": "Done." }
  * ] } ] }
  * ```
+ *
+ * A step that uses what an earlier tool answered (an id it returned, a value to repeat) reads
+ * it from the request with a placeholder, as a model would, instead of a constant it could not
+ * know: `{{toolResult.workflowId}}` in `text` or anywhere in `toolUse[].input` (see
+ * `template.ts`).
  */
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
@@ -65,9 +70,9 @@ export type ScriptUsage = z.infer<typeof ScriptUsageSchema>;
  */
 export const ScriptStepSchema = z
   .strictObject({
-    /** Assistant text block, emitted before any tool uses. */
+    /** Assistant text block, emitted before any tool uses; may hold `{{toolResult...}}` placeholders. */
     text: z.string().optional(),
-    /** Tool calls to make; non-empty means `stop_reason: "tool_use"`. */
+    /** Tool calls to make; non-empty means `stop_reason: "tool_use"`. Inputs may hold placeholders. */
     toolUse: z.array(ScriptToolUseSchema).optional(),
     /**
      * Transient errors: the first N requests of one conversation that land on

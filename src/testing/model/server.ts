@@ -17,6 +17,9 @@
  * Like a real model, it only calls tools the request offered (see `offeredTools`): a step
  * whose `toolUse` names any other tool is refused with HTTP 400 and recorded in `refusals()`,
  * so a script that relies on a tool the CLI never offered fails its test instead of passing.
+ * And it only knows what the request holds: a step that uses an earlier tool's answer reads
+ * it with a `{{toolResult...}}` placeholder (see `template.ts`); one the request cannot fill
+ * is refused the same way.
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -24,6 +27,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { estimateTokens, sendAnswer, sendError, sendJson, stepAnswer, textAnswer } from './answer.js';
 import { conversationKeyOf, firstUserText, isObject, isSideRequest, offeredTools, sessionIdOf, stepIndexOf } from './request.js';
+import { TemplateError, fillStep } from './template.js';
 import type { ModelScript, ScriptConversation, ScriptStep } from './script.js';
 
 /** One HTTP request the server received. Never holds API key or authorization values. */
@@ -51,15 +55,20 @@ export interface RecordedRequest {
   refusal?: ToolRefusal;
 }
 
-/** A script step that called tools the CLI had not offered the model. */
+/**
+ * A script step the model could not play faithfully: it called tools the CLI had not offered
+ * the model, or it reads a `{{toolResult...}}` placeholder the request cannot fill.
+ */
 export interface ToolRefusal {
   /** The script conversation's name, or its index. */
   conversation: string;
   stepIndex: number;
-  /** The tools the step called that were not offered. */
+  /** The tools the step called that were not offered (empty for a placeholder). */
   tools: string[];
   /** What the request did offer. */
   offered: string[];
+  /** The placeholder that could not be filled, for that kind of refusal. */
+  placeholder?: string;
   message: string;
 }
 
@@ -154,14 +163,30 @@ export async function startModelServer(opts: ModelServerOptions): Promise<ModelS
       return;
     }
     rec.conversationIndex = conversationIndex;
-    const step = conversation.steps[stepIndex];
-    if (step === undefined) {
+    const scripted = conversation.steps[stepIndex];
+    if (scripted === undefined) {
       rec.status = 200;
       sendAnswer(res, body, textAnswer(SCRIPT_FINISHED_TEXT, inputTokens));
       return;
     }
-    const refusal =
-      step.error === undefined ? checkOffered(step, body, conversation.name ?? `#${conversationIndex}`, stepIndex) : undefined;
+    const label = conversation.name ?? `#${conversationIndex}`;
+    let step: ScriptStep;
+    let refusal: ToolRefusal | undefined;
+    try {
+      step = fillStep(scripted, body);
+      refusal = step.error === undefined ? checkOffered(step, body, label, stepIndex) : undefined;
+    } catch (err) {
+      if (!(err instanceof TemplateError)) throw err;
+      step = scripted;
+      refusal = {
+        conversation: label,
+        stepIndex,
+        tools: [],
+        offered: offeredTools(body),
+        placeholder: err.placeholder,
+        message: `scripted model: step ${stepIndex} of conversation ${label} cannot be played: ${err.message}`,
+      };
+    }
     if (refusal) {
       rec.status = 400;
       rec.refusal = refusal;

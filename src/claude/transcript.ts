@@ -1,9 +1,11 @@
-import { describeToolUse } from '../../claude/run-state.js';
-import { StreamJsonParser } from '../../claude/stream.js';
-import type { StreamEvent } from '../../claude/events.js';
+import { describeToolUse } from './run-state.js';
+import { StreamJsonParser } from './stream.js';
+import type { StreamEvent } from './events.js';
 
 /**
- * `ccflow logs`: a saved stream-json transcript rendered for people. Pure: bytes in, lines out.
+ * A saved transcript rendered for people (`ccflow logs`, the MCP transcript resource). Pure:
+ * bytes in, lines out. Reads the stream-json a run printed and the session file claude keeps
+ * (its user and assistant lines have the same shape; its bookkeeping lines are skipped).
  * Tool results are shortened; everything else the agent said and did is there, in order.
  */
 

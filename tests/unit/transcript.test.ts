@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../../src/home.js';
-import { renderTranscript, runHeader } from '../../src/cli/views/transcript-view.js';
+import { renderTranscript, runHeader } from '../../src/claude/transcript.js';
 
 test('a saved transcript reads as the conversation: text, tool calls, results, the result line', () => {
   const bytes = readFileSync(path.join(PACKAGE_ROOT, 'tests/fixtures/progress/transcript-run-1.jsonl'));

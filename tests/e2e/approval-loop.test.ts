@@ -15,16 +15,14 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { createSandboxAccess } from '../../src/activities/sandboxes.js';
 import { createSessionActivities } from '../../src/activities/sessions.js';
 import { LocalArtifactStore } from '../../src/artifacts/local.js';
-import { buildApprovalSettings, buildApprovalsFile, settingsArgs, type HookDecision } from '../../src/claude/approval-settings.js';
+import { buildApprovalSettings, buildApprovalsFile, type HookDecision } from '../../src/claude/approval-settings.js';
 import { buildClaudeArgs, buildClaudeEnv, buildMcpConfig, SUBMIT_RESULT_TOOL } from '../../src/claude/args.js';
 import { classifyRunEnd, type RunEnd } from '../../src/claude/deferred.js';
 import { DEFAULT_RUN_TIMING, runAgent, runFiles } from '../../src/claude/runner.js';
 import { RunState } from '../../src/claude/run-state.js';
 import { StreamJsonParser } from '../../src/claude/stream.js';
 import { parseApprovalRules } from '../../src/domain/approval-rules.js';
-import { LocalSandboxProvider } from '../../src/sandbox/local/index.js';
 import { startModelServer, parseScript, type ModelServer } from '../../src/testing/model/index.js';
-import { localSandboxMounts } from '../../src/worker/config.js';
 import {
   SANDBOX_CCFLOW_DIR,
   SANDBOX_CLAUDE_BIN,
@@ -36,8 +34,9 @@ import {
   SANDBOX_RESULT_SERVER_DIR,
   SANDBOX_WORKDIR,
 } from '../../src/sandbox/layout.js';
-import type { Sandbox } from '../../src/sandbox/types.js';
-import { processesWithKey, TEST_API_KEY } from '../helpers/harness.js';
+import type { Sandbox, SandboxProvider } from '../../src/sandbox/types.js';
+import { localProviderFactory, processesWithKey, TEST_API_KEY } from '../helpers/harness.js';
+import { SandboxSecurity } from '../../src/worker/security.js';
 
 const HOOK = `${SANDBOX_RESULT_SERVER_DIR}/approval-hook.mjs`;
 const APPROVALS_FILE = `${SANDBOX_CCFLOW_DIR}/approvals.json`;
@@ -57,18 +56,29 @@ const script = {
 
 let tmp: string;
 let model: ModelServer;
-let provider: LocalSandboxProvider;
+let provider: SandboxProvider;
+let security: SandboxSecurity;
 let artifacts: LocalArtifactStore;
 const apiKey = `${TEST_API_KEY}-loop`;
 
 before(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'ccflow-approval-loop-'));
   model = await startModelServer({ script: parseScript(script) });
-  provider = new LocalSandboxProvider({ rootDir: path.join(tmp, 'sandboxes'), mounts: localSandboxMounts() });
+  // As a worker runs it: the jail reaches the model only through the worker's proxy.
+  security = await SandboxSecurity.start({
+    stateDir: path.join(tmp, 'proxy'),
+    upstreamUrl: model.url,
+    credential: { kind: 'apiKey', value: apiKey },
+    isolation: 'bubblewrap',
+    log: () => undefined,
+  });
+  provider = (await localProviderFactory(tmp, security)).provider;
   artifacts = new LocalArtifactStore(path.join(tmp, 'artifacts'));
 });
 
 after(async () => {
+  for (const s of await provider.list()) await provider.destroy(s.sandboxId).catch(() => undefined);
+  await security.close();
   await model.close();
   await rm(tmp, { recursive: true, force: true });
   assert.deepEqual(model.refusals(), []);
@@ -112,28 +122,34 @@ async function agentRun(
     logFile: `${runDir}/approval-hook.jsonl`,
   });
   await sandbox.writeFile(APPROVALS_FILE, approvals.content);
-  const argv = [
-    ...buildClaudeArgs({
-      claudeBin: SANDBOX_CLAUDE_BIN,
-      mcpConfigPath: files.mcp,
-      permissionMode: 'dontAsk',
-      resumeSessionId: o.resume,
-      newSessionId: o.newSession,
+  const argv = buildClaudeArgs({
+    claudeBin: SANDBOX_CLAUDE_BIN,
+    mcpConfigPath: files.mcp,
+    permissionMode: 'dontAsk',
+    resumeSessionId: o.resume,
+    newSessionId: o.newSession,
+    settings: buildApprovalSettings({
+      paths: { nodeBin: SANDBOX_NODE_BIN, hookPath: HOOK, approvalsFile: APPROVALS_FILE },
+      approvalsSha256: approvals.sha256,
+      rules: parsed.rules,
     }),
-    ...settingsArgs(
-      buildApprovalSettings({
-        paths: { nodeBin: SANDBOX_NODE_BIN, hookPath: HOOK, approvalsFile: APPROVALS_FILE },
-        approvalsSha256: approvals.sha256,
-        rules: parsed.rules,
-      }),
-    ),
-  ];
+  });
   let pid: number | undefined;
   const summary = await runAgent({
     sandbox,
     runDir,
     argv,
-    env: buildClaudeEnv({ home: SANDBOX_HOME, path: SANDBOX_PATH, model: { baseUrl: model.url, apiKey } }),
+    env: buildClaudeEnv({
+      home: SANDBOX_HOME,
+      path: SANDBOX_PATH,
+      model: security.modelAccess.runEnv({
+        provider: 'local',
+        sandboxId: sandbox.sandboxId,
+        task: { namespace: 'default', workflowId: `loop-${path.basename(tmp)}` },
+        run: runDir,
+        network: 'model',
+      }),
+    }),
     cwd: SANDBOX_WORKDIR,
     prompt: o.prompt,
     timing: { ...DEFAULT_RUN_TIMING, pollIntervalMs: 50 },

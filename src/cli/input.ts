@@ -1,6 +1,7 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError } from 'commander';
+import { parseAllowEntry, type EgressPolicy } from '../domain/network.js';
 import { describeZodError } from '../schemas/describe-error.js';
 import { compileResultSchema } from '../schemas/result-schema.js';
 import { JsonSchemaObject } from '../schemas/task-spec.js';
@@ -20,6 +21,21 @@ export function positiveInteger(raw: string): number {
   const n = number(raw);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`must be a positive integer, not "${raw}"`);
   return n;
+}
+
+/** A commander argument parser for `--network`: `none`, `model`, `open`, or a comma-separated allow-list of hosts. */
+export function networkPolicy(raw: string): EgressPolicy {
+  const v = raw.trim();
+  if (v === 'none' || v === 'model' || v === 'open') return v;
+  const allow = v.split(',').map((h) => h.trim());
+  for (const h of allow) {
+    try {
+      parseAllowEntry(h);
+    } catch (err) {
+      throw new InvalidArgumentError(`must be none, model, open or hosts separated by commas: ${(err as Error).message}`);
+    }
+  }
+  return { allow };
 }
 
 /** Reads a JSON file named by a flag. */

@@ -3,7 +3,7 @@ import type { CcflowClient } from '../client/index.js';
 import { PROVIDER_NAMES } from '../domain/constants.js';
 import { STATUS_QUERIES } from '../client/list.js';
 import { EXIT_CODES_HELP } from './errors.js';
-import { number, positiveInteger } from './input.js';
+import { networkPolicy, number, positiveInteger } from './input.js';
 import type { Io } from './output.js';
 
 const ENVIRONMENT_HELP = `Environment:
@@ -12,7 +12,9 @@ const ENVIRONMENT_HELP = `Environment:
   ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL    model endpoint (read by the worker only)
   CCFLOW_SANDBOX=local|e2b                 the worker's default sandbox provider
   CCFLOW_HOME                              state directory (default ~/.ccflow)
-  CCFLOW_UNSAFE_NO_SANDBOX=1               run agents without bubblewrap (no isolation)`;
+  CCFLOW_UNSAFE_NO_SANDBOX=1               run agents without bubblewrap (no isolation)
+  CCFLOW_MODEL_PROXY_URL                   the worker's model proxy as E2B sandboxes reach it
+  CCFLOW_NETWORK_MAX=none|model|allow|open the most a task's network policy may allow (worker)`;
 
 /** Loads a command module only when its command runs, so `ccflow status` never loads the worker. */
 const tasks = () => import('./commands/tasks.js');
@@ -55,6 +57,11 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option('--max-turns <n>', 'turn limit of each agent run', positiveInteger)
     .option('--max-budget-usd <usd>', 'spending limit of the whole task', number)
     .addOption(new Option('--provider <name>', 'sandbox provider (default: the worker default)').choices(PROVIDER_NAMES))
+    .option(
+      '--network <policy>',
+      'what the agent can reach: none, model (the default: the model only), open (public hosts), or hosts allowed besides the model, e.g. registry.npmjs.org,*.pypi.org',
+      networkPolicy,
+    )
     .option('--id <workflowId>', 'workflow id (default: task-<uuid>)')
     .option('--no-wait', 'print the workflow id and return')
     .option('--json', 'print progress events and the result as JSON lines')

@@ -1,6 +1,7 @@
 import { CcflowClient, type TaskSpecInput } from '../../client/index.js';
 import { waitForFirstTurn } from '../../client/follow-up.js';
 import type { ProviderName } from '../../domain/constants.js';
+import type { EgressPolicy } from '../../domain/network.js';
 import { readSchemaFile, readWorkspaceFiles } from '../input.js';
 import { defaultIo, formatResult, interruptSignal, type Io } from '../output.js';
 import { followTask } from './tasks.js';
@@ -12,6 +13,7 @@ export interface RunOptions {
   maxTurns?: number;
   maxBudgetUsd?: number;
   provider?: ProviderName;
+  network?: EgressPolicy;
   id?: string;
   wait: boolean;
   json?: boolean;
@@ -28,6 +30,7 @@ export async function specFromOptions(prompt: string, o: RunOptions): Promise<Ta
   if (o.maxTurns !== undefined) spec.maxTurns = o.maxTurns;
   if (o.maxBudgetUsd !== undefined) spec.maxBudgetUsd = o.maxBudgetUsd;
   if (o.provider) spec.sandbox = { provider: o.provider };
+  if (o.network !== undefined) spec.network = o.network;
   if (o.keepAlive !== undefined) spec.keepAliveSeconds = o.keepAlive;
   return spec;
 }

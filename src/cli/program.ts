@@ -59,7 +59,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .addOption(new Option('--provider <name>', 'sandbox provider (default: the worker default)').choices(PROVIDER_NAMES))
     .option(
       '--network <policy>',
-      'what the agent can reach: none, model (the default: the model only), open (public hosts), or hosts allowed besides the model, e.g. registry.npmjs.org,*.pypi.org',
+      'what the agent can reach: none, model (the default: the model only), open (public hosts), or hosts allowed besides the model, e.g. packages.example.com,*.example.org',
       networkPolicy,
     )
     .option('--id <workflowId>', 'workflow id (default: task-<uuid>)')

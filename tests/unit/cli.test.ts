@@ -62,7 +62,7 @@ test('local input errors are reported before connecting, in one line, exit 2', a
     [['run', 'x', '--files', path.join(dir, 'nowhere')], /--files: .* is not a directory/],
     [['run', 'x', '--max-turns', 'many'], /--max-turns <n>.*must be a number/],
     [['run', 'x', '--bogus'], /unknown option '--bogus'/],
-    [['run', 'x', '--network', 'registry.npmjs.org,10.0.0.1'], /--network <policy>.*give host names, not IP addresses/],
+    [['run', 'x', '--network', 'packages.example.com,10.0.0.1'], /--network <policy>.*give host names, not IP addresses/],
     [['run', 'x', '--network', 'everything'], /--network <policy>.*must be none, model, open or hosts/],
     [['list', '--status', 'sleeping'], /--status.*Allowed choices/],
     [['followup', 'task-1', 'next', '--schema', notObject], /--schema: .*"type": "object"/],
@@ -95,10 +95,10 @@ test('--help is generated per command from its options and documents the exit co
 test('--network becomes the TaskSpec network policy', async () => {
   assert.equal(networkPolicy('none'), 'none');
   assert.equal(networkPolicy(' open '), 'open');
-  assert.deepEqual(networkPolicy('registry.npmjs.org, *.pypi.org,github.com:443'), {
-    allow: ['registry.npmjs.org', '*.pypi.org', 'github.com:443'],
+  assert.deepEqual(networkPolicy('packages.example.com, *.example.org,git.example.com:443'), {
+    allow: ['packages.example.com', '*.example.org', 'git.example.com:443'],
   });
-  const spec = await specFromOptions('x', { wait: true, network: networkPolicy('*.pypi.org') });
-  assert.deepEqual(spec, { prompt: 'x', network: { allow: ['*.pypi.org'] } });
+  const spec = await specFromOptions('x', { wait: true, network: networkPolicy('*.example.org') });
+  assert.deepEqual(spec, { prompt: 'x', network: { allow: ['*.example.org'] } });
   assert.deepEqual(await specFromOptions('x', { wait: true }), { prompt: 'x' });
 });

@@ -47,6 +47,7 @@ const BODY = JSON.stringify({
 
 /** The client, as a script that also runs inside a jail: N timed requests, JSON out. */
 const CLIENT = `
+import http from 'node:http';
 const [url, socketPath, token, n, body] = process.argv.slice(2);
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 const one = () => new Promise((resolve, reject) => {

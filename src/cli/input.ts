@@ -1,6 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { InvalidArgumentError } from 'commander';
 import { resolveRepoLocation } from '../client/index.js';
+import { parseAllowEntry, type EgressPolicy } from '../domain/network.js';
 import { describeZodError } from '../schemas/describe-error.js';
 import { compileResultSchema } from '../schemas/result-schema.js';
 import { JsonSchemaObject } from '../schemas/task-spec.js';
@@ -48,6 +49,21 @@ export async function repoLocation(raw: string): Promise<string> {
     throw new UsageError(`--repo: ${raw} is neither a repository URL (https, ssh, git, file) nor a directory here`);
   }
   return abs;
+}
+
+/** A commander argument parser for `--network`: `none`, `model`, `open`, or a comma-separated allow-list of hosts. */
+export function networkPolicy(raw: string): EgressPolicy {
+  const v = raw.trim();
+  if (v === 'none' || v === 'model' || v === 'open') return v;
+  const allow = v.split(',').map((h) => h.trim());
+  for (const h of allow) {
+    try {
+      parseAllowEntry(h);
+    } catch (err) {
+      throw new InvalidArgumentError(`must be none, model, open or hosts separated by commas: ${(err as Error).message}`);
+    }
+  }
+  return { allow };
 }
 
 /** Reads a JSON file named by a flag. */

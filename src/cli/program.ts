@@ -3,7 +3,7 @@ import type { CcflowClient } from '../client/index.js';
 import { PROVIDER_NAMES } from '../domain/constants.js';
 import { STATUS_QUERIES } from '../client/list.js';
 import { EXIT_CODES_HELP, UsageError } from './errors.js';
-import { nonNegativeInteger, number, port, positiveInteger } from './input.js';
+import { networkPolicy, nonNegativeInteger, number, port, positiveInteger } from './input.js';
 import { interruptSignal, type Io } from './output.js';
 
 const ENVIRONMENT_HELP = `Environment:
@@ -15,7 +15,9 @@ const ENVIRONMENT_HELP = `Environment:
   CCFLOW_ARTIFACTS=s3://bucket/prefix      the artifact store shared by hosts (worker, logs, sweep); with
                                            CCFLOW_S3_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION
   CCFLOW_ARTIFACT_DIR                      the local artifact store (default $CCFLOW_HOME/artifacts)
-  CCFLOW_UNSAFE_NO_SANDBOX=1               run agents without bubblewrap (no isolation)`;
+  CCFLOW_UNSAFE_NO_SANDBOX=1               run agents without bubblewrap (no isolation)
+  CCFLOW_MODEL_PROXY_URL                   the worker's model proxy as E2B sandboxes reach it
+  CCFLOW_NETWORK_MAX=none|model|allow|open the most a task's network policy may allow (worker)`;
 
 /** Loads a command module only when its command runs, so `ccflow status` never loads the worker. */
 const tasks = () => import('./commands/tasks.js');
@@ -60,6 +62,11 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option('--max-turns <n>', 'turn limit of each agent run', positiveInteger)
     .option('--max-budget-usd <usd>', 'spending limit of the whole task', number)
     .addOption(new Option('--provider <name>', 'sandbox provider (default: the worker default)').choices(PROVIDER_NAMES))
+    .option(
+      '--network <policy>',
+      'what the agent can reach: none, model (the default: the model only), open (public hosts), or hosts allowed besides the model, e.g. packages.example.com,*.example.org',
+      networkPolicy,
+    )
     .option('--id <workflowId>', 'workflow id (default: task-<uuid>)')
     .option('--no-wait', 'print the workflow id and return')
     .option('--json', 'print progress events and the result as JSON lines')

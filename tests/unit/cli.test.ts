@@ -11,6 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { PACKAGE_ROOT } from '../../src/home.js';
+import { specFromOptions } from '../../src/cli/commands/run.js';
+import { networkPolicy } from '../../src/cli/input.js';
 
 const MAIN = path.join(PACKAGE_ROOT, 'src/cli/main.ts');
 /** Nothing listens here: a command that connected would report the server as unreachable (exit 3). */
@@ -60,6 +62,8 @@ test('local input errors are reported before connecting, in one line, exit 2', a
     [['run', 'x', '--files', path.join(dir, 'nowhere')], /--files: .* is not a directory/],
     [['run', 'x', '--max-turns', 'many'], /--max-turns <n>.*must be a number/],
     [['run', 'x', '--bogus'], /unknown option '--bogus'/],
+    [['run', 'x', '--network', 'packages.example.com,10.0.0.1'], /--network <policy>.*give host names, not IP addresses/],
+    [['run', 'x', '--network', 'everything'], /--network <policy>.*must be none, model, open or hosts/],
     [['list', '--status', 'sleeping'], /--status.*Allowed choices/],
     [['followup', 'task-1', 'next', '--schema', notObject], /--schema: .*"type": "object"/],
     [['pipeline', 'run', path.join(dir, 'missing.yaml')], /cannot read .*missing\.yaml/],
@@ -102,6 +106,7 @@ test('--help is generated per command from its options and documents the exit co
   for (const flag of ['--turn', '--stat', '--artifacts']) assert.match(diff.stdout, new RegExp(flag));
   const run = await ccflow(['run', '--help']);
   for (const flag of ['--repo', '--ref', '--depth', '--push']) assert.match(run.stdout, new RegExp(flag));
+  assert.match(run.stdout, /--network <policy>/);
   const top = await ccflow(['--help']);
   assert.match(top.stdout, /Exit codes:[\s\S]*3 +no Temporal server/);
   assert.match(top.stdout, /CCFLOW_TASK_QUEUE/);
@@ -109,4 +114,15 @@ test('--help is generated per command from its options and documents the exit co
   const worker = await ccflow(['worker', '--help']);
   for (const v of ['CCFLOW_HOST_START_TIMEOUT_SECONDS', 'CCFLOW_SWEEP_INTERVAL_SECONDS', 'CCFLOW_SWEEP_GRACE_SECONDS'])
     assert.match(worker.stdout, new RegExp(v));
+});
+
+test('--network becomes the TaskSpec network policy', async () => {
+  assert.equal(networkPolicy('none'), 'none');
+  assert.equal(networkPolicy(' open '), 'open');
+  assert.deepEqual(networkPolicy('packages.example.com, *.example.org,git.example.com:443'), {
+    allow: ['packages.example.com', '*.example.org', 'git.example.com:443'],
+  });
+  const spec = await specFromOptions('x', { wait: true, network: networkPolicy('*.example.org') });
+  assert.deepEqual(spec, { prompt: 'x', network: { allow: ['*.example.org'] } });
+  assert.deepEqual(await specFromOptions('x', { wait: true }), { prompt: 'x' });
 });

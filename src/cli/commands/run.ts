@@ -2,6 +2,7 @@ import { CcflowClient, TaskSpec, readWorkspaceFiles, type TaskSpecInput } from '
 import { describeZodError } from '../../schemas/describe-error.js';
 import { waitForFirstTurn } from '../../client/follow-up.js';
 import type { ProviderName } from '../../domain/constants.js';
+import type { EgressPolicy } from '../../domain/network.js';
 import { UsageError } from '../errors.js';
 import { readSchemaFile, repoLocation } from '../input.js';
 import { defaultIo, formatResult, interruptSignal, type Io } from '../output.js';
@@ -14,6 +15,7 @@ export interface RunOptions {
   maxTurns?: number;
   maxBudgetUsd?: number;
   provider?: ProviderName;
+  network?: EgressPolicy;
   id?: string;
   wait: boolean;
   json?: boolean;
@@ -37,6 +39,7 @@ export async function specFromOptions(prompt: string, o: RunOptions): Promise<Ta
   if (o.maxTurns !== undefined) spec.maxTurns = o.maxTurns;
   if (o.maxBudgetUsd !== undefined) spec.maxBudgetUsd = o.maxBudgetUsd;
   if (o.provider) spec.sandbox = { provider: o.provider };
+  if (o.network !== undefined) spec.network = o.network;
   if (o.keepAlive !== undefined) spec.keepAliveSeconds = o.keepAlive;
   if (o.ask?.length) spec.approval = { tools: o.ask, ...(o.askTimeout !== undefined ? { timeoutSeconds: o.askTimeout } : {}) };
   else if (o.askTimeout !== undefined) throw new UsageError('--ask-timeout needs at least one --ask rule');

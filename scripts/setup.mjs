@@ -5,6 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { installNatsServer } from './setup-nats.mjs';
 
 const TEMPORAL_CLI_VERSION = '1.5.1'; // keep in step with src/temporal/dev-server.ts
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -67,6 +68,7 @@ if (process.env.CCFLOW_SKIP_SETUP === '1') {
   log('skipped (CCFLOW_SKIP_SETUP=1)');
 } else {
   installTemporalCli();
+  installNatsServer(root, log);
   build();
   if (spawnSync('bwrap', ['--version']).status !== 0) {
     log('note: bubblewrap (bwrap) is not installed; local sandboxes need it: `sudo apt-get install -y bubblewrap`');

@@ -1,3 +1,5 @@
+import { toolResultText } from '../../schemas/live-events.js';
+
 /**
  * Response chunks of the agent protocol (§6), byte for byte as seed 002's host writes them:
  * one compact `{"type","data"}` JSON object per NATS message, no headers. Tool calls, results
@@ -42,27 +44,6 @@ export function toolResultChunk(toolUseId: string, content: unknown, isError: bo
   let output = toolResultText(content);
   if (output.length > TOOL_RESULT_MAX_CHARS) output = output.slice(0, TOOL_RESULT_MAX_CHARS) + TRUNCATION_MARKER;
   return { type: 'status', data: `tool_result:${JSON.stringify({ tool_use_id: toolUseId, output, is_error: isError })}` };
-}
-
-/**
- * A tool_result block's content as one string: text items as they are, other items as JSON,
- * joined by newlines; a missing content is empty.
- */
-export function toolResultText(content: unknown): string {
-  if (content === null || content === undefined) return '';
-  if (typeof content === 'string') return content;
-  if (Array.isArray(content)) {
-    return content
-      .map((item: unknown) => {
-        if (typeof item === 'object' && item !== null && (item as { type?: unknown }).type === 'text') {
-          const text = (item as { text?: unknown }).text;
-          if (typeof text === 'string') return text;
-        }
-        return JSON.stringify(item);
-      })
-      .join('\n');
-  }
-  return JSON.stringify(content);
 }
 
 export function costChunk(turnCostUsd: number, totalCostUsd: number): Chunk {

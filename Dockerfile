@@ -28,7 +28,7 @@ COPY --from=build /app/sandbox-template ./sandbox-template
 COPY bin ./bin
 # The image carries exactly the pinned claude CLI, and its native binary runs.
 RUN test "$(node -p 'require("@anthropic-ai/claude-code/package.json").version')" = "${CLAUDE_CODE_VERSION}" \
-  && "$(node --input-type=module -e 'import { claudeBinaryPath } from "/app/dist/config.js"; console.log(claudeBinaryPath())')" --version
+  && "$(node --input-type=module -e 'import { claudeBinaryPath } from "/app/dist/worker/config.js"; console.log(claudeBinaryPath())')" --version
 ENV NODE_ENV=production \
     CCFLOW_HOME=/var/lib/ccflow \
     CCFLOW_METRICS_PORT=9464

@@ -4,7 +4,7 @@
  * checks every task succeeded on its first attempts (no heartbeat timeouts, no retries).
  */
 import { readdir, readFile } from 'node:fs/promises';
-import type { TaskResult } from '../src/shared/task-spec.js';
+import type { TaskResult } from '../src/schemas/task-spec.js';
 import { TASK_QUEUE, type BenchEnv } from './lib/env.js';
 import type { WorkerStats } from './lib/ipc.js';
 import { fetchHistory, timeline } from './lib/history.js';
@@ -73,7 +73,8 @@ async function claudeProcesses(workerPid: number): Promise<{ count: number; rss:
     const comm = await readFile(`/proc/${name}/comm`, 'utf8').catch(() => '');
     if (comm.trim() !== 'claude') continue;
     let ancestor: number | undefined = Number(name);
-    for (let depth = 0; depth < 8 && ancestor !== undefined && ancestor > 1 && ancestor !== workerPid; depth++) ancestor = await parentOf(ancestor);
+    for (let depth = 0; depth < 8 && ancestor !== undefined && ancestor > 1 && ancestor !== workerPid; depth++)
+      ancestor = await parentOf(ancestor);
     if (ancestor !== workerPid) continue;
     count += 1;
     // A process that just exited has no VmRSS line any more.
@@ -141,7 +142,8 @@ export async function concurrencyLevel(
         args: [{ prompt: OVERHEAD_PROMPT }],
       });
       const result = (await handle.result()) as TaskResult;
-      if (JSON.stringify(result.result) !== JSON.stringify(OVERHEAD_RESULT)) throw new Error(`unexpected result ${JSON.stringify(result.result)}`);
+      if (JSON.stringify(result.result) !== JSON.stringify(OVERHEAD_RESULT))
+        throw new Error(`unexpected result ${JSON.stringify(result.result)}`);
       return { workflowId: handle.workflowId, latencyMs: nowMs() - s0 };
     }),
   );
@@ -168,20 +170,34 @@ export async function concurrencyLevel(
         a.name === 'createSandbox'
           ? records.some((r) => r.op === 'createBegin' && r.workflowId === id && before(r))
           : records.some((r) => r.op === 'connectBegin' && r.sandboxId === sandboxId && before(r));
-      retries.push({ workflowId: id, activity: a.name, attempt: a.attempt ?? 1, cause: a.lastFailure ?? '?', earlierAttemptRanInWorker: ran });
+      retries.push({
+        workflowId: id,
+        activity: a.name,
+        attempt: a.attempt ?? 1,
+        cause: a.lastFailure ?? '?',
+        earlierAttemptRanInWorker: ran,
+      });
     }
     if (tl.activityProblems.length > 0 && diagnosis.length < 3) {
       const at = (t: number | undefined) => (t === undefined ? '–' : `+${((t - tl.workflowStarted) / 1000).toFixed(2)}s`);
       diagnosis.push({
         workflowId: id,
-        activities: tl.activities.map((a) => `${a.name}: scheduled ${at(a.scheduled)}, started ${at(a.started)} (attempt ${a.attempt ?? '?'}), ${a.outcome} ${at(a.completed)}`),
+        activities: tl.activities.map(
+          (a) =>
+            `${a.name}: scheduled ${at(a.scheduled)}, started ${at(a.started)} (attempt ${a.attempt ?? '?'}), ${a.outcome} ${at(a.completed)}`,
+        ),
         workerOps: records
           .filter((r) => r.sandboxId === sandboxId)
           .map((r) => `${at(r.t0)} ${r.op}${r.path ? ` ${r.path}` : ''} (${(r.t1 - r.t0).toFixed(0)} ms)`),
       });
     }
   }
-  const peak = samples.reduce((best, s) => (s.claude > best.claude ? s : best), { workerRss: 0, claude: 0, claudeRss: 0, memAvailable: Number.POSITIVE_INFINITY });
+  const peak = samples.reduce((best, s) => (s.claude > best.claude ? s : best), {
+    workerRss: 0,
+    claude: 0,
+    claudeRss: 0,
+    memAvailable: Number.POSITIVE_INFINITY,
+  });
   const level: ConcurrencyLevel = {
     tasks,
     succeeded: ok.length,

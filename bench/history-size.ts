@@ -2,7 +2,7 @@
  * History size: a task with one tool turn and a task with 200 tool turns run through the same
  * workflow; their histories should have the same events and stay small, whatever the agent did.
  */
-import type { TaskResult } from '../src/shared/task-spec.js';
+import type { TaskResult } from '../src/schemas/task-spec.js';
 import { TASK_QUEUE, type BenchEnv } from './lib/env.js';
 import { fetchHistory, historySize, type HistorySize } from './lib/history.js';
 import { MANY_TURNS, MANY_TURNS_PROMPT, ONE_TURN_PROMPT } from './scenario.js';
@@ -35,7 +35,9 @@ export async function historyBench(env: BenchEnv, log: (s: string) => void): Pro
   const one = await run(env, '1 tool turn', 'bench-history-1', ONE_TURN_PROMPT);
   log(`  history, 1 tool turn: ${one.events} events, ${one.protoBytes} bytes (${one.numTurns} claude turns)`);
   const many = await run(env, `${MANY_TURNS} tool turns`, `bench-history-${MANY_TURNS}`, MANY_TURNS_PROMPT);
-  log(`  history, ${MANY_TURNS} tool turns: ${many.events} events, ${many.protoBytes} bytes (${many.numTurns} claude turns, ${(many.wallMs / 1000).toFixed(1)} s)`);
+  log(
+    `  history, ${MANY_TURNS} tool turns: ${many.events} events, ${many.protoBytes} bytes (${many.numTurns} claude turns, ${(many.wallMs / 1000).toFixed(1)} s)`,
+  );
   const same = one.eventTypes.join(',') === many.eventTypes.join(',');
   let difference: string | undefined;
   if (!same) {

@@ -5,8 +5,8 @@
  * worker's own timings.
  */
 import path from 'node:path';
-import type { TaskResult } from '../src/shared/task-spec.js';
-import { taskPromptText } from '../src/shared/prompts.js';
+import type { TaskResult } from '../src/schemas/task-spec.js';
+import { taskPromptText } from '../src/domain/prompts.js';
 import { BENCH_API_KEY, TASK_QUEUE, type BenchEnv } from './lib/env.js';
 import { fetchHistory, timeline, type ActivitySpan, type Timeline } from './lib/history.js';
 import { mean, percentile, summarize, type Summary } from './lib/stats.js';
@@ -94,7 +94,9 @@ export function breakdown(c0: number, c1: number, tl: Timeline, recs: TimingReco
     segments.push({ key, label, ms: to - from });
   };
   const within = (sp: ActivitySpan, op: TimingRecord['op']) =>
-    recs.find((r) => r.op === op && sp.started !== undefined && sp.completed !== undefined && r.t0 >= sp.started - 2 && r.t0 <= sp.completed + 2);
+    recs.find(
+      (r) => r.op === op && sp.started !== undefined && sp.completed !== undefined && r.t0 >= sp.started - 2 && r.t0 <= sp.completed + 2,
+    );
 
   push('start', 'client start RPC → WorkflowExecutionStarted', c0, tl.workflowStarted);
   let prev = tl.workflowStarted;
@@ -115,11 +117,27 @@ export function breakdown(c0: number, c1: number, tl: Timeline, recs: TimingReco
     const exit = within(sp, 'exitSeen');
     const claude = sp.name === 'runClaude';
     if (exec && exit?.fileTime !== undefined) {
-      push(`${name}.prep`, claude ? `${name}: started → claude spawned (connect, write schema/mcp/prompt)` : `${name}: started → process spawned`, sp.started, exec.t0);
-      if (claude) push(n > 1 ? `${CLAUDE_SEGMENT}#${n}` : CLAUDE_SEGMENT, 'claude in bwrap: execDetached → process exit (what (b) measures)', exec.t0, exit.fileTime);
+      push(
+        `${name}.prep`,
+        claude ? `${name}: started → claude spawned (connect, write schema/mcp/prompt)` : `${name}: started → process spawned`,
+        sp.started,
+        exec.t0,
+      );
+      if (claude)
+        push(
+          n > 1 ? `${CLAUDE_SEGMENT}#${n}` : CLAUDE_SEGMENT,
+          'claude in bwrap: execDetached → process exit (what (b) measures)',
+          exec.t0,
+          exit.fileTime,
+        );
       else push(`${name}.process`, `${name}: jailed process, execDetached → exit`, exec.t0, exit.fileTime);
       push(`${name}.poll`, `${name}: process exit → exit noticed (polling)`, exit.fileTime, exit.t1);
-      push(`${name}.finish`, claude ? `${name}: exit noticed → completed (last drain, completion RPC)` : `${name}: exit noticed → completed`, exit.t1, sp.completed);
+      push(
+        `${name}.finish`,
+        claude ? `${name}: exit noticed → completed (last drain, completion RPC)` : `${name}: exit noticed → completed`,
+        exit.t1,
+        sp.completed,
+      );
     } else {
       push(`${name}.exec`, `${name}: started → completed`, sp.started, sp.completed);
     }
@@ -134,7 +152,9 @@ export function breakdown(c0: number, c1: number, tl: Timeline, recs: TimingReco
   const exit = rc ? within(rc, 'exitSeen') : undefined;
   const create = recs.find((r) => r.op === 'create');
   const destroyRec = recs.find((r) => r.op === 'destroy');
-  const preExecWrites = recs.filter((r) => r.op === 'writeFile' && rc?.started !== undefined && exec && r.t0 >= rc.started - 2 && r.t1 <= exec.t0);
+  const preExecWrites = recs.filter(
+    (r) => r.op === 'writeFile' && rc?.started !== undefined && exec && r.t0 >= rc.started - 2 && r.t1 <= exec.t0,
+  );
   const archiveReads = recs.filter(
     (r) => r.op === 'readFile' && ds?.started !== undefined && destroyRec && r.t0 >= ds.started - 2 && r.t1 <= destroyRec.t0,
   );
@@ -151,7 +171,9 @@ export function breakdown(c0: number, c1: number, tl: Timeline, recs: TimingReco
       firstOutputMs: d(exec?.t0, firstOutput?.t1),
       resultToExitMs: d(result?.fileTime, exit?.fileTime),
       exitNoticedMs: d(exit?.fileTime, exit?.t1),
-      artifactSaveMs: archiveReads.length ? Math.max(...archiveReads.map((r) => r.t1)) - Math.min(...archiveReads.map((r) => r.t0)) : undefined,
+      artifactSaveMs: archiveReads.length
+        ? Math.max(...archiveReads.map((r) => r.t1)) - Math.min(...archiveReads.map((r) => r.t0))
+        : undefined,
       sandboxDestroyMs: destroyRec ? destroyRec.t1 - destroyRec.t0 : undefined,
       polls: exit?.polls,
     },
@@ -183,7 +205,11 @@ export async function runAgentTask(env: BenchEnv, worker: WorkerProcess, workflo
   );
 }
 
-export async function overheadBench(env: BenchEnv, worker: WorkerProcess, o: { iterations: number; log: (s: string) => void }): Promise<OverheadResult> {
+export async function overheadBench(
+  env: BenchEnv,
+  worker: WorkerProcess,
+  o: { iterations: number; log: (s: string) => void },
+): Promise<OverheadResult> {
   const prompt = taskPromptText(OVERHEAD_PROMPT);
   const model = { baseUrl: env.model.url, apiKey: BENCH_API_KEY };
   const provider = benchLocalProvider(path.join(env.dir, 'baseline-sandboxes'));
@@ -204,7 +230,9 @@ export async function overheadBench(env: BenchEnv, worker: WorkerProcess, o: { i
     a.push(r.a);
     b.push(r.b);
     c.push(r.c);
-    o.log(`  overhead ${i + 1}/${o.iterations}: a ${r.a.wallMs.toFixed(0)} ms, b ${r.b.wallMs.toFixed(0)} ms, c ${r.c.wallMs.toFixed(0)} ms`);
+    o.log(
+      `  overhead ${i + 1}/${o.iterations}: a ${r.a.wallMs.toFixed(0)} ms, b ${r.b.wallMs.toFixed(0)} ms, c ${r.c.wallMs.toFixed(0)} ms`,
+    );
   }
 
   const sa = summarize(a.map((r) => r.wallMs));
@@ -221,7 +249,11 @@ export async function overheadBench(env: BenchEnv, worker: WorkerProcess, o: { i
   const causeNames = [...new Set(c.flatMap((run) => outside(run).map((x) => causeOf(x.key))))];
   const causes = causeNames
     .map((cause) => {
-      const perRun = c.map((run) => outside(run).filter((x) => causeOf(x.key) === cause).reduce((sum, x) => sum + x.ms, 0));
+      const perRun = c.map((run) =>
+        outside(run)
+          .filter((x) => causeOf(x.key) === cause)
+          .reduce((sum, x) => sum + x.ms, 0),
+      );
       return { cause, p50: percentile(perRun, 50), mean: mean(perRun) };
     })
     .sort((x, y) => y.mean - x.mean);
@@ -232,9 +264,19 @@ export async function overheadBench(env: BenchEnv, worker: WorkerProcess, o: { i
   if (!biggestPart || !biggestCause) throw new Error('no segments');
   const workerKeys = Object.keys(c[0]?.worker ?? {}) as Array<keyof TaskRun['worker']>;
   const workerP50 = Object.fromEntries(
-    workerKeys.map((k) => [k, percentile(c.map((r) => r.worker[k]).filter((v): v is number => v !== undefined), 50)]),
+    workerKeys.map((k) => [
+      k,
+      percentile(
+        c.map((r) => r.worker[k]).filter((v): v is number => v !== undefined),
+        50,
+      ),
+    ]),
   ) as Record<keyof TaskRun['worker'], number>;
-  const med = (xs: Array<number | undefined>) => percentile(xs.filter((v): v is number => v !== undefined), 50);
+  const med = (xs: Array<number | undefined>) =>
+    percentile(
+      xs.filter((v): v is number => v !== undefined),
+      50,
+    );
 
   return {
     iterations: o.iterations,

@@ -13,9 +13,9 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { RunState } from '../src/claude/run-state.js';
 import { StreamJsonParser } from '../src/claude/stream.js';
-import { localSandboxMounts } from '../src/config.js';
-import { LocalSandboxProvider } from '../src/sandbox/local.js';
-import { SANDBOX_CCFLOW_DIR, SANDBOX_HOME } from '../src/sandbox/types.js';
+import { localSandboxMounts } from '../src/worker/index.js';
+import { LocalSandboxProvider } from '../src/sandbox/local/index.js';
+import { SANDBOX_CCFLOW_DIR, SANDBOX_HOME } from '../src/sandbox/layout.js';
 import { REPO_ROOT } from './lib/paths.js';
 
 /** runner.ts reads the output file in chunks of this size (READ_CHUNK_BYTES). */

@@ -115,14 +115,26 @@ export async function writeTranscript(file: string, mib: number): Promise<number
             : { pattern: 'TODO', path: '/home/user/workspace' };
     await write({
       type: 'assistant',
-      message: { id: `msg_${turn}`, type: 'message', role: 'assistant', model: 'claude-sonnet-4-5', content: [{ type: 'tool_use', id: toolId, name: tool, input }], usage },
+      message: {
+        id: `msg_${turn}`,
+        type: 'message',
+        role: 'assistant',
+        model: 'claude-sonnet-4-5',
+        content: [{ type: 'tool_use', id: toolId, name: tool, input }],
+        usage,
+      },
       parent_tool_use_id: null,
       session_id: session,
     });
     // 70% small (≤2 KiB), 25% medium (≤30 KiB: the CLI cuts Bash output at 30,000 chars),
     // 5% large (30–256 KiB: a Read of a big file).
     const r = random();
-    const size = r < 0.7 ? 100 + Math.floor(random() * 2_000) : r < 0.95 ? 2_048 + Math.floor(random() * 28_000) : 30_000 + Math.floor(random() * 232_144);
+    const size =
+      r < 0.7
+        ? 100 + Math.floor(random() * 2_000)
+        : r < 0.95
+          ? 2_048 + Math.floor(random() * 28_000)
+          : 30_000 + Math.floor(random() * 232_144);
     const output = slice(size);
     await write({
       type: 'user',

@@ -11,8 +11,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildClaudeArgs, buildClaudeEnv, buildMcpConfig, type ModelEndpoint } from '../src/claude/args.js';
 import { runFiles } from '../src/claude/runner.js';
-import { claudeBinaryPath, localSandboxMounts } from '../src/config.js';
-import { LocalSandboxProvider, type LocalSandbox } from '../src/sandbox/local.js';
+import { claudeBinaryPath, localSandboxMounts } from '../src/worker/index.js';
+import { LocalSandboxProvider, type LocalSandbox } from '../src/sandbox/local/index.js';
 import {
   SANDBOX_CCFLOW_DIR,
   SANDBOX_CLAUDE_BIN,
@@ -20,8 +20,8 @@ import {
   SANDBOX_NODE_BIN,
   SANDBOX_RESULT_SERVER,
   SANDBOX_WORKDIR,
-} from '../src/sandbox/types.js';
-import { DEFAULT_RESULT_SCHEMA } from '../src/shared/task-spec.js';
+} from '../src/sandbox/layout.js';
+import { DEFAULT_RESULT_SCHEMA } from '../src/schemas/task-spec.js';
 import { REPO_ROOT } from './lib/paths.js';
 import { nowMs } from './timing-provider.js';
 
@@ -60,7 +60,9 @@ async function verify(stdoutFile: string, resultFile: string, stderrFile: string
   const result = await readFile(resultFile, 'utf8').catch(() => undefined);
   if (!ok || result === undefined || JSON.stringify(JSON.parse(result)) !== JSON.stringify(expected)) {
     const stderr = await readFile(stderrFile, 'utf8').catch(() => '');
-    throw new Error(`baseline run did not complete the scenario (result file: ${result ?? 'missing'}); last line: ${last.slice(0, 300)}; stderr: ${stderr.slice(-500)}`);
+    throw new Error(
+      `baseline run did not complete the scenario (result file: ${result ?? 'missing'}); last line: ${last.slice(0, 300)}; stderr: ${stderr.slice(-500)}`,
+    );
   }
 }
 

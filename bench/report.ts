@@ -2,7 +2,7 @@
 import type { ConcurrencyLevel } from './concurrency.js';
 import type { ProfileSummary } from './lib/cpu-profile.js';
 import { fmt } from './lib/stats.js';
-import type { BenchResults } from './run.js';
+import type { BenchResults } from './lib/results.js';
 
 /** Memory and throughput are in decimal units (MB = 10^6 bytes), as the targets are. */
 const MB = 1e6;
@@ -20,9 +20,18 @@ export interface Target {
 
 /** What each part of an agentTask does, for the reasons of an overhead miss. */
 const PART_EXPLAINED: Array<[RegExp, string]> = [
-  [/^saveSession\./, 'saveSession archives the session after every turn: it copies the transcript to the artifact store and runs tar over the workspace in the sandbox (a jailed process whose exit runTool notices by polling every pollIntervalMs, 100 ms)'],
-  [/^destroySandbox\.exec$/, 'destroySandbox copies transcripts to the artifact store, then the provider SIGKILLs the sandbox process groups, waits for them by scanning /proc, and removes the directory'],
-  [/\.poll$/, 'the exit is noticed by polling output and process state every pollIntervalMs (100 ms): on average half an interval passes, plus the time of one poll'],
+  [
+    /^saveSession\./,
+    'saveSession archives the session after every turn: it copies the transcript to the artifact store and runs tar over the workspace in the sandbox (a jailed process whose exit runTool notices by polling every pollIntervalMs, 100 ms)',
+  ],
+  [
+    /^destroySandbox\.exec$/,
+    'destroySandbox copies transcripts to the artifact store, then the provider SIGKILLs the sandbox process groups, waits for them by scanning /proc, and removes the directory',
+  ],
+  [
+    /\.poll$/,
+    'the exit is noticed by polling output and process state every pollIntervalMs (100 ms): on average half an interval passes, plus the time of one poll',
+  ],
   [/^runClaude\.prep$/, 'connect to the sandbox and write the schema, MCP config and prompt before spawning'],
   [/^wft\./, 'a workflow task round trip (server → worker → server) between two activities'],
   [/\.queue$/, 'activity dispatch: scheduled on the server until a worker poller picks it up'],
@@ -98,8 +107,8 @@ export function evaluateTargets(r: BenchResults): Target[] {
     const largest = p.runs.at(-1);
     const smallest = p.runs[0];
     if (largest) {
-      const rate = (largest.bytes / MB) / (largest.totalMs / 1000);
-      const parseOnly = (largest.bytes / MB) / (largest.parseMs / 1000);
+      const rate = largest.bytes / MB / (largest.totalMs / 1000);
+      const parseOnly = largest.bytes / MB / (largest.parseMs / 1000);
       const floor = largest.jsonOnlyMibPerSec * (2 ** 20 / MB);
       out.push({
         name: `stream parsing (${mb(largest.bytes)} MB, reads + parse)`,
@@ -163,9 +172,13 @@ function concurrencyReason(level: ConcurrencyLevel): string {
       'were recorded as started by the server but never began in the worker (no create/connect call was made for that attempt): ' +
       'the task was lost between server and worker, and only its timeout (heartbeat 60 s for runClaude, start-to-close 2 min for the short activities) brought the retry.'
     : '';
-  const ranText = ran.length ? ` ${ran.length} retried after an attempt that did run: ${[...new Set(ran.map((x) => `${x.activity}: ${x.cause}`))].join('; ')}.` : '';
+  const ranText = ran.length
+    ? ` ${ran.length} retried after an attempt that did run: ${[...new Set(ran.map((x) => `${x.activity}: ${x.cause}`))].join('; ')}.`
+    : '';
   const d = level.diagnosis[0];
-  const evidence = d ? ` E.g. ${d.workflowId}: ${d.activities.join('; ')}. Worker-side sandbox operations: ${d.workerOps.slice(0, 12).join('; ')}.` : '';
+  const evidence = d
+    ? ` E.g. ${d.workflowId}: ${d.activities.join('; ')}. Worker-side sandbox operations: ${d.workerOps.slice(0, 12).join('; ')}.`
+    : '';
   return `${[...kinds].map(([k, n]) => `${n}× ${k}`).join('; ')}.${lostText}${ranText}${evidence}`;
 }
 
@@ -188,7 +201,9 @@ function lagReason(r: BenchResults, level: ConcurrencyLevel): string {
     `${level.peakClaudeProcesses} claude processes shared ${cpus} cores with the worker (max lag ${ms(level.worker.eventLoopDelay.max)} ms); ` +
     `the worker itself used ${ms(level.workerCpuMsPerTask)} ms of CPU per task, while its event-loop thread spent ${fmt(level.mainThreadRunqueueWaitMs / 1000, 1)} s ` +
     `runnable but waiting for a CPU (/proc schedstat) over the ${fmt(level.wallMs / 1000, 1)} s level. ` +
-    (profiled ? `Worker CPU profile during this level: ${topProfile(c?.profile)} (under CPU contention the time a thread waits to be rescheduled after a system call is sampled on that call). ` : '') +
+    (profiled
+      ? `Worker CPU profile during this level: ${topProfile(c?.profile)} (under CPU contention the time a thread waits to be rescheduled after a system call is sampled on that call). `
+      : '') +
     (v && v.level.tasks === level.tasks
       ? `On the worker with a prebuilt bundle the lag p99 at ${v.level.tasks} tasks was ${ms(v.level.worker.eventLoopDelay.p99, 1)} ms (event loop waited ${fmt(v.level.mainThreadRunqueueWaitMs / 1000, 1)} s for a CPU).`
       : '')
@@ -226,16 +241,31 @@ export function renderMarkdown(r: BenchResults): string {
         ['Temporal TypeScript SDK', m.versions.temporalSdk],
         ['bubblewrap', m.versions.bubblewrap],
         ['ccflow', m.versions.ccflow],
-        ['load average (1 min) per section', Object.entries(m.load).map(([k, v]) => `${k} ${v.start.toFixed(1)}→${v.end.toFixed(1)}`).join(', ')],
+        [
+          'load average (1 min) per section',
+          Object.entries(m.load)
+            .map(([k, v]) => `${k} ${v.start.toFixed(1)}→${v.end.toFixed(1)}`)
+            .join(', '),
+        ],
       ],
     ),
     '',
   );
   const busy = Object.values(m.load).some((v) => Math.max(v.start, v.end) > m.machine.cpus);
-  if (busy) L.push(`> Other work ran on the machine during this run (load above ${m.machine.cpus} cores at times): absolute times are inflated; side-by-side comparisons (interleaved) less so.`, '');
+  if (busy)
+    L.push(
+      `> Other work ran on the machine during this run (load above ${m.machine.cpus} cores at times): absolute times are inflated; side-by-side comparisons (interleaved) less so.`,
+      '',
+    );
 
   L.push('## Targets', '');
-  L.push(table(['', 'target', 'measured', ''], targets.map((t) => [t.name, t.target, t.measured, t.met ? 'met' : '**missed**'])), '');
+  L.push(
+    table(
+      ['', 'target', 'measured', ''],
+      targets.map((t) => [t.name, t.target, t.measured, t.met ? 'met' : '**missed**']),
+    ),
+    '',
+  );
   const missed = targets.filter((t) => !t.met && t.reason);
   if (missed.length) {
     L.push('Why the missed targets were missed (from the breakdown and profiles below):', '');
@@ -269,10 +299,13 @@ export function renderMarkdown(r: BenchResults): string {
       ),
       '',
     );
-    L.push(`c/a = **${fmt(s.ratioCA, 3)}**, c/b = **${fmt(s.ratioCB, 3)}**, p50(c) − p50(b) = **${ms(s.diffCB)} ms** (mean difference ${ms(s.c.mean - s.b.mean)} ms). (b) also spent ${ms(s.bSandboxCreateMs, 1)} ms creating and ${ms(s.bSandboxDestroyMs, 1)} ms destroying its sandbox, outside its timing.`, '');
+    L.push(
+      `c/a = **${fmt(s.ratioCA, 3)}**, c/b = **${fmt(s.ratioCB, 3)}**, p50(c) − p50(b) = **${ms(s.diffCB)} ms** (mean difference ${ms(s.c.mean - s.b.mean)} ms). (b) also spent ${ms(s.bSandboxCreateMs, 1)} ms creating and ${ms(s.bSandboxDestroyMs, 1)} ms destroying its sandbox, outside its timing.`,
+      '',
+    );
     L.push('### Where the milliseconds of (c) go', '');
     L.push(
-      'Consecutive parts of each run, from the workflow history (activity scheduled / started / completed) and the worker\'s own timings (a pass-through wrapper around the sandbox provider); they add up to the wall time of each run.',
+      "Consecutive parts of each run, from the workflow history (activity scheduled / started / completed) and the worker's own timings (a pass-through wrapper around the sandbox provider); they add up to the wall time of each run.",
       '',
     );
     L.push(
@@ -312,7 +345,7 @@ export function renderMarkdown(r: BenchResults): string {
           ['files written before the spawn', ms(w.filesWrittenMs, 1)],
           ['execDetached (bwrap spawn, proc record)', ms(w.execDetachedMs, 1)],
           ['spawn → first output seen by the runner', ms(w.firstOutputMs)],
-          ['result line written → process exit (the CLI\'s own shutdown, in (a) and (b) too)', ms(w.resultToExitMs)],
+          ["result line written → process exit (the CLI's own shutdown, in (a) and (b) too)", ms(w.resultToExitMs)],
           ['process exit → noticed by the runner (poll latency)', ms(w.exitNoticedMs, 1)],
           ['output reads + process-state polls per run', ms(w.polls)],
           ['artifact save (reads before destroy)', ms(w.artifactSaveMs, 1)],
@@ -381,7 +414,10 @@ export function renderMarkdown(r: BenchResults): string {
     }
     for (const l of [...c.levels, ...(c.variant ? [c.variant.level] : [])]) {
       if (l.activityProblems.length === 0 && l.failed === 0) continue;
-      L.push(`Problems at ${l.tasks}${l === c.variant?.level ? ' (prebuilt bundle)' : ''}: ${concurrencyReason(l).replace(/ E\.g\. .*$/, '')}`, '');
+      L.push(
+        `Problems at ${l.tasks}${l === c.variant?.level ? ' (prebuilt bundle)' : ''}: ${concurrencyReason(l).replace(/ E\.g\. .*$/, '')}`,
+        '',
+      );
       for (const d of l.diagnosis) {
         L.push(`- ${d.workflowId}: ${d.activities.join('; ')}`);
         L.push(`  - worker: ${d.workerOps.slice(0, 16).join('; ') || 'no sandbox operation recorded'}`);
@@ -389,14 +425,39 @@ export function renderMarkdown(r: BenchResults): string {
       L.push('');
     }
     L.push('RSS of a worker after each start-up step (fresh process each, after a GC):', '');
-    const steps = c.rssSteps.shipped.map((x, i) => [x.step, mb(x.rss), c.rssSteps.prebuilt[i] ? `${c.rssSteps.prebuilt[i]?.step}: ${mb(c.rssSteps.prebuilt[i]?.rss ?? 0)}` : '']);
+    const steps = c.rssSteps.shipped.map((x, i) => [
+      x.step,
+      mb(x.rss),
+      c.rssSteps.prebuilt[i] ? `${c.rssSteps.prebuilt[i]?.step}: ${mb(c.rssSteps.prebuilt[i]?.rss ?? 0)}` : '',
+    ]);
     L.push(table(['step (as shipped)', 'RSS MB', 'with a prebuilt workflow bundle: RSS MB'], steps), '');
     if (c.profile) {
-      L.push(`Worker CPU profile during the ${Math.max(...c.levels.map((l) => l.tasks))}-task level (${fmt(c.profile.busyMs / 1000, 1)} s busy of ${fmt(c.profile.totalMs / 1000, 1)} s):`, '');
-      L.push(table(['package', 'self ms', 'share of busy'], c.profile.byPackage.slice(0, 8).map((p) => [p.name, ms(p.ms), `${fmt(p.share * 100, 1)}%`])), '');
-      L.push(table(['function', 'where', 'self ms', 'share'], c.profile.topFunctions.slice(0, 8).map((f) => [f.name, where(f.where), ms(f.ms), `${fmt(f.share * 100, 1)}%`])), '');
+      L.push(
+        `Worker CPU profile during the ${Math.max(...c.levels.map((l) => l.tasks))}-task level (${fmt(c.profile.busyMs / 1000, 1)} s busy of ${fmt(c.profile.totalMs / 1000, 1)} s):`,
+        '',
+      );
+      L.push(
+        table(
+          ['package', 'self ms', 'share of busy'],
+          c.profile.byPackage.slice(0, 8).map((p) => [p.name, ms(p.ms), `${fmt(p.share * 100, 1)}%`]),
+        ),
+        '',
+      );
+      L.push(
+        table(
+          ['function', 'where', 'self ms', 'share'],
+          c.profile.topFunctions.slice(0, 8).map((f) => [f.name, where(f.where), ms(f.ms), `${fmt(f.share * 100, 1)}%`]),
+        ),
+        '',
+      );
       L.push('The same samples charged to the innermost ccflow function on their stack (what asked for the work):', '');
-      L.push(table(['ccflow function', 'where', 'ms', 'share'], c.profile.byCcflowCaller.slice(0, 10).map((f) => [f.name, where(f.where), ms(f.ms), `${fmt(f.share * 100, 1)}%`])), '');
+      L.push(
+        table(
+          ['ccflow function', 'where', 'ms', 'share'],
+          c.profile.byCcflowCaller.slice(0, 10).map((f) => [f.name, where(f.where), ms(f.ms), `${fmt(f.share * 100, 1)}%`]),
+        ),
+        '',
+      );
     }
   }
 
@@ -411,7 +472,16 @@ export function renderMarkdown(r: BenchResults): string {
     );
     L.push(
       table(
-        ['input MB', 'events', 'reads + parse MB/s', 'parse only MB/s', 'decode + JSON.parse alone MB/s', 'peak RSS over baseline MB', 'peak heap MB', 'heap retained after GC MB'],
+        [
+          'input MB',
+          'events',
+          'reads + parse MB/s',
+          'parse only MB/s',
+          'decode + JSON.parse alone MB/s',
+          'peak RSS over baseline MB',
+          'peak heap MB',
+          'heap retained after GC MB',
+        ],
         p.runs.map((x) => [
           mb(x.bytes, 1),
           fmt(x.events),
@@ -427,7 +497,13 @@ export function renderMarkdown(r: BenchResults): string {
     );
     if (p.profile) {
       L.push(`Where the parse loop's time goes (largest input, profiled in a separate run):`, '');
-      L.push(table(['function', 'where', 'self ms', 'share'], p.profile.topFunctions.slice(0, 8).map((f) => [f.name, where(f.where), ms(f.ms), `${fmt(f.share * 100, 1)}%`])), '');
+      L.push(
+        table(
+          ['function', 'where', 'self ms', 'share'],
+          p.profile.topFunctions.slice(0, 8).map((f) => [f.name, where(f.where), ms(f.ms), `${fmt(f.share * 100, 1)}%`]),
+        ),
+        '',
+      );
     }
   }
 
@@ -437,11 +513,27 @@ export function renderMarkdown(r: BenchResults): string {
     L.push(
       table(
         ['task', 'claude turns', 'wall s', 'events', 'bytes (protobuf)', 'bytes (JSON)', 'largest events'],
-        h.runs.map((x) => [x.label, String(x.numTurns), fmt(x.wallMs / 1000, 1), String(x.events), fmt(x.protoBytes), fmt(x.jsonBytes), x.largest.slice(0, 3).map((e) => `${e.type} ${e.protoBytes} B`).join(', ')]),
+        h.runs.map((x) => [
+          x.label,
+          String(x.numTurns),
+          fmt(x.wallMs / 1000, 1),
+          String(x.events),
+          fmt(x.protoBytes),
+          fmt(x.jsonBytes),
+          x.largest
+            .slice(0, 3)
+            .map((e) => `${e.type} ${e.protoBytes} B`)
+            .join(', '),
+        ]),
       ),
       '',
     );
-    L.push(h.sameEventCount && !h.difference ? 'Both histories have the same events in the same order: heartbeats and tool calls never reach history.' : `The histories differ: ${h.difference ?? 'in event count'}.`, '');
+    L.push(
+      h.sameEventCount && !h.difference
+        ? 'Both histories have the same events in the same order: heartbeats and tool calls never reach history.'
+        : `The histories differ: ${h.difference ?? 'in event count'}.`,
+      '',
+    );
   }
   return `${L.join('\n')}\n`;
 }

@@ -27,8 +27,8 @@ async function main(): Promise<void> {
   measure('node');
   const { NativeConnection } = await import('@temporalio/worker');
   measure('import @temporalio/worker');
-  const { buildActivityDeps, bundleWorkflows, createConfiguredWorkers } = await import('../src/worker.js');
-  const { loadWorkerConfig } = await import('../src/config.js');
+  const { buildActivityDeps, bundleWorkflows, createConfiguredWorkers } = await import('../src/worker/index.js');
+  const { loadWorkerConfig } = await import('../src/worker/index.js');
   measure('import ccflow worker code (activities, providers, zod, e2b)');
   const config = loadWorkerConfig(process.env);
   const deps = buildActivityDeps(config);

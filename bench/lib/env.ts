@@ -5,8 +5,8 @@
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { parseScript, startModelServer, type ModelServer } from '../../src/model/index.js';
-import { startDevServer, type DevServer } from '../../src/temporal/dev-server.js';
+import { parseScript, startModelServer, type ModelServer } from '../../src/testing/model/index.js';
+import { startDevServer, type DevServer } from '../../src/testing/dev-server.js';
 import { benchScript } from '../scenario.js';
 import { BENCH_TMP } from './paths.js';
 import { startWorkerProcess, type WorkerProcess } from './worker-handle.js';

@@ -4,8 +4,8 @@ import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { claudeBinaryPath } from '../../src/config.js';
-import { temporalBinary } from '../../src/temporal/dev-server.js';
+import { claudeBinaryPath } from '../../src/worker/index.js';
+import { temporalBinary } from '../../src/testing/dev-server.js';
 import { REPO_ROOT } from './paths.js';
 
 const execFileAsync = promisify(execFile);

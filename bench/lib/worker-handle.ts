@@ -40,7 +40,7 @@ export async function buildWorkerProcess(): Promise<number> {
   } catch (err) {
     // Type errors still emit JavaScript; only a missing output is fatal.
     const out = (err as { stdout?: string }).stdout ?? String(err);
-    if (!existsSync(ENTRY)) throw new Error(`could not build the worker process:\n${out}`);
+    if (!existsSync(ENTRY)) throw new Error(`could not build the worker process:\n${out}`, { cause: err });
     console.warn(`bench: tsc reported type errors while building the worker (JavaScript was emitted):\n${out.slice(0, 2_000)}`);
   }
   return Date.now() - t0;

@@ -58,9 +58,11 @@ const describeIssues = (issues) =>
 // simply missing; say so plainly so the model knows what to add.
 /** @param {z.core.$ZodRawIssue} iss */
 const missingFieldMessage = (iss) =>
-  iss.input !== undefined ? undefined
-  : iss.code === 'invalid_type' ? `Required field missing (expected ${iss.expected})`
-  : 'Required field missing';
+  iss.input !== undefined
+    ? undefined
+    : iss.code === 'invalid_type'
+      ? `Required field missing (expected ${iss.expected})`
+      : 'Required field missing';
 
 /** @param {unknown} args @param {string[]} [errors] */
 function recordAttempt(args, errors) {

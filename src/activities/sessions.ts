@@ -1,18 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import type { ArtifactStore } from '../artifacts/types.js';
+import type { ProviderName } from '../domain/constants.js';
 import { SandboxError, SandboxNotFoundError } from '../sandbox/errors.js';
-import { SANDBOX_CCFLOW_DIR, SANDBOX_HOME, SANDBOX_WORKDIR, type ProviderName, type Sandbox, type SandboxProvider } from '../sandbox/types.js';
-import type { FailureType } from '../shared/failures.js';
-import type {
-  ClearResultInput,
-  ProbeSandboxInput,
-  ProbedSandbox,
-  RestoreSessionInput,
-  RestoredSession,
-  SaveSessionInput,
-  SavedSession,
-} from '../shared/session-types.js';
+import { CLAUDE_PROJECT_DIR, SANDBOX_FILES, SANDBOX_HOME, SANDBOX_WORKDIR } from '../sandbox/layout.js';
+import type { Sandbox, SandboxProvider } from '../sandbox/types.js';
+import type { SandboxRef } from '../schemas/activities.js';
+import type { ProbedSandbox, RestoreSessionInput, RestoredSession, SaveSessionInput, SavedSession } from '../schemas/sessions.js';
+import { applicationFailure } from './failures.js';
+import type { SandboxAccess } from './sandboxes.js';
 
 /**
  * Session persistence: a Claude session outlives its sandbox. After every turn the session's
@@ -21,22 +17,12 @@ import type {
  * the same paths, so `claude --resume` finds the conversation and the agent finds its files.
  */
 
-/** `claude` keeps sessions under `$HOME/.claude/projects/<cwd, every "/" and "." a "-">/`. */
-export const CLAUDE_PROJECT_DIR = `${SANDBOX_HOME}/.claude/projects/${SANDBOX_WORKDIR.replace(/[^A-Za-z0-9]/g, '-')}`;
-
 /** Artifact names, under the task's workflow id. */
 export const sessionArtifacts = {
   manifest: 'session/session.json',
   transcript: (sessionId: string) => `session/${sessionId}.jsonl`,
   workspace: 'session/workspace.tar.gz',
   turnResult: (turn: number) => `turns/${turn}/result.json`,
-};
-
-/** Inside the sandbox. */
-const paths = {
-  work: `${SANDBOX_CCFLOW_DIR}/session`,
-  result: `${SANDBOX_CCFLOW_DIR}/result.json`,
-  attempts: `${SANDBOX_CCFLOW_DIR}/result-attempts.jsonl`,
 };
 
 /**
@@ -57,6 +43,8 @@ interface Manifest {
 }
 
 export interface SessionDeps {
+  sandboxes: SandboxAccess;
+  /** For probes, which must not fail on a provider that is missing here. */
   providers: Partial<Record<ProviderName, SandboxProvider>>;
   artifacts: ArtifactStore;
   /** How often a helper process in the sandbox (tar, rm) is polled. @default 50 // ms */
@@ -66,40 +54,18 @@ export interface SessionDeps {
 export const createSessionActivities = (deps: SessionDeps) => {
   const pollMs = deps.pollIntervalMs ?? 50;
 
-  const connect = async (name: ProviderName, sandboxId: string): Promise<Sandbox> => {
-    const provider = deps.providers[name];
-    if (!provider) {
-      throw ApplicationFailure.create({
-        type: 'ProviderUnavailable' satisfies FailureType,
-        message: `sandbox provider "${name}" is not configured on this worker`,
-        nonRetryable: true,
-      });
-    }
-    try {
-      return await provider.connect(sandboxId);
-    } catch (err) {
-      if (err instanceof SandboxNotFoundError) {
-        throw ApplicationFailure.create({ type: 'SandboxLost' satisfies FailureType, message: err.message, nonRetryable: true });
-      }
-      if (err instanceof SandboxError && !err.retryable) {
-        throw ApplicationFailure.create({ type: 'SandboxUnavailable' satisfies FailureType, message: err.message, nonRetryable: true });
-      }
-      throw err;
-    }
-  };
-
-  const notFound = (message: string): ApplicationFailure =>
-    ApplicationFailure.create({ type: 'SessionNotFound' satisfies FailureType, message, nonRetryable: true });
+  const connect = (ref: SandboxRef): Promise<Sandbox> => deps.sandboxes.connect(ref.provider, ref.sandboxId);
+  const notFound = (message: string) => applicationFailure('SessionNotFound', message);
 
   return {
     /** Whether a sandbox still exists (a follow-up restores the session elsewhere when not). */
-    async probeSandbox(input: ProbeSandboxInput): Promise<ProbedSandbox> {
+    async probeSandbox(input: SandboxRef): Promise<ProbedSandbox> {
       const provider = deps.providers[input.provider];
       if (!provider) return { alive: false };
       try {
         const sandbox = await provider.connect(input.sandboxId);
         // A sandbox whose files are gone is as good as gone.
-        await sandbox.readFileFrom(`${SANDBOX_CCFLOW_DIR}/mcp.json`, 0, 1);
+        await sandbox.readFileFrom(SANDBOX_FILES.mcpConfig, 0, 1);
         return { alive: true };
       } catch (err) {
         if (err instanceof SandboxNotFoundError || (err instanceof SandboxError && !err.retryable)) return { alive: false };
@@ -108,16 +74,16 @@ export const createSessionActivities = (deps: SessionDeps) => {
     },
 
     /** Removes the previous turn's result files, so this turn's result is this turn's. */
-    async clearResult(input: ClearResultInput): Promise<void> {
-      const sandbox = await connect(input.provider, input.sandboxId);
-      await runTool(sandbox, ['rm', '-f', '--', paths.result, paths.attempts], `${paths.work}/rm`, pollMs);
+    async clearResult(input: SandboxRef): Promise<void> {
+      const sandbox = await connect(input);
+      await runTool(sandbox, ['rm', '-f', '--', SANDBOX_FILES.result, SANDBOX_FILES.attempts], `${SANDBOX_FILES.session}/rm`, pollMs);
     },
 
     /** Saves the session transcript, a workspace tarball and the turn's result. */
     async saveSession(input: SaveSessionInput): Promise<SavedSession> {
       if (!SESSION_ID_RE.test(input.sessionId)) throw notFound(`"${input.sessionId}" is not a session id`);
       const taskId = Context.current().info.workflowExecution?.workflowId ?? input.sessionId;
-      const sandbox = await connect(input.provider, input.sandboxId);
+      const sandbox = await connect(input);
       const transcriptPath = `${CLAUDE_PROJECT_DIR}/${input.sessionId}.jsonl`;
       const transcript = await sandbox.readFile(transcriptPath);
       if (!transcript) {
@@ -125,13 +91,13 @@ export const createSessionActivities = (deps: SessionDeps) => {
       }
       await deps.artifacts.put(taskId, sessionArtifacts.transcript(input.sessionId), transcript);
 
-      const result = await sandbox.readFile(paths.result);
+      const result = await sandbox.readFile(SANDBOX_FILES.result);
       if (result) await deps.artifacts.put(taskId, sessionArtifacts.turnResult(input.turn), result);
 
       // tar runs inside the sandbox (it is in the read-only system directories of every
       // provider); exit code 1 means "a file changed while it was read", which is fine here.
-      const tarball = `${paths.work}/workspace.tar.gz`;
-      const tar = await runTool(sandbox, ['tar', '-czf', tarball, '-C', SANDBOX_WORKDIR, '.'], `${paths.work}/tar`, pollMs);
+      const tarball = `${SANDBOX_FILES.session}/workspace.tar.gz`;
+      const tar = await runTool(sandbox, ['tar', '-czf', tarball, '-C', SANDBOX_WORKDIR, '.'], `${SANDBOX_FILES.session}/tar`, pollMs);
       let workspaceBytes: number | null = null;
       let workspaceError: string | undefined;
       if (tar.exitCode !== 0 && tar.exitCode !== 1) {
@@ -199,26 +165,27 @@ export const createSessionActivities = (deps: SessionDeps) => {
       }
       const workspace = await deps.artifacts.get(from, sessionArtifacts.workspace);
       if (!workspace) {
-        const why = manifest.workspaceError ? `: it was not saved (${manifest.workspaceError})` : ` (expected ${where}/${sessionArtifacts.workspace})`;
+        const why = manifest.workspaceError
+          ? `: it was not saved (${manifest.workspaceError})`
+          : ` (expected ${where}/${sessionArtifacts.workspace})`;
         throw notFound(`no saved workspace for task ${from}${why}`);
       }
 
-      const sandbox = await connect(input.provider, input.sandboxId);
+      const sandbox = await connect(input);
       if (!input.workspaceOnly) {
         const transcript = await deps.artifacts.get(from, sessionArtifacts.transcript(sessionId));
         await sandbox.writeFile(`${CLAUDE_PROJECT_DIR}/${sessionId}.jsonl`, transcript ?? Buffer.alloc(0));
       }
-      const tarball = `${paths.work}/restore.tar.gz`;
+      const tarball = `${SANDBOX_FILES.session}/restore.tar.gz`;
       await sandbox.writeFile(tarball, workspace);
-      const tar = await runTool(sandbox, ['tar', '-xzf', tarball, '-C', SANDBOX_WORKDIR], `${paths.work}/untar`, pollMs);
+      const tar = await runTool(sandbox, ['tar', '-xzf', tarball, '-C', SANDBOX_WORKDIR], `${SANDBOX_FILES.session}/untar`, pollMs);
       if (tar.exitCode !== 0) {
-        throw ApplicationFailure.create({
-          type: 'SandboxUnavailable' satisfies FailureType,
-          message: `could not unpack the saved workspace of task ${from}: tar exited with ${tar.exitCode}: ${tar.stderr.slice(-500)}`,
-          nonRetryable: true,
-        });
+        throw applicationFailure(
+          'SandboxUnavailable',
+          `could not unpack the saved workspace of task ${from}: tar exited with ${tar.exitCode}: ${tar.stderr.slice(-500)}`,
+        );
       }
-      await runTool(sandbox, ['rm', '-f', '--', tarball], `${paths.work}/rm`, pollMs);
+      await runTool(sandbox, ['rm', '-f', '--', tarball], `${SANDBOX_FILES.session}/rm`, pollMs);
       Context.current().log.info('session restored', { from, sessionId, sandboxId: input.sandboxId });
       return { sessionId, transcriptBytes, workspaceBytes: workspace.length };
     },

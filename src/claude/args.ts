@@ -3,7 +3,8 @@
  * CLI is told lives here, in one place, and is unit-tested.
  */
 
-import { RESULT_SERVER_NAME, SUBMIT_RESULT_TOOL } from '../shared/prompts.js';
+import { DEFAULT_ALLOWED_TOOLS } from '../domain/constants.js';
+import { RESULT_SERVER_NAME, SUBMIT_RESULT_TOOL } from '../domain/prompts.js';
 
 export { RESULT_SERVER_NAME, SUBMIT_RESULT_TOOL };
 
@@ -23,8 +24,8 @@ export interface ClaudeRunOptions {
   newSessionId?: string;
 }
 
-/** Built-in tools a task may use when it lists none: enough to read, write and run code. */
-export const DEFAULT_ALLOWED_TOOLS = ['Bash', 'Read', 'Write', 'Edit', 'Glob', 'Grep', 'LS'] as const;
+/** Built-in tools a task may use when it lists none (defined with the other names ccflow agrees on). */
+export { DEFAULT_ALLOWED_TOOLS };
 
 /**
  * argv for `claude -p`. The prompt is NOT here: it goes to a file fed on stdin, so it never

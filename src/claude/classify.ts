@@ -1,4 +1,4 @@
-import type { FailureType } from '../shared/failures.js';
+import type { FailureType } from '../domain/failures.js';
 import type { ResultEvent } from './events.js';
 
 /**

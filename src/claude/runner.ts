@@ -1,14 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Sandbox } from '../sandbox/types.js';
 import { SandboxNotFoundError } from '../sandbox/errors.js';
-import { CcflowFailure, type FailureDetails } from '../shared/failures.js';
-import type { RunProgress } from '../shared/progress.js';
+import { CcflowFailure, type FailureDetails } from '../domain/failures.js';
+import type { RunProgress } from '../schemas/run-progress.js';
 import { StreamJsonParser } from './stream.js';
 import { RunState } from './run-state.js';
 import { classifyResult } from './classify.js';
 import { SUBMIT_RESULT_TOOL } from './args.js';
 import { tokenUsage } from './usage.js';
-import type { TokenUsage } from '../shared/activity-types.js';
+import type { TokenUsage } from '../schemas/activities.js';
 
 /** Files of one agent run inside the sandbox. */
 export function runFiles(runDir: string) {

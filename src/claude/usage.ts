@@ -1,4 +1,4 @@
-import type { TokenUsage } from '../shared/activity-types.js';
+import type { TokenUsage } from '../schemas/activities.js';
 
 const count = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.round(v) : 0);
 

@@ -1,30 +1,58 @@
-import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { randomUUID } from 'node:crypto';
-import { DEFAULT_ADDRESS, DEFAULT_NAMESPACE, DEFAULT_TASK_QUEUE } from '../config.js';
-import { TaskSpec, describeZodError, type TaskResult, type TaskSpecInput } from '../shared/task-spec.js';
-import { taskDetails, taskSummary } from '../shared/task-summary.js';
-import type { agentTask } from '../workflows/index.js';
+import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { taskDetails, taskSummary } from '../domain/task-summary.js';
+import { describeZodError } from '../schemas/describe-error.js';
+import type { FollowUpInput } from '../schemas/messages.js';
+import type { PipelineResult } from '../schemas/messages.js';
+import type { ProgressEvent } from '../schemas/progress.js';
+import { TaskSpec, type TaskResult, type TaskSpecInput } from '../schemas/task-spec.js';
+import { closeSignal, type AgentTaskWorkflow, type PipelineWorkflow } from '../workflows/messages.js';
+import { connectTemporal, resolveConnectOpts, type ConnectOpts } from './connection.js';
+import { InvalidInputError, TaskNotFoundError, taskFailed } from './errors.js';
+import { sendFollowUp, type FollowUpOpts, type FollowUpOutcome } from './follow-up.js';
+import { listTasks, type ListOpts, type ListedTask } from './list.js';
+import { followPipeline, startPipeline } from './pipeline.js';
+import { readProgress, watchProgress, type WatchOpts } from './progress.js';
 
-/** A typed client for ccflow tasks: what `ccflow run` uses, usable from any program. */
+/** Options of starting a task or a pipeline. */
+export interface StartOpts {
+  /** @default `task-<uuid>` (tasks), `pipeline-<uuid>` (pipelines) */
+  workflowId?: string;
+}
+
+/**
+ * The typed client of ccflow: start tasks and pipelines, follow them, talk to open tasks.
+ * Inputs are checked against their schemas before anything is sent, results are typed, and
+ * every error is a CcflowError with a one-line message.
+ *
+ * ```ts
+ * const ccflow = await CcflowClient.connect();
+ * const { result } = await ccflow.run({ prompt: 'List the TODOs' });
+ * await ccflow.disconnect();
+ * ```
+ */
 export class CcflowClient {
   constructor(
+    /** The Temporal client underneath, for anything ccflow does not wrap. */
     readonly temporal: Client,
-    readonly taskQueue: string = DEFAULT_TASK_QUEUE,
+    /** The task queue ccflow's workers poll. */
+    readonly taskQueue: string,
   ) {}
 
-  static async connect(o: { address?: string; namespace?: string; taskQueue?: string } = {}): Promise<CcflowClient> {
-    const connection = await Connection.connect({ address: o.address ?? process.env.TEMPORAL_ADDRESS ?? DEFAULT_ADDRESS });
-    return new CcflowClient(new Client({ connection, namespace: o.namespace ?? process.env.TEMPORAL_NAMESPACE ?? DEFAULT_NAMESPACE }), o.taskQueue);
+  /** Connects to Temporal (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, CCFLOW_TASK_QUEUE unless given). */
+  static async connect(o: ConnectOpts = {}): Promise<CcflowClient> {
+    const opts = resolveConnectOpts(o);
+    return new CcflowClient(await connectTemporal(opts), opts.taskQueue);
   }
 
   /**
    * Starts an agentTask. The spec is checked here first so a typo fails before anything
    * starts; the workflow checks again (it also accepts input from other clients).
    */
-  async start(spec: TaskSpecInput, o: { workflowId?: string } = {}): Promise<WorkflowHandle<typeof agentTask>> {
+  async start(spec: TaskSpecInput, o: StartOpts = {}): Promise<WorkflowHandle<AgentTaskWorkflow>> {
     const parsed = TaskSpec.safeParse(spec);
-    if (!parsed.success) throw new Error(`invalid task: ${describeZodError(parsed.error)}`);
-    return this.temporal.workflow.start<typeof agentTask>('agentTask', {
+    if (!parsed.success) throw new InvalidInputError(`invalid task: ${describeZodError(parsed.error)}`);
+    return this.temporal.workflow.start<AgentTaskWorkflow>('agentTask', {
       taskQueue: this.taskQueue,
       workflowId: o.workflowId ?? `task-${randomUUID()}`,
       args: [spec],
@@ -34,22 +62,89 @@ export class CcflowClient {
     });
   }
 
-  /** Starts a task and waits for its validated result. */
-  async run(spec: TaskSpecInput, o: { workflowId?: string } = {}): Promise<TaskResult> {
+  /** Starts a task and waits for its validated result; a task that fails throws TaskFailedError. */
+  async run(spec: TaskSpecInput, o: StartOpts = {}): Promise<TaskResult> {
     const handle = await this.start(spec, o);
-    return handle.result();
+    return this.result(handle.workflowId);
   }
 
-  async close(): Promise<void> {
+  /** Waits for a task's result; a task that fails throws TaskFailedError. */
+  async result(workflowId: string): Promise<TaskResult> {
+    try {
+      return await this.temporal.workflow.getHandle<AgentTaskWorkflow>(workflowId).result();
+    } catch (err) {
+      throw notFound(workflowId, err) ?? taskFailed(workflowId, err);
+    }
+  }
+
+  /**
+   * The next prompt in a task's Claude session: run by the task while it is open, otherwise
+   * by a new task that continues the closed one from its saved session.
+   */
+  async followUp(workflowId: string, input: FollowUpInput, o: FollowUpOpts = {}): Promise<FollowUpOutcome> {
+    return sendFollowUp(this.temporal, workflowId, input, { taskQueue: this.taskQueue, ...o });
+  }
+
+  /** Ends an open task's keep-alive window now; follow-ups it already accepted still run. */
+  async close(workflowId: string): Promise<void> {
+    try {
+      await this.temporal.workflow.getHandle(workflowId).signal(closeSignal);
+    } catch (err) {
+      throw notFound(workflowId, err) ?? err;
+    }
+  }
+
+  /** Cancels a task: its agent is killed and its sandbox torn down before it ends cancelled. */
+  async cancel(workflowId: string): Promise<void> {
+    try {
+      await this.temporal.workflow.getHandle(workflowId).cancel();
+    } catch (err) {
+      throw notFound(workflowId, err) ?? err;
+    }
+  }
+
+  /** One look at a task: a progress snapshot while it runs, its result or failure once it ended. */
+  async status(workflowId: string): Promise<ProgressEvent> {
+    try {
+      return await readProgress(this.temporal, workflowId);
+    } catch (err) {
+      throw notFound(workflowId, err) ?? err;
+    }
+  }
+
+  /** Follows a task: progress snapshots as they change, then its result or failure. */
+  watch(workflowId: string, o: WatchOpts = {}): AsyncGenerator<ProgressEvent> {
+    return watchProgress(this.temporal, workflowId, o);
+  }
+
+  /** Recent tasks on this client's queue, newest first. */
+  list(o: ListOpts = {}): Promise<ListedTask[]> {
+    return listTasks(this.temporal, this.taskQueue, o);
+  }
+
+  /** Starts a pipeline (the spec is checked here first). */
+  startPipeline(spec: unknown, o: StartOpts = {}): Promise<WorkflowHandle<PipelineWorkflow>> {
+    return startPipeline(this.temporal, spec, { taskQueue: this.taskQueue, ...o });
+  }
+
+  /** Runs a pipeline to its end, reporting step changes; a pipeline that fails throws TaskFailedError. */
+  async pipeline(spec: unknown, o: StartOpts & { onStep?: Parameters<typeof followPipeline>[1] } = {}): Promise<PipelineResult> {
+    const handle = await this.startPipeline(spec, o);
+    try {
+      return await followPipeline(handle, o.onStep ?? (() => undefined));
+    } catch (err) {
+      throw taskFailed(handle.workflowId, err);
+    }
+  }
+
+  /** Closes the connection to Temporal. */
+  async disconnect(): Promise<void> {
     await this.temporal.connection.close();
   }
 }
 
-/** The innermost message of a failed workflow, for people: "<type>: <message>". */
-export function describeFailure(err: unknown): string {
-  if (err instanceof WorkflowFailedError) {
-    const cause = err.cause as { type?: string; message?: string } | undefined;
-    return cause?.type ? `${cause.type}: ${cause.message}` : (cause?.message ?? err.message);
-  }
-  return err instanceof Error ? err.message : String(err);
+function notFound(workflowId: string, err: unknown): TaskNotFoundError | undefined {
+  return err instanceof WorkflowNotFoundError
+    ? new TaskNotFoundError(`no task with workflow id "${workflowId}"`, { cause: err })
+    : undefined;
 }

@@ -1,11 +1,13 @@
+import { CcflowError } from './errors.js';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure, defaultPayloadConverter, fromPayloadsAtIndex } from '@temporalio/common';
-import { DEFAULT_TASK_QUEUE } from '../config.js';
-import { JsonSchemaObject, TaskSpec, describeZodError, type TaskSpecInput } from '../shared/task-spec.js';
-import { TASK_CLOSING, closeSignal, followUpUpdate, type FollowUpInput, type FollowUpResult } from '../workflows/follow-ups.js';
-import { statusQuery, type agentTask } from '../workflows/agent-task.js';
+import { DEFAULT_TASK_QUEUE } from '../domain/constants.js';
+import { JsonSchemaObject, TaskSpec, type TaskSpecInput } from '../schemas/task-spec.js';
+import { describeZodError } from '../schemas/describe-error.js';
+import { closeSignal, followUpUpdate, type FollowUpInput, type FollowUpResult } from '../workflows/messages.js';
+import { statusQuery, type AgentTaskWorkflow } from '../workflows/messages.js';
 
 /** How a follow-up was delivered. */
 export type FollowUpOutcome =
@@ -38,7 +40,7 @@ export interface FollowUpOpts {
 }
 
 /** Thrown for a follow-up that cannot be delivered at all (unknown task, not an agentTask). */
-export class FollowUpError extends Error {
+export class FollowUpError extends CcflowError {
   override readonly name = 'FollowUpError';
 }
 
@@ -46,12 +48,17 @@ export class FollowUpError extends Error {
  * Sends a follow-up to a task: the `followUp` Update while it is open, otherwise a new task
  * that continues the closed one from its saved session and workspace (linked by its memo).
  */
-export async function sendFollowUp(client: Client, workflowId: string, input: FollowUpInput, o: FollowUpOpts = {}): Promise<FollowUpOutcome> {
+export async function sendFollowUp(
+  client: Client,
+  workflowId: string,
+  input: FollowUpInput,
+  o: FollowUpOpts = {},
+): Promise<FollowUpOutcome> {
   if (input.resultSchema !== undefined) {
     const checked = JsonSchemaObject.safeParse(input.resultSchema);
     if (!checked.success) throw new FollowUpError(`invalid follow-up: resultSchema: ${describeZodError(checked.error)}`);
   }
-  const handle = client.workflow.getHandle<typeof agentTask>(workflowId);
+  const handle = client.workflow.getHandle<AgentTaskWorkflow>(workflowId);
   let description;
   try {
     description = await handle.describe();
@@ -71,7 +78,8 @@ export async function sendFollowUp(client: Client, workflowId: string, input: Fo
     } catch (err) {
       // Closing right now (refused as TaskClosing, or closed under the Update): wait for it to
       // finish, then continue it like any closed task. A failed turn of an open task is an error.
-      const closing = err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure && err.cause.type === TASK_CLOSING;
+      const closing =
+        err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure && err.cause.type === 'TaskClosing';
       if (!closing) {
         const now = await handle.describe().catch(() => undefined);
         if (!now || now.status.name === 'RUNNING') throw err;
@@ -83,7 +91,12 @@ export async function sendFollowUp(client: Client, workflowId: string, input: Fo
 }
 
 /** Starts a new task that restores a closed task's saved session and runs `input.prompt`. */
-export async function continueTask(client: Client, workflowId: string, input: FollowUpInput, o: FollowUpOpts = {}): Promise<FollowUpOutcome> {
+export async function continueTask(
+  client: Client,
+  workflowId: string,
+  input: FollowUpInput,
+  o: FollowUpOpts = {},
+): Promise<FollowUpOutcome> {
   const previous = await startedSpec(client, workflowId);
   // Everything of the old spec carries over but its seed files (the workspace is restored instead).
   const { files: _files, continueFrom: _from, ...rest } = previous;
@@ -96,7 +109,7 @@ export async function continueTask(client: Client, workflowId: string, input: Fo
   const parsed = TaskSpec.safeParse(spec);
   if (!parsed.success) throw new FollowUpError(`cannot continue ${workflowId}: ${describeZodError(parsed.error)}`);
   const newId = o.newWorkflowId ?? `${workflowId}-cont-${randomUUID().slice(0, 8)}`;
-  const handle = await client.workflow.start<typeof agentTask>('agentTask', {
+  await client.workflow.start<AgentTaskWorkflow>('agentTask', {
     taskQueue: o.taskQueue ?? DEFAULT_TASK_QUEUE,
     workflowId: newId,
     args: [spec],
@@ -117,18 +130,21 @@ export async function closeTask(client: Client, workflowId: string): Promise<voi
  * Waits for the first result of a task that stays open for follow-ups (its workflow result only
  * comes when it closes): polls the status query until turn 1 has a result.
  */
-export async function waitForFirstTurn(
-  client: Client,
-  workflowId: string,
-  o: { pollIntervalMs?: number } = {},
-): Promise<FirstResult> {
-  const handle = client.workflow.getHandle<typeof agentTask>(workflowId);
+export async function waitForFirstTurn(client: Client, workflowId: string, o: { pollIntervalMs?: number } = {}): Promise<FirstResult> {
+  const handle = client.workflow.getHandle<AgentTaskWorkflow>(workflowId);
   // Polls rather than long-polling the result, so nothing is left in flight once turn 1 is in.
   for (;;) {
     const status = await handle.query(statusQuery).catch(() => undefined);
     const first = status?.turns?.[0];
     if (first?.result && first.sessionId) {
-      return { workflowId, result: first.result, sessionId: first.sessionId, numTurns: first.numTurns, totalCostUsd: first.costUsd, durationMs: first.durationMs };
+      return {
+        workflowId,
+        result: first.result,
+        sessionId: first.sessionId,
+        numTurns: first.numTurns,
+        totalCostUsd: first.costUsd,
+        durationMs: first.durationMs,
+      };
     }
     const { status: state } = await handle.describe();
     if (state.name !== 'RUNNING') {
@@ -153,6 +169,7 @@ async function startedSpec(client: Client, workflowId: string): Promise<TaskSpec
   const payloads = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads;
   const spec: unknown = fromPayloadsAtIndex(defaultPayloadConverter, 0, payloads);
   const parsed = TaskSpec.safeParse(spec);
-  if (!parsed.success) throw new FollowUpError(`cannot continue ${workflowId}: its input is not a TaskSpec (${describeZodError(parsed.error)})`);
+  if (!parsed.success)
+    throw new FollowUpError(`cannot continue ${workflowId}: its input is not a TaskSpec (${describeZodError(parsed.error)})`);
   return spec as TaskSpecInput;
 }

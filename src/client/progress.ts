@@ -7,9 +7,15 @@ import {
   type WorkflowExecutionDescription,
   type WorkflowHandle,
 } from '@temporalio/client';
-import { RunProgress } from '../shared/progress.js';
+import { RunProgress } from '../schemas/run-progress.js';
 import { z } from 'zod';
-import { sameProgress, type PendingActivity, type ProgressEvent, type ProgressFailure, type ProgressSnapshot } from './progress-view.js';
+import {
+  sameProgress,
+  type PendingActivity,
+  type ProgressEvent,
+  type ProgressFailure,
+  type ProgressSnapshot,
+} from '../schemas/progress.js';
 
 /**
  * Reads a task's progress from Temporal, so it works from any machine that reaches the server:
@@ -38,7 +44,10 @@ const StatusView = z.looseObject({
   sandboxId: z.string().optional().catch(undefined),
   sessionId: z.string().optional().catch(undefined),
   lastResultErrors: z.array(z.string()).optional().catch(undefined),
-  steps: z.array(z.looseObject({ name: z.string(), state: z.string() })).optional().catch(undefined),
+  steps: z
+    .array(z.looseObject({ name: z.string(), state: z.string() }))
+    .optional()
+    .catch(undefined),
 });
 
 type RawPending = NonNullable<WorkflowExecutionDescription['raw']['pendingActivities']>[number];
@@ -94,10 +103,16 @@ async function outcome(handle: WorkflowHandle, desc: WorkflowExecutionDescriptio
 }
 
 /** Status, type, message and artifacts directory of a workflow that did not succeed. */
-export function describeEnd(err: unknown, status: ProgressFailure['status']): Pick<ProgressFailure, 'status' | 'failureType' | 'message' | 'artifactsDir'> {
+export function describeEnd(
+  err: unknown,
+  status: ProgressFailure['status'],
+): Pick<ProgressFailure, 'status' | 'failureType' | 'message' | 'artifactsDir'> {
   const cause = err instanceof WorkflowFailedError ? err.cause : err;
   if (cause instanceof ApplicationFailure) {
-    const artifacts = (cause.details ?? []).find((d): d is { artifacts: string } => typeof d === 'object' && d !== null && typeof (d as { artifacts?: unknown }).artifacts === 'string');
+    const artifacts = (cause.details ?? []).find(
+      (d): d is { artifacts: string } =>
+        typeof d === 'object' && d !== null && typeof (d as { artifacts?: unknown }).artifacts === 'string',
+    );
     return {
       status,
       ...(cause.type ? { failureType: cause.type } : {}),

@@ -4,21 +4,12 @@
  *
  * Paths given to a Sandbox are paths as seen *inside* the sandbox (absolute, e.g.
  * `/home/user/workspace/notes.md`). Every provider lays a sandbox out the same way:
- * HOME is {@link SANDBOX_HOME} and the agent's working tree is {@link SANDBOX_WORKDIR}.
+ * HOME and the agent's working tree are where layout.ts says.
  */
 
-export const SANDBOX_HOME = '/home/user';
-export const SANDBOX_WORKDIR = '/home/user/workspace';
-/** Where ccflow keeps its own files inside a sandbox (prompts, run output, result file). */
-export const SANDBOX_CCFLOW_DIR = '/home/user/.ccflow';
-/** Where the pinned `claude` binary is reachable inside every sandbox. */
-export const SANDBOX_CLAUDE_BIN = '/opt/ccflow/bin/claude';
-/** Where the result MCP server's entry point is reachable inside every sandbox. */
-export const SANDBOX_RESULT_SERVER = '/opt/ccflow/result-server/server.mjs';
-/** The node binary that runs the result MCP server inside every sandbox. */
-export const SANDBOX_NODE_BIN = '/opt/ccflow/bin/node';
+import type { ProviderName } from '../domain/constants.js';
 
-export type ProviderName = 'local' | 'e2b';
+export type { ProviderName };
 
 export interface SandboxCreateOpts {
   /** Labels that say who owns the sandbox (workflowId, taskId, owner); used by list(). */

@@ -1,9 +1,10 @@
 /**
  * A real nats-server for tests and `ccflow dev --nats`. The binary is the first of:
- * `CCFLOW_NATS_SERVER`; the pinned build `npm install` puts in `.venv/bin` when the machine has
- * none (`go install github.com/nats-io/nats-server/v2@v<NATS_SERVER_VERSION>`); the system's
- * (Debian's `nats-server` package, 2.9.10 on bookworm, which CI installs). Core NATS with headers
- * is all ccflow needs (micro discovery is a client-side protocol), and every server since 2.2 has it.
+ * `CCFLOW_NATS_SERVER`; the build `npm install` makes in a clone's `.venv/bin` when the machine
+ * has none (`go install` of the version package.json pins under "ccflow" → "tools"); the
+ * system's (Debian's `nats-server` package, 2.9.10 on bookworm, which CI installs). Core NATS
+ * with headers is all ccflow needs (micro discovery is a client-side protocol), and every server
+ * since 2.2 has it.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -11,14 +12,8 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
+import { venvBinary } from '../home.js';
 
-/** The version `npm install` builds when no nats-server is installed; keep in step with scripts/setup.mjs. */
-export const NATS_SERVER_VERSION = '2.15.2';
-/** The oldest server the suite has been run against (Debian bookworm's package). */
-export const NATS_SERVER_MIN_VERSION = '2.9.10';
-
-const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SYSTEM_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 
 /** The nats-server binary to run, or an error that says how to get one. */
@@ -27,7 +22,7 @@ export function natsServerBinary(env: NodeJS.ProcessEnv = process.env): string {
     if (!existsSync(env.CCFLOW_NATS_SERVER)) throw new Error(`CCFLOW_NATS_SERVER points at ${env.CCFLOW_NATS_SERVER}, which does not exist`);
     return env.CCFLOW_NATS_SERVER;
   }
-  const pinned = path.join(PACKAGE_ROOT, '.venv', 'bin', 'nats-server');
+  const pinned = venvBinary('nats-server');
   if (existsSync(pinned)) return pinned;
   // Debian installs it in /usr/sbin, which a non-root PATH often lacks.
   const dirs = [...(env.PATH ?? '').split(path.delimiter).filter(Boolean), ...SYSTEM_DIRS];
@@ -37,8 +32,8 @@ export function natsServerBinary(env: NodeJS.ProcessEnv = process.env): string {
   }
   throw new Error(
     'nats-server was not found: install it (`sudo apt-get install nats-server`, or ' +
-      `\`GOBIN=$PWD/.venv/bin go install github.com/nats-io/nats-server/v2@v${NATS_SERVER_VERSION}\`), ` +
-      'run `npm install` again with Go available, or set CCFLOW_NATS_SERVER',
+      '`go install github.com/nats-io/nats-server/v2@latest`), or set CCFLOW_NATS_SERVER; ' +
+      'in a clone of ccflow with Go available, `npm install` builds the pinned version into .venv',
   );
 }
 

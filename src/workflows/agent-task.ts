@@ -1,336 +1,224 @@
 import {
-  ActivityCancellationType,
-  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
-  defineQuery,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
   isCancellation,
-  log,
-  sleep,
-  proxyActivities,
-  proxyLocalActivities,
+  patched,
   setHandler,
-  uuid4,
+  sleep,
   workflowInfo,
-  type ActivityOptions,
-  type RetryPolicy,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
-import type { CreatedSandbox, FetchedResult, RunClaudeOutput } from '../shared/activity-types.js';
-import { NON_RETRYABLE_FAILURE_TYPES, type FailureType } from '../shared/failures.js';
-import type { TaskResult, TaskSpec, TaskTimeouts } from '../shared/task-spec.js';
-import { correctivePromptText, taskPromptText } from '../shared/prompts.js';
-import type { TurnSummary } from '../shared/task-spec.js';
-import { FollowUps, type SandboxEntry, type TaskHooks, type Turn } from './follow-ups.js';
+import type { FollowUpResult, TaskStatus } from '../schemas/messages.js';
+import type { TaskResult, TaskSpec, TurnSummary } from '../schemas/task-spec.js';
+import { validation } from './activities.js';
+import { asUpdateFailure, describeFailure, surface } from './failures.js';
+import { FollowUpInbox, MAX_PROMPT_RECORD, type FollowUpTicket } from './follow-up-inbox.js';
+import { statusQuery } from './messages.js';
+import { SandboxPool, type SandboxEntry } from './sandbox-pool.js';
+import { TaskSession, type TurnOutcome } from './task-session.js';
 
-export const TASK_QUEUE = 'ccflow';
-
-export type TaskPhase =
-  | 'validating'
-  | 'creating-sandbox'
-  | 'running'
-  | 'fetching-result'
-  | 'correcting'
-  | 'destroying-sandbox'
-  | 'done'
-  | 'failed'
-  // follow-ups (see follow-ups.ts)
-  | 'restoring-session'
-  | 'saving-session'
-  | 'open'
-  | 'following-up'
-  | 'closing';
-
-export interface TaskRunRecord {
-  runName: string;
-  sessionId: string;
-  numTurns: number;
-  costUsd: number;
-  subtype: string;
-}
-
-export interface TaskStatus {
-  phase: TaskPhase;
-  sandboxId?: string;
-  sessionId?: string;
-  runs: TaskRunRecord[];
-  numTurns: number;
-  totalCostUsd: number;
-  resultAttempts: number;
-  lastResultErrors?: string[];
-  /** How often the task started over because its sandbox was lost. */
-  sandboxRestarts?: number;
-  /** Every turn: the task prompt, then each follow-up (queued ones included). */
-  turns: TurnSummary[];
-  /** While the task waits for follow-ups: when it closes unless one arrives (ms since epoch). */
-  openUntil?: number;
-  /** The task this one continues (continueFrom). */
-  continuedFrom?: string;
-  /** Why the last session save failed, if it did. */
-  sessionSaveError?: string;
-}
-
-export const statusQuery = defineQuery<TaskStatus>('status');
-
-const retry: RetryPolicy = {
-  initialInterval: '2s',
-  backoffCoefficient: 2,
-  maximumInterval: '1m',
-  maximumAttempts: 5,
-  nonRetryableErrorTypes: [...NON_RETRYABLE_FAILURE_TYPES],
-};
-
-/** Quick sandbox bookkeeping calls. */
-const shortCall = { startToCloseTimeout: '2m', retry } as const satisfies ActivityOptions;
-/** How often the workflow starts over in a fresh sandbox when one is lost under the agent. */
-const MAX_SANDBOX_RESTARTS = 2;
-
-const { validateTaskSpec } = proxyLocalActivities<Activities>({
-  startToCloseTimeout: '30s',
-  retry: { maximumAttempts: 3, nonRetryableErrorTypes: ['InvalidTaskSpec'] },
-});
-const { createSandbox } = proxyActivities<Activities>({ ...shortCall, taskQueue: TASK_QUEUE });
+/** The patch id that marks tasks which save their session and serve follow-ups. */
+export const SESSION_PERSISTENCE_PATCH = 'ccflow-session-persistence';
 
 /**
- * Activities on one sandbox: a local sandbox pins them to the task queue of its host. The
- * agent run has no start-to-close cap: only the task's deadline and a heartbeat timeout, and
- * a cancellation waits until the agent's processes are really killed.
+ * An open task continues as a new run once its history is this long, so a task open for
+ * weeks with hundreds of follow-ups replays fast and never meets Temporal's history limits.
  */
-function sandboxActivities(sandbox: CreatedSandbox, timeouts: TaskTimeouts) {
-  const short = proxyActivities<Activities>({ ...shortCall, taskQueue: sandbox.taskQueue });
-  const long = proxyActivities<Activities>({
-    taskQueue: sandbox.taskQueue,
-    scheduleToCloseTimeout: `${timeouts.taskSeconds}s`,
-    heartbeatTimeout: `${timeouts.heartbeatSeconds}s`,
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry,
+export const HISTORY_EVENTS_BEFORE_CONTINUE = 2_000;
+/** Turns and runs a continued task keeps in its status (its totals count all of them). */
+const KEPT_RECORDS = 100;
+
+/** What an open task hands to the run it continues as (continueAsNew). */
+export interface OpenTask {
+  spec: TaskSpec;
+  status: TaskStatus;
+  sandboxes: SandboxEntry[];
+  runCount: number;
+  startedAt: number;
+}
+
+/** The task's result so far, from its status and the last turn. */
+function resultOf(status: TaskStatus, last: TurnOutcome, startedAt: number): TaskResult {
+  return {
+    workflowId: workflowInfo().workflowId,
+    result: last.result,
+    sessionId: last.sessionId,
+    numTurns: status.numTurns,
+    totalCostUsd: status.totalCostUsd,
+    durationMs: Date.now() - startedAt,
+    sandboxId: last.entry.sandbox.sandboxId,
+    resultAttempts: status.resultAttempts,
+  };
+}
+
+function record(target: TurnSummary, out: TurnOutcome): void {
+  Object.assign(target, {
+    result: out.result,
+    sessionId: out.sessionId,
+    sandboxId: out.entry.sandbox.sandboxId,
+    numTurns: out.numTurns,
+    costUsd: out.costUsd,
+    durationMs: out.durationMs,
+    ...(out.restored ? { restored: true } : {}),
   });
-  return { runClaude: long.runClaude, fetchResult: short.fetchResult, destroySandbox: short.destroySandbox };
 }
 
 /**
- * One agent task: a sandbox, a Claude Code run that submits a structured result, corrective
- * resumes of the same session while the result is missing or invalid, and teardown always.
+ * One agent task: a session of turns in a sandbox. The first turn is the task's prompt; while
+ * the task stays open (keepAliveSeconds) every follow-up is another turn of the same session.
+ * Each turn runs until the agent submits a valid result (corrective resumes included). The
+ * sandboxes are torn down whatever happens, and a task open for long continues as new.
+ *
+ * `open` is only passed by the task itself when it continues as new.
  */
-export async function agentTask(input: unknown): Promise<TaskResult> {
-  const startedAt = Date.now();
-  const status: TaskStatus = { phase: 'validating', runs: [], turns: [], numTurns: 0, totalCostUsd: 0, resultAttempts: 0 };
+export async function agentTask(input: unknown, open?: OpenTask): Promise<TaskResult> {
+  const status: TaskStatus = open?.status ?? { phase: 'validating', runs: [], turns: [], numTurns: 0, totalCostUsd: 0, resultAttempts: 0 };
   setHandler(statusQuery, () => status);
+  // Turn 1 is the task's prompt, even when follow-ups arrive before it is validated.
+  const firstRecord: TurnSummary = { turn: 1, prompt: '', numTurns: 0, costUsd: 0, durationMs: 0 };
+  if (!open) status.turns.push(firstRecord);
   // Registered first, so a follow-up sent while the first turn runs is queued, not refused.
-  const followUps = new FollowUps(status);
+  const inbox = new FollowUpInbox(status);
 
   let spec: TaskSpec;
   try {
-    spec = await validateTaskSpec(input);
+    spec = open?.spec ?? (await validation.validateTaskSpec(input));
   } catch (err) {
     throw surface(err, 'invalid task');
   }
+  const startedAt = open?.startedAt ?? Date.now();
+  const pool = new SandboxPool(spec, open?.sandboxes);
+  const session = new TaskSession(spec, status, pool, open?.runCount);
 
-  const sandboxes: Array<{ sandbox: CreatedSandbox; runNames: string[] }> = [];
-  let runCount = 0;
-
-  /** Runs one turn (the task prompt unless given) in one sandbox until a valid result, or throws. */
-  const runInSandbox = async (sandbox: CreatedSandbox, runNames: string[], turn?: Turn): Promise<TaskResult> => {
-    const acts = sandboxActivities(sandbox, spec.timeouts);
-    const t: Turn = turn ?? { prompt: taskPromptText(spec.prompt), session: { fresh: uuid4() }, resultSchema: spec.resultSchema };
-    const attemptsBefore = status.resultAttempts;
-    const run = async (prompt: string, session: { resume: string } | { fresh: string }): Promise<RunClaudeOutput> => {
-      const runName = `run-${++runCount}`;
-      runNames.push(runName);
-      const out = await acts.runClaude({
-        sandboxId: sandbox.sandboxId,
-        provider: sandbox.provider,
-        runName,
-        prompt,
-        resultSchema: t.resultSchema,
-        permissionMode: spec.permissionMode,
-        allowedTools: spec.allowedTools,
-        model: spec.model,
-        maxTurns: spec.maxTurns,
-        maxBudgetUsd: spec.maxBudgetUsd === undefined ? undefined : spec.maxBudgetUsd - status.totalCostUsd,
-        appendSystemPrompt: spec.appendSystemPrompt,
-        stallSeconds: spec.timeouts.stallSeconds,
-        ...('resume' in session ? { resumeSessionId: session.resume } : { newSessionId: session.fresh }),
-      });
-      // total_cost_usd is per process: the task's cost is the sum over its runs.
-      status.runs.push({ runName, sessionId: out.sessionId, numTurns: out.numTurns, costUsd: out.costUsd, subtype: out.subtype });
-      status.numTurns += out.numTurns;
-      status.totalCostUsd += out.costUsd;
-      status.sessionId = out.sessionId;
-      return out;
-    };
-
-    status.phase = 'running';
-    let last = await run(t.prompt, t.session);
-    for (;;) {
-      status.phase = 'fetching-result';
-      status.resultAttempts += 1;
-      const fetched: FetchedResult = await acts.fetchResult({
-        sandboxId: sandbox.sandboxId,
-        provider: sandbox.provider,
-        resultSchema: t.resultSchema,
-      });
-      if (fetched.status === 'valid') {
-        return {
-          workflowId: workflowInfo().workflowId,
-          result: fetched.result,
-          sessionId: last.sessionId,
-          numTurns: status.numTurns,
-          totalCostUsd: status.totalCostUsd,
-          durationMs: Date.now() - startedAt,
-          sandboxId: sandbox.sandboxId,
-          resultAttempts: status.resultAttempts,
-        };
-      }
-      const errors = fetched.status === 'invalid' ? fetched.errors : ['no result was submitted'];
-      status.lastResultErrors = errors;
-      if (status.resultAttempts - attemptsBefore > spec.resultRetries) {
-        throw ApplicationFailure.create({
-          type: 'InvalidResult' satisfies FailureType,
-          nonRetryable: true,
-          message: `no valid result after ${status.resultAttempts - attemptsBefore} agent run(s): ${errors.join('; ')}`,
-          details: [{ errors, lastAttempt: fetched.lastAttempt, sessionId: last.sessionId }],
-        });
-      }
-      if (spec.maxBudgetUsd !== undefined && status.totalCostUsd >= spec.maxBudgetUsd) {
-        throw ApplicationFailure.create({
-          type: 'BudgetExceeded' satisfies FailureType,
-          nonRetryable: true,
-          message: `the task spent $${status.totalCostUsd.toFixed(4)} of its $${spec.maxBudgetUsd} budget without a valid result`,
-          details: [{ errors, lastAttempt: fetched.lastAttempt, sessionId: last.sessionId }],
-        });
-      }
-      status.phase = 'correcting';
-      last = await run(correctivePromptText(fetched.status === 'invalid' ? { kind: 'invalid', errors } : { kind: 'missing' }), {
-        resume: last.sessionId,
-      });
-    }
-  };
-
-  /** Creates a sandbox and runs in it; a sandbox lost under the agent means a fresh start. */
-  const runTask = async (): Promise<TaskResult> => {
-    for (let restart = 0; ; restart++) {
-      status.phase = 'creating-sandbox';
-      const sandbox = await createSandbox({
-        provider: spec.sandbox?.provider,
-        timeoutSeconds: spec.sandbox?.timeoutSeconds,
-        files: spec.files,
-      });
-      const entry = { sandbox, runNames: [] as string[] };
-      sandboxes.push(entry);
-      status.sandboxId = sandbox.sandboxId;
-      try {
-        // A continued task starts from the earlier task's saved session and workspace.
-        const first = spec.continueFrom
-          ? await followUps.restoreFirst(entry, spec.continueFrom, uuid4(), taskPromptText(spec.prompt), spec.resultSchema)
-          : undefined;
-        return await runInSandbox(sandbox, entry.runNames, first);
-      } catch (err) {
-        if (restart < MAX_SANDBOX_RESTARTS && failureType(err) === 'SandboxLost') {
-          log.warn('sandbox lost under the agent; starting over in a fresh sandbox', { sandboxId: sandbox.sandboxId });
-          status.sandboxRestarts = restart + 1;
-          continue;
-        }
-        throw err;
-      }
-    }
-  };
-
-  // The task's wall-clock limit: past it, the work is cancelled (killing the agent) and the
+  // The task's wall-clock limit: past it the work is cancelled (killing the agent) and the
   // task fails with TaskTimedOut after teardown.
   let timedOut = false;
   const work = new CancellationScope();
   const deadline = CancellationScope.cancellable(() =>
-    sleep(`${spec.timeouts.taskSeconds}s`).then(() => {
+    sleep(startedAt + spec.timeouts.taskSeconds * 1000 - Date.now()).then(() => {
       timedOut = true;
       work.cancel();
     }),
   );
   deadline.catch(() => undefined);
 
-  // After the first result the task stays open for follow-ups (keepAliveSeconds, follow-ups.ts).
-  const hooks: TaskHooks = {
-    spec,
-    current: () => sandboxes[sandboxes.length - 1] as SandboxEntry,
-    newSandbox: async () => {
-      status.phase = 'creating-sandbox';
-      const sandbox = await createSandbox({ provider: spec.sandbox?.provider, timeoutSeconds: spec.sandbox?.timeoutSeconds });
-      const entry = { sandbox, runNames: [] as string[] };
-      sandboxes.push(entry);
-      status.sandboxId = sandbox.sandboxId;
-      return entry;
-    },
-    runTurn: (entry, turn) => runInSandbox(entry.sandbox, entry.runNames, turn),
-  };
-
-  let outcome: TaskResult | undefined;
+  let last: TurnOutcome | undefined;
+  let serving = open !== undefined;
+  let continueAs: OpenTask | undefined;
   let failure: unknown;
   try {
-    outcome = await work.run(async () => followUps.serve(await runTask(), hooks));
+    await work.run(async () => {
+      if (!open) {
+        firstRecord.prompt = spec.prompt.slice(0, MAX_PROMPT_RECORD);
+        last = await session.first();
+        record(firstRecord, last);
+        // Histories from before sessions were saved go straight to teardown, as they did then.
+        if (!patched(SESSION_PERSISTENCE_PATCH)) return;
+        serving = true;
+        await session.save(last.entry, last.sessionId, 1);
+      }
+      inbox.open();
+      // The turn loop: each follow-up in order, until the window passes or `close` arrives.
+      for (let ticket = await inbox.next(spec.keepAliveSeconds * 1000); ticket; ticket = await inbox.next(spec.keepAliveSeconds * 1000)) {
+        last = (await runFollowUp(ticket)) ?? last;
+        if (!inbox.pending && !inbox.closing && historyIsLong()) {
+          await condition(allHandlersFinished);
+          continueAs = { spec, status: trimmed(status), sandboxes: pool.entries, runCount: session.runs, startedAt };
+          return;
+        }
+      }
+      await condition(allHandlersFinished);
+    });
   } catch (err) {
     failure = err;
-    followUps.end('the task failed');
+    inbox.end(isCancellation(err) ? 'the task was cancelled' : 'the task failed');
     // Saved even so (best effort), so `ccflow followup` can continue a failed task.
-    await CancellationScope.nonCancellable(() => followUps.saveAfterFailure(sandboxes[sandboxes.length - 1]));
+    const entry = pool.current;
+    if (!serving && entry && status.sessionId && patched(SESSION_PERSISTENCE_PATCH)) {
+      await CancellationScope.nonCancellable(() => session.save(entry, status.sessionId as string, 1));
+    }
   }
+  inbox.end('the task finished');
+
+  if (continueAs) return continueAsNew<typeof agentTask>(input, continueAs);
 
   // Teardown runs whatever happened, cancellation included, and saves the transcripts first.
   status.phase = 'destroying-sandbox';
-  let artifactsDir: string | undefined;
-  await CancellationScope.nonCancellable(async () => {
-    for (const { sandbox, runNames } of sandboxes) {
-      try {
-        const destroyed = await sandboxActivities(sandbox, spec.timeouts).destroySandbox({
-          sandboxId: sandbox.sandboxId,
-          provider: sandbox.provider,
-          runNames,
-        });
-        artifactsDir = destroyed.artifactsDir;
-      } catch (err) {
-        // Keep the task's own outcome; the sweeper removes what teardown could not.
-        log.error('sandbox teardown failed', { sandboxId: sandbox.sandboxId, error: String(err) });
-      }
-    }
-  });
+  const artifactsDir = await pool.teardown();
 
-  if (outcome) {
+  if (failure === undefined && last) {
     status.phase = 'done';
-    return { ...outcome, artifactsDir };
+    const result = resultOf(status, last, startedAt);
+    if (!serving) return { ...result, artifactsDir };
+    return {
+      ...result,
+      durationMs: status.turns.reduce((sum, t) => sum + t.durationMs, 0),
+      artifactsDir,
+      turns: status.turns,
+      ...(status.continuedFrom ? { continuedFrom: status.continuedFrom } : {}),
+    };
   }
   status.phase = 'failed';
   if (timedOut) {
     throw ApplicationFailure.create({
-      type: 'TaskTimedOut' satisfies FailureType,
+      type: 'TaskTimedOut',
       nonRetryable: true,
       message: `the task ran longer than its limit of ${spec.timeouts.taskSeconds} s${artifactsDir ? ` (transcripts: ${artifactsDir})` : ''}`,
       details: [{ numTurns: status.numTurns, totalCostUsd: status.totalCostUsd, sessionId: status.sessionId, artifacts: artifactsDir }],
     });
   }
   throw surface(failure, 'the task failed', artifactsDir);
-}
 
-/** The ApplicationFailure type behind an activity failure, if any. */
-function failureType(err: unknown): string | undefined {
-  const app = err instanceof ActivityFailure ? err.cause : err;
-  return app instanceof ApplicationFailure ? (app.type ?? undefined) : undefined;
-}
-
-/**
- * Rethrows a failure so the workflow's own failure says what went wrong in one line, with the
- * classified type and details kept (an activity failure otherwise reads "Activity task failed").
- */
-function surface(err: unknown, what: string, artifactsDir?: string): unknown {
-  if (isCancellation(err)) return err;
-  const app = err instanceof ActivityFailure ? err.cause : err;
-  if (app instanceof ApplicationFailure) {
-    const where = artifactsDir ? ` (transcripts: ${artifactsDir})` : '';
-    return ApplicationFailure.create({
-      type: app.type ?? 'AgentFailed',
-      nonRetryable: true,
-      message: `${what}: ${app.message}${where}`,
-      details: [...(app.details ?? []), ...(artifactsDir ? [{ artifacts: artifactsDir }] : [])],
-      cause: err instanceof ActivityFailure ? err : undefined,
-    });
+  /** Runs one follow-up turn and answers its Update; a failed turn leaves the task open. */
+  async function runFollowUp(ticket: FollowUpTicket): Promise<TurnOutcome | undefined> {
+    const startedTurn = Date.now();
+    const before = { numTurns: status.numTurns, costUsd: status.totalCostUsd };
+    try {
+      const out = await session.followUp(ticket.input);
+      await session.save(out.entry, out.sessionId, ticket.record.turn);
+      record(ticket.record, out);
+      ticket.resolve(followUpResult(ticket.record.turn, out));
+      return out;
+    } catch (err) {
+      Object.assign(ticket.record, {
+        error: describeFailure(err),
+        numTurns: status.numTurns - before.numTurns,
+        costUsd: status.totalCostUsd - before.costUsd,
+        durationMs: Date.now() - startedTurn,
+      });
+      ticket.reject(isCancellation(err) ? err : asUpdateFailure(err));
+      if (isCancellation(err)) throw err;
+      return undefined;
+    } finally {
+      status.phase = inbox.closing ? 'closing' : 'open';
+    }
   }
-  return err;
+
+  function followUpResult(turn: number, out: TurnOutcome): FollowUpResult {
+    return {
+      workflowId: workflowInfo().workflowId,
+      turn,
+      result: out.result,
+      sessionId: out.sessionId,
+      sandboxId: out.entry.sandbox.sandboxId,
+      numTurns: out.numTurns,
+      costUsd: out.costUsd,
+      durationMs: out.durationMs,
+      totalNumTurns: status.numTurns,
+      totalCostUsd: status.totalCostUsd,
+      restored: out.restored,
+    };
+  }
+}
+
+function historyIsLong(): boolean {
+  const info = workflowInfo();
+  return info.continueAsNewSuggested || info.historyLength >= HISTORY_EVENTS_BEFORE_CONTINUE;
+}
+
+/** The status a continued run starts from: totals kept, the oldest records dropped. */
+function trimmed(status: TaskStatus): TaskStatus {
+  return { ...status, turns: status.turns.slice(-KEPT_RECORDS), runs: status.runs.slice(-KEPT_RECORDS), openUntil: undefined };
 }

@@ -11,13 +11,12 @@
  */
 import {
   ContinueAsNew,
-  ApplicationFailure,
-  ActivityFailure,
   isCancellation,
   log,
   metricMeter,
   setCurrentDetails,
   upsertSearchAttributes,
+  workflowInfo,
   type ActivityInput,
   type LocalActivityInput,
   type Next,
@@ -25,10 +24,13 @@ import {
   type WorkflowInterceptors,
   type WorkflowOutboundCallsInterceptor,
 } from '@temporalio/workflow';
-import type { CreateSandboxInput, CreatedSandbox, DestroySandboxInput, RunClaudeInput, RunClaudeOutput } from '../shared/activity-types.js';
-import { CcflowCostUsd, CcflowModel, CcflowSandbox, CcflowStatus, CcflowTurns, type TaskState } from '../shared/search-attributes.js';
-import type { TaskSpec } from '../shared/task-spec.js';
-import { taskDetails, taskSummary } from '../shared/task-summary.js';
+import type { CreateSandboxInput, CreatedSandbox, DestroySandboxInput, RunClaudeInput, RunClaudeOutput } from '../schemas/activities.js';
+import { CcflowCostUsd, CcflowModel, CcflowSandbox, CcflowStatus, CcflowTurns, type TaskState } from './search-attributes.js';
+import type { TaskSpec } from '../schemas/task-spec.js';
+import { WORKFLOW_TYPES } from '../domain/constants.js';
+import { taskDetails, taskSummary } from '../domain/task-summary.js';
+import type { OpenTask } from './agent-task.js';
+import { failureType as classifiedType } from './failures.js';
 
 interface Observed {
   state: TaskState;
@@ -77,14 +79,30 @@ export function currentDetailsMarkdown(o: Observed): string {
   if (o.provider) lines.push(`**Sandbox:** ${o.provider}${o.sandboxId ? ` \`${o.sandboxId}\`` : ''}`);
   if (o.spec) lines.push(`**Task:** ${taskSummary(o.spec.prompt)}`, taskDetails(o.spec));
   if (o.state === 'running') {
-    lines.push('Live progress (tool in use, latest text) is in the pending activity\'s heartbeat details, and in `ccflow watch`.');
+    lines.push("Live progress (tool in use, latest text) is in the pending activity's heartbeat details, and in `ccflow watch`.");
   }
   return lines.join('\n\n');
 }
 
 function failureType(err: unknown): string {
-  const inner = err instanceof ActivityFailure ? err.cause : err;
-  return inner instanceof ApplicationFailure ? (inner.type ?? 'ApplicationFailure') : inner instanceof Error ? inner.name : 'unknown';
+  return classifiedType(err) ?? (err instanceof Error ? err.name : 'unknown');
+}
+
+function isOpenTask(v: unknown): v is OpenTask {
+  return isRecord(v) && isRecord(v.status) && isRecord(v.spec);
+}
+
+/** A task that continued as new: what it had observed carries over. */
+function resume(o: Observed, open: OpenTask): void {
+  o.spec = open.spec;
+  o.turns = open.status.numTurns;
+  o.costUsd = open.status.totalCostUsd;
+  o.runs = open.runCount;
+  const current = open.sandboxes.at(-1)?.sandbox;
+  if (current) {
+    o.provider = current.provider;
+    o.sandboxId = current.sandboxId;
+  }
 }
 
 export const interceptors = (): WorkflowInterceptors => {
@@ -93,7 +111,12 @@ export const interceptors = (): WorkflowInterceptors => {
 
   const inbound: WorkflowInboundCallsInterceptor = {
     async execute(input, next) {
-      metricMeter.createCounter('ccflow_tasks_started_total', 'tasks', 'Tasks (workflows) started').add(1);
+      const info = workflowInfo();
+      // Pipelines have counters of their own; a task that continued as new is still one task.
+      const kind = info.workflowType === WORKFLOW_TYPES.pipeline ? 'pipelines' : 'tasks';
+      const open = input.args[1];
+      if (info.continuedFromExecutionRunId !== undefined && isOpenTask(open)) resume(o, open);
+      else metricMeter.createCounter(`ccflow_${kind}_started_total`, kind, `${kind} started`).add(1);
       upsertSearchAttributes([{ key: CcflowStatus, value: 'running' }]);
       publish();
       try {
@@ -110,9 +133,14 @@ export const interceptors = (): WorkflowInterceptors => {
           upsertSearchAttributes([{ key: CcflowStatus, value: o.state }]);
           o.activity = undefined;
           publish();
-          const name = `ccflow_tasks_${o.state}_total`;
-          metricMeter.createCounter(name, 'tasks', `Tasks (workflows) ${o.state}`).add(1, o.failure ? { failure_type: o.failure } : {});
-          log.info(`task ${o.state}`, { turns: o.turns, costUsd: o.costUsd, agentRuns: o.runs, ...(o.failure ? { failureType: o.failure } : {}) });
+          const name = `ccflow_${kind}_${o.state}_total`;
+          metricMeter.createCounter(name, kind, `${kind} ${o.state}`).add(1, o.failure ? { failure_type: o.failure } : {});
+          log.info(`${kind === 'tasks' ? 'task' : 'pipeline'} ${o.state}`, {
+            turns: o.turns,
+            costUsd: o.costUsd,
+            agentRuns: o.runs,
+            ...(o.failure ? { failureType: o.failure } : {}),
+          });
         }
       }
     },

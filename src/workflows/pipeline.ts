@@ -1,24 +1,22 @@
 import {
-  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   ChildWorkflowCancellationType,
-  ChildWorkflowFailure,
   ParentClosePolicy,
-  defineQuery,
   isCancellation,
-  proxyLocalActivities,
   setHandler,
   startChild,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
-import type { FailureType } from '../shared/failures.js';
-import { evaluateCondition, parseCondition, render } from '../shared/pipeline-expr.js';
-import { sessionSource, topologicalOrder, workspaceSource } from '../shared/pipeline-graph.js';
-import type { PipelinePlan, PlannedStep } from '../shared/pipeline-spec.js';
-import type { TaskResult } from '../shared/task-spec.js';
+import { evaluateCondition, parseCondition, render } from '../domain/expressions/index.js';
+import { sessionSource, topologicalOrder, workspaceSource } from '../domain/pipeline-graph.js';
+import type { PipelineResult, PipelineStatus, PipelineStepStatus, StepState } from '../schemas/messages.js';
+import type { PipelinePlan, PlannedStep } from '../schemas/pipeline-spec.js';
+import type { TaskResult } from '../schemas/task-spec.js';
+import { validation } from './activities.js';
 import { agentTask } from './agent-task.js';
+import { describeFailure, surface } from './failures.js';
+import { pipelineStatusQuery, stepWorkflowId } from './messages.js';
 
 /**
  * A pipeline: named steps, each an agentTask child workflow, run in dependency order with
@@ -26,61 +24,7 @@ import { agentTask } from './agent-task.js';
  * skip steps, `session: continue:<step>` resumes a step's session (and workspace) in the next.
  */
 
-export type StepState = 'pending' | 'running' | 'done' | 'failed' | 'skipped' | 'cancelled';
-
-export interface PipelineStepStatus {
-  name: string;
-  state: StepState;
-  dependsOn: string[];
-  /** The step's agentTask workflow, once started. */
-  workflowId?: string;
-  /** Why it was skipped (its condition, a failed dependency, the pipeline stopping). */
-  reason?: string;
-  error?: string;
-  result?: Record<string, unknown>;
-  sessionId?: string;
-  numTurns: number;
-  costUsd: number;
-  durationMs: number;
-}
-
-export interface PipelineStatus {
-  workflowId: string;
-  name?: string;
-  phase: 'validating' | 'running' | 'stopping' | 'done' | 'failed' | 'cancelled';
-  /** In spec order. */
-  steps: PipelineStepStatus[];
-  numTurns: number;
-  totalCostUsd: number;
-}
-
-export interface PipelineResult {
-  workflowId: string;
-  name?: string;
-  /** No step failed. */
-  ok: boolean;
-  /** Every step by name, in spec order. */
-  steps: Record<string, PipelineStepStatus>;
-  failed: string[];
-  skipped: string[];
-  numTurns: number;
-  totalCostUsd: number;
-  durationMs: number;
-}
-
-export const pipelineStatusQuery = defineQuery<PipelineStatus>('status');
-
-const { validatePipelineSpec } = proxyLocalActivities<Activities>({
-  startToCloseTimeout: '30s',
-  retry: { maximumAttempts: 3, nonRetryableErrorTypes: ['InvalidPipelineSpec'] },
-});
-
 const FINISHED: readonly StepState[] = ['done', 'failed', 'skipped', 'cancelled'];
-
-/** The workflow id of a step's agentTask. */
-export function stepWorkflowId(pipelineId: string, step: string): string {
-  return `${pipelineId}.${step}`;
-}
 
 export async function pipeline(input: unknown): Promise<PipelineResult> {
   const startedAt = Date.now();
@@ -90,18 +34,9 @@ export async function pipeline(input: unknown): Promise<PipelineResult> {
 
   let plan: PipelinePlan;
   try {
-    plan = await validatePipelineSpec(input);
+    plan = await validation.validatePipelineSpec(input);
   } catch (err) {
-    const app = err instanceof ActivityFailure ? err.cause : err;
-    if (app instanceof ApplicationFailure) {
-      throw ApplicationFailure.create({
-        type: app.type ?? 'InvalidPipelineSpec',
-        nonRetryable: true,
-        message: `invalid pipeline: ${app.message}`,
-        details: [...(app.details ?? [])],
-      });
-    }
-    throw err;
+    throw surface(err, 'invalid pipeline');
   }
 
   if (plan.name !== undefined) status.name = plan.name;
@@ -177,7 +112,7 @@ export async function pipeline(input: unknown): Promise<PipelineResult> {
             cancellation ??= err;
           } else {
             st.state = 'failed';
-            st.error = describe(err);
+            st.error = describeFailure(err);
           }
         }
       })
@@ -241,7 +176,7 @@ export async function pipeline(input: unknown): Promise<PipelineResult> {
     status.phase = 'failed';
     const st = stateOf(stoppedBy);
     throw ApplicationFailure.create({
-      type: 'PipelineStepFailed' satisfies FailureType,
+      type: 'PipelineStepFailed',
       nonRetryable: true,
       message: `step "${stoppedBy}" failed: ${st.error ?? 'unknown error'}`,
       details: [{ steps: all.map(({ name, state, reason, error, workflowId }) => ({ name, state, reason, error, workflowId })) }],
@@ -259,11 +194,4 @@ export async function pipeline(input: unknown): Promise<PipelineResult> {
     totalCostUsd: status.totalCostUsd,
     durationMs: Date.now() - startedAt,
   };
-}
-
-/** "<type>: <message>" of a child's failure. */
-function describe(err: unknown): string {
-  const inner = err instanceof ChildWorkflowFailure || err instanceof ActivityFailure ? (err.cause ?? err) : err;
-  if (inner instanceof ApplicationFailure && inner.type) return `${inner.type}: ${inner.message}`;
-  return inner instanceof Error ? inner.message : String(inner);
 }

@@ -16,8 +16,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 
 import { SandboxInputError } from '../../src/sandbox/errors.js';
-import { mkdirContained, openContained, toHost, writeContained, type HostLocation } from '../../src/sandbox/local-fs.js';
-import { SANDBOX_HOME } from '../../src/sandbox/types.js';
+import { mkdirContained, openContained, toHost, writeContained, type HostLocation } from '../../src/sandbox/local/fs.js';
+import { SANDBOX_HOME } from '../../src/sandbox/layout.js';
 import { readBody, readStreamRequest, readUnaryRequest, RpcError, sendUnary, sendUnaryError, ServerStream } from './connect.js';
 import type { ProcessConfig, ProcessEventJson, ProcessRecord, SandboxVm, Subscriber } from './sandbox-vm.js';
 
@@ -116,7 +116,13 @@ function deadlineOf(req: IncomingMessage, opts: EnvdOptions): number | undefined
   return opts.commandDeadlineMs() ?? ms;
 }
 
-async function start(req: IncomingMessage, res: ServerResponse, msg: Record<string, unknown>, sbx: EnvdSandbox, opts: EnvdOptions): Promise<void> {
+async function start(
+  req: IncomingMessage,
+  res: ServerResponse,
+  msg: Record<string, unknown>,
+  sbx: EnvdSandbox,
+  opts: EnvdOptions,
+): Promise<void> {
   const p = (msg.process ?? {}) as Partial<ProcessConfig>;
   if (typeof p.cmd !== 'string' || p.cmd === '') throw new RpcError('invalid_argument', 'process.cmd is required');
   if (msg.pty !== undefined) throw new RpcError('unimplemented', 'pty is not supported by the test double');
@@ -179,7 +185,12 @@ function connect(req: IncomingMessage, res: ServerResponse, msg: Record<string, 
   }
 }
 
-const SIGNALS: Record<string, 'SIGKILL' | 'SIGTERM'> = { SIGNAL_SIGKILL: 'SIGKILL', SIGNAL_SIGTERM: 'SIGTERM', '9': 'SIGKILL', '15': 'SIGTERM' };
+const SIGNALS: Record<string, 'SIGKILL' | 'SIGTERM'> = {
+  SIGNAL_SIGKILL: 'SIGKILL',
+  SIGNAL_SIGTERM: 'SIGTERM',
+  '9': 'SIGKILL',
+  '15': 'SIGTERM',
+};
 
 async function unary(method: string, msg: Record<string, unknown>, sbx: EnvdSandbox): Promise<unknown> {
   switch (method) {
@@ -187,7 +198,10 @@ async function unary(method: string, msg: Record<string, unknown>, sbx: EnvdSand
       return {
         processes: [...sbx.vm.processes.values()]
           .filter((r) => !r.exit)
-          .map((r) => ({ pid: r.pid, config: { cmd: r.config.cmd, args: r.config.args, envs: r.config.envs, ...(r.config.cwd ? { cwd: r.config.cwd } : {}) } })),
+          .map((r) => ({
+            pid: r.pid,
+            config: { cmd: r.config.cmd, args: r.config.args, envs: r.config.envs, ...(r.config.cwd ? { cwd: r.config.cwd } : {}) },
+          })),
       };
     case 'process.Process/SendSignal': {
       const pid = selectedPid(msg);
@@ -361,7 +375,11 @@ async function download(req: IncomingMessage, res: ServerResponse, url: URL, sbx
       if (bytesRead === 0) break;
       filled += bytesRead;
     }
-    const headers: Record<string, string | number> = { 'content-type': 'application/octet-stream', 'content-length': filled, 'accept-ranges': 'bytes' };
+    const headers: Record<string, string | number> = {
+      'content-type': 'application/octet-stream',
+      'content-length': filled,
+      'accept-ranges': 'bytes',
+    };
     if (status === 206) headers['content-range'] = `bytes ${start}-${start + filled - 1}/${size}`;
     res.writeHead(status, headers);
     res.end(buf.subarray(0, filled));
@@ -386,7 +404,8 @@ async function upload(req: IncomingMessage, res: ServerResponse, url: URL, sbx: 
       await put(url.searchParams.get('path') ?? value.name, Buffer.from(await value.arrayBuffer()));
     }
   } else {
-    if (header(req, 'content-encoding') !== undefined) throw new RpcError('invalid_argument', 'content-encoding is not supported by the test double');
+    if (header(req, 'content-encoding') !== undefined)
+      throw new RpcError('invalid_argument', 'content-encoding is not supported by the test double');
     await put(url.searchParams.get('path') ?? '', body);
   }
   if (written.length === 0) throw new RpcError('invalid_argument', 'no file in the upload');

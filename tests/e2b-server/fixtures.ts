@@ -3,10 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
-import { E2BSandboxProvider, type E2BProviderOpts } from '../../src/sandbox/e2b.js';
+import { E2BSandboxProvider, type E2BProviderOpts } from '../../src/sandbox/e2b/index.js';
 import type { ProviderFactory } from '../helpers/harness.js';
 import { startE2BTestServer, type E2BTestServer, type E2BTestServerOpts } from './server.js';
-
 
 export interface DoubleFixture {
   server: E2BTestServer;
@@ -30,7 +29,10 @@ export async function startDouble(opts: Partial<E2BTestServerOpts> = {}): Promis
 }
 
 /** A harness ProviderFactory: the E2B provider against a double started for the harness. */
-export function e2bProviderFactory(serverOpts: Partial<E2BTestServerOpts> = {}, providerOpts: Partial<E2BProviderOpts> = {}): ProviderFactory {
+export function e2bProviderFactory(
+  serverOpts: Partial<E2BTestServerOpts> = {},
+  providerOpts: Partial<E2BProviderOpts> = {},
+): ProviderFactory {
   return async (tmp) => {
     const d = await startDouble({ rootDir: path.join(tmp, 'e2b'), ...serverOpts });
     return { provider: d.provider(providerOpts), close: () => d.close() };

@@ -10,8 +10,8 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-import { checkBubblewrap, jailArgs } from '../../src/sandbox/bwrap.js';
-import { SANDBOX_HOME } from '../../src/sandbox/types.js';
+import { checkBubblewrap, jailArgs } from '../../src/sandbox/local/bwrap.js';
+import { SANDBOX_HOME } from '../../src/sandbox/layout.js';
 
 export const AGENT_SCRIPT = fileURLToPath(new URL('./envd-agent.mjs', import.meta.url));
 const AGENT_INSIDE = '/opt/envd/agent.mjs';
@@ -144,7 +144,15 @@ export class SandboxVm {
     const record: ProcessRecord = { pid: 0, config, subscribers: new Set(first ? [first] : []) };
     this.starting.set(req, record);
     const env = { ...ENVD_BASE_ENV, ...config.envs };
-    const reply = await this.request(req, { op: 'start', req, cmd: config.cmd, args: config.args, env, cwd: config.cwd ?? SANDBOX_HOME, stdin });
+    const reply = await this.request(req, {
+      op: 'start',
+      req,
+      cmd: config.cmd,
+      args: config.args,
+      env,
+      cwd: config.cwd ?? SANDBOX_HOME,
+      stdin,
+    });
     this.starting.delete(req);
     if (reply.pid === undefined) throw new Error(reply.message ?? 'process did not start');
     return record;

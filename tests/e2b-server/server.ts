@@ -20,7 +20,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 
-import { localSandboxMounts } from '../../src/config.js';
+import { localSandboxMounts } from '../../src/worker/index.js';
 import { readBody } from './connect.js';
 import { envdHandler, type EnvdSandbox } from './envd.js';
 import { SandboxVm, type VmMounts } from './sandbox-vm.js';
@@ -179,7 +179,11 @@ export async function startE2BTestServer(opts: E2BTestServerOpts): Promise<E2BTe
         for (const [k, v] of want) if (s.metadata[decodeURIComponent(k)] !== decodeURIComponent(v)) return false;
         return true;
       });
-      return json(res, 200, list.map((s) => listedJson(s)));
+      return json(
+        res,
+        200,
+        list.map((s) => listedJson(s)),
+      );
     }
     // POST /v2/sandboxes/{id}/connect
     if (req.method === 'POST' && parts[0] === 'v2' && parts[1] === 'sandboxes' && parts[3] === 'connect') {
@@ -195,7 +199,8 @@ export async function startE2BTestServer(opts: E2BTestServerOpts): Promise<E2BTe
       const sbx = live(parts[1]);
       if (!sbx) return apiError(res, 404, `sandbox '${parts[1]}' not found`);
       // GET /sandboxes/{id}
-      if (req.method === 'GET' && parts.length === 2) return json(res, 200, { ...listedJson(sbx), envdAccessToken: sbx.accessToken, domain: null });
+      if (req.method === 'GET' && parts.length === 2)
+        return json(res, 200, { ...listedJson(sbx), envdAccessToken: sbx.accessToken, domain: null });
       // DELETE /sandboxes/{id}
       if (req.method === 'DELETE' && parts.length === 2) {
         remove(sbx, 'killed');

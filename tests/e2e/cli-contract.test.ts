@@ -7,9 +7,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { offeredTools, sessionIdOf, type RecordedRequest } from '../../src/model/index.js';
-import { SUBMIT_RESULT_TOOL, taskPromptText } from '../../src/shared/prompts.js';
-import type { TaskResult } from '../../src/shared/task-spec.js';
+import { offeredTools, sessionIdOf, type RecordedRequest } from '../../src/testing/model/index.js';
+import { SUBMIT_RESULT_TOOL, taskPromptText } from '../../src/domain/prompts.js';
+import type { TaskResult } from '../../src/schemas/task-spec.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 
 const resultSchema = {
@@ -43,7 +43,10 @@ const script = {
       match: '\\[contract\\]',
       steps: [
         // Write is offered to every run but is not in this task's allowedTools.
-        { text: 'Trying to write.', toolUse: [{ name: 'Write', input: { file_path: '/home/user/workspace/forbidden.txt', content: 'x' } }] },
+        {
+          text: 'Trying to write.',
+          toolUse: [{ name: 'Write', input: { file_path: '/home/user/workspace/forbidden.txt', content: 'x' } }],
+        },
         { toolUse: [{ name: SUBMIT_RESULT_TOOL, input: { summary: 'checked the contract' } }] },
         { text: 'Done.' },
       ],
@@ -88,7 +91,10 @@ describe('claude CLI contract (what the pinned CLI sends for a ccflow task)', ()
     assert.ok(main[0], 'the CLI sent a main request');
     first = main[0];
     const raw = await readFile(path.join(result.artifactsDir ?? '', 'runs/run-1/a1/transcript.jsonl'), 'utf8');
-    transcript = raw.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    transcript = raw
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
   });
   after(async () => {
     await h?.close();
@@ -115,7 +121,10 @@ describe('claude CLI contract (what the pinned CLI sends for a ccflow task)', ()
   test('a tool outside allowedTools is offered but cannot be used', () => {
     assert.ok(offeredTools(first.body).includes('Write'));
     const final = transcript.find((l) => l['type'] === 'result') as { permission_denials: Array<{ tool_name: string }> };
-    assert.deepEqual(final.permission_denials.map((d) => d.tool_name), ['Write']);
+    assert.deepEqual(
+      final.permission_denials.map((d) => d.tool_name),
+      ['Write'],
+    );
     const second = h.model.mainRequests()[1]?.body;
     assert.match(JSON.stringify(second), /"is_error":true/);
   });
@@ -126,7 +135,10 @@ describe('claude CLI contract (what the pinned CLI sends for a ccflow task)', ()
       mcp_servers: Array<{ name: string; status: string }>;
     };
     assert.ok(init.tools.includes(SUBMIT_RESULT_TOOL));
-    assert.deepEqual(init.mcp_servers.map(({ name, status }) => ({ name, status })), [{ name: 'ccflow', status: 'connected' }]);
+    assert.deepEqual(
+      init.mcp_servers.map(({ name, status }) => ({ name, status })),
+      [{ name: 'ccflow', status: 'connected' }],
+    );
     assert.deepEqual(result.result, { summary: 'checked the contract' });
     assert.equal(h.model.refusals().length, 0);
   });

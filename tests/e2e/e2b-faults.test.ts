@@ -14,15 +14,20 @@ import { ActivityFailure, ApplicationFailure, WorkflowFailedError } from '@tempo
 import { MockActivityEnvironment } from '@temporalio/testing';
 
 import { createActivities } from '../../src/activities/index.js';
-import type { E2BProviderOpts } from '../../src/sandbox/e2b.js';
+import type { E2BProviderOpts } from '../../src/sandbox/e2b/index.js';
 import type { SandboxProvider } from '../../src/sandbox/types.js';
-import type { CreateSandboxInput, CreatedSandbox, DestroySandboxInput, RunClaudeInput, RunClaudeOutput } from '../../src/shared/activity-types.js';
-import { FAILURE_TYPES } from '../../src/shared/failures.js';
-import { SUBMIT_RESULT_TOOL } from '../../src/shared/prompts.js';
-import { DEFAULT_RESULT_SCHEMA, type TaskResult } from '../../src/shared/task-spec.js';
+import type {
+  CreateSandboxInput,
+  CreatedSandbox,
+  DestroySandboxInput,
+  RunClaudeInput,
+  RunClaudeOutput,
+} from '../../src/schemas/activities.js';
+import { FAILURE_TYPES } from '../../src/domain/failures.js';
+import { SUBMIT_RESULT_TOOL } from '../../src/domain/prompts.js';
+import { DEFAULT_RESULT_SCHEMA, type TaskResult } from '../../src/schemas/task-spec.js';
 import { startDouble, type DoubleFixture } from '../e2b-server/fixtures.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
-
 
 const submit = (input: Record<string, unknown>) => ({ toolUse: [{ name: SUBMIT_RESULT_TOOL, input }] });
 const bash = (command: string) => ({ text: 'Running it.', toolUse: [{ name: 'Bash', input: { command } }] });
@@ -97,7 +102,10 @@ describe('E2B faults end to end', () => {
       const provider = d.provider(providerOpts);
       const acts = createActivities({ ...h.deps, providers: { e2b: provider }, defaultProvider: 'e2b' });
       const env = new MockActivityEnvironment({ attempt: 1 });
-      const created = (await env.run(acts.createSandbox, { provider: 'e2b', timeoutSeconds: 3 } satisfies CreateSandboxInput)) as CreatedSandbox;
+      const created = (await env.run(acts.createSandbox, {
+        provider: 'e2b',
+        timeoutSeconds: 3,
+      } satisfies CreateSandboxInput)) as CreatedSandbox;
       const sandbox = { sandboxId: created.sandboxId, provider: 'e2b' } as const;
       try {
         const input: RunClaudeInput = {
@@ -121,7 +129,10 @@ describe('E2B faults end to end', () => {
 
     test('without timeoutMs: 0 the agent is killed at the deadline and the attempt fails', async () => {
       const before = d.server.stats().deadlineKills;
-      const err = await runOnce({ unsafeTesting: { omitZeroCommandTimeout: true } }).then(() => undefined, (e: unknown) => e);
+      const err = await runOnce({ unsafeTesting: { omitZeroCommandTimeout: true } }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       assert.ok(err instanceof ApplicationFailure, String(err));
       assert.equal(err.type, 'AgentFailed');
       assert.match(err.message, /without a result line/);
@@ -130,7 +141,10 @@ describe('E2B faults end to end', () => {
 
     test('without renewals the sandbox expires under the agent: SandboxLost', async () => {
       const before = d.server.stats().expired;
-      const err = await runOnce({ unsafeTesting: { disableRenewal: true } }).then(() => undefined, (e: unknown) => e);
+      const err = await runOnce({ unsafeTesting: { disableRenewal: true } }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       assert.ok(err instanceof ApplicationFailure, String(err));
       assert.equal(err.type, 'SandboxLost');
       assert.equal(err.nonRetryable, !FAILURE_TYPES.SandboxLost.retryable);
@@ -162,7 +176,7 @@ describe('E2B faults end to end', () => {
     for (let k = 0; k < 3; k++) {
       let id: string | undefined;
       // Generous: on a loaded 2-core machine a fresh sandbox and claude can take a while.
-      for (const deadline = Date.now() + 180_000; Date.now() < deadline && id === undefined; ) {
+      for (const deadline = Date.now() + 180_000; Date.now() < deadline && id === undefined;) {
         id = await busySandbox();
         if (id === undefined) await sleep(100);
       }
@@ -211,7 +225,10 @@ describe('E2B faults end to end', () => {
   test('a task asking for e2b on a worker without E2B_API_KEY fails at once, saying so', async () => {
     const acts = createActivities({ ...h.deps, providers: {}, defaultProvider: 'local' });
     const env = new MockActivityEnvironment();
-    const err = await env.run(acts.createSandbox, { provider: 'e2b' as const }).then(() => undefined, (e: unknown) => e);
+    const err = await env.run(acts.createSandbox, { provider: 'e2b' as const }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof ApplicationFailure, String(err));
     assert.equal(err.type, 'ProviderUnavailable');
     assert.equal(err.nonRetryable, true);

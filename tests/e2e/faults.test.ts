@@ -10,10 +10,10 @@ import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure, CancelledFailure, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { SUBMIT_RESULT_TOOL } from '../../src/shared/prompts.js';
-import type { TaskResult } from '../../src/shared/task-spec.js';
+import { SUBMIT_RESULT_TOOL } from '../../src/domain/prompts.js';
+import type { TaskResult } from '../../src/schemas/task-spec.js';
 import { processesWithKey, startHarness, type Harness } from '../helpers/harness.js';
-import { sweepOrphans } from '../../src/client/sweep.js';
+import { sweepOrphans } from '../../src/worker/index.js';
 import { recordHistory } from '../helpers/histories.js';
 
 const submit = (summary: string) => ({ toolUse: [{ name: SUBMIT_RESULT_TOOL, input: { summary } }] });
@@ -55,7 +55,10 @@ async function runClaudeAttempts(handle: WorkflowHandle): Promise<Array<{ attemp
     const started = e.activityTaskStartedEventAttributes;
     if (started && scheduled.get(String(started.scheduledEventId)) === 'runClaude') {
       const f = started.lastFailure;
-      out.push({ attempt: started.attempt ?? 1, lastFailure: f ? `${f.applicationFailureInfo?.type ?? ''}: ${f.message ?? ''}` : undefined });
+      out.push({
+        attempt: started.attempt ?? 1,
+        lastFailure: f ? `${f.applicationFailureInfo?.type ?? ''}: ${f.message ?? ''}` : undefined,
+      });
     }
   }
   return out;
@@ -163,16 +166,34 @@ describe('faults: model errors, stalls, lost sandboxes, cancellation', () => {
           {
             match: '\\[overloaded\\]',
             // 529 with "do not retry": the CLI gives up at once, so ccflow's own retry recovers.
-            steps: [{ failFirst: [{ status: 529, shouldRetry: false }, { status: 529, shouldRetry: false }], failScope: 'conversation', ...submit('after two 529s') }, { text: 'Done.' }],
+            steps: [
+              {
+                failFirst: [
+                  { status: 529, shouldRetry: false },
+                  { status: 529, shouldRetry: false },
+                ],
+                failScope: 'conversation',
+                ...submit('after two 529s'),
+              },
+              { text: 'Done.' },
+            ],
           },
           { match: '\\[badkey\\]', steps: [{ error: { status: 401, message: 'invalid x-api-key' } }] },
           {
             match: '\\[stall\\]',
-            steps: [{ text: 'Thinking.', ...bash('true') }, { delayMs: 60_000, delayTimes: 1, ...submit('after a stall') }, { text: 'Done.' }],
+            steps: [
+              { text: 'Thinking.', ...bash('true') },
+              { delayMs: 60_000, delayTimes: 1, ...submit('after a stall') },
+              { text: 'Done.' },
+            ],
           },
           {
             match: '\\[lost\\]',
-            steps: [{ text: 'Working.', ...bash('echo hi > a.txt') }, { delayMs: 5_000, delayTimes: 1, ...submit('in a fresh sandbox') }, { text: 'Done.' }],
+            steps: [
+              { text: 'Working.', ...bash('echo hi > a.txt') },
+              { delayMs: 5_000, delayTimes: 1, ...submit('in a fresh sandbox') },
+              { text: 'Done.' },
+            ],
           },
           {
             match: '\\[big\\]',
@@ -202,7 +223,9 @@ describe('faults: model errors, stalls, lost sandboxes, cancellation', () => {
     });
     const result = (await handle.result()) as TaskResult;
     assert.deepEqual(result.result, { summary: 'after two 529s' });
-    const statuses = requestsFor(h, '[overloaded]').filter((r) => r.stepIndex === 0).map((r) => r.status);
+    const statuses = requestsFor(h, '[overloaded]')
+      .filter((r) => r.stepIndex === 0)
+      .map((r) => r.status);
     assert.deepEqual(statuses, [529, 529, 200]);
     const attempts = await runClaudeAttempts(handle);
     assert.equal(attempts.at(-1)?.attempt, 3);
@@ -302,13 +325,21 @@ describe('faults: model errors, stalls, lost sandboxes, cancellation', () => {
 
   test('ccflow sweep destroys sandboxes whose task is closed or gone, and keeps the rest', async () => {
     // An open task: started on a queue nobody polls, so it stays running.
-    const open = await h.client.workflow.start('agentTask', { taskQueue: 'nobody-polls', workflowId: 'sweep-open', args: [{ prompt: 'x' }] });
+    const open = await h.client.workflow.start('agentTask', {
+      taskQueue: 'nobody-polls',
+      workflowId: 'sweep-open',
+      args: [{ prompt: 'x' }],
+    });
     const running = await h.provider.create({ metadata: { owner: 'ccflow', workflowId: 'sweep-open' } });
     const missing = await h.provider.create({ metadata: { owner: 'ccflow', workflowId: 'sweep-never-existed' } });
     const closed = await h.provider.create({ metadata: { owner: 'ccflow', workflowId: 'fault-401' } });
     try {
       const young = await sweepOrphans({ providers: [h.provider], client: h.client, graceMs: 3_600_000 });
-      assert.deepEqual(young.map((d) => d.action), ['kept', 'kept', 'kept'], 'nothing younger than the grace period goes');
+      assert.deepEqual(
+        young.map((d) => d.action),
+        ['kept', 'kept', 'kept'],
+        'nothing younger than the grace period goes',
+      );
 
       const dry = await sweepOrphans({ providers: [h.provider], client: h.client, graceMs: 0, dryRun: true });
       assert.equal(dry.filter((d) => d.action === 'would-destroy').length, 2);
@@ -321,7 +352,10 @@ describe('faults: model errors, stalls, lost sandboxes, cancellation', () => {
       assert.match(by.get(missing.sandboxId)?.reason ?? '', /does not exist/);
       assert.equal(by.get(closed.sandboxId)?.action, 'destroyed');
       assert.match(by.get(closed.sandboxId)?.reason ?? '', /failed/);
-      assert.deepEqual((await h.provider.list()).map((s) => s.sandboxId), [running.sandboxId]);
+      assert.deepEqual(
+        (await h.provider.list()).map((s) => s.sandboxId),
+        [running.sandboxId],
+      );
     } finally {
       await open.terminate('test over');
       await h.provider.destroy(running.sandboxId);

@@ -11,11 +11,11 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { ApplicationFailure, WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
-import { PACKAGE_ROOT } from '../../src/config.js';
-import { SUBMIT_RESULT_TOOL } from '../../src/shared/prompts.js';
-import type { TaskResult } from '../../src/shared/task-spec.js';
-import { statusQuery, type TaskStatus } from '../../src/workflows/agent-task.js';
-import { closeSignal, followUpUpdate } from '../../src/workflows/follow-ups.js';
+import { PACKAGE_ROOT } from '../../src/home.js';
+import { SUBMIT_RESULT_TOOL } from '../../src/domain/prompts.js';
+import type { TaskResult } from '../../src/schemas/task-spec.js';
+import { statusQuery, type TaskStatus } from '../../src/workflows/messages.js';
+import { closeSignal, followUpUpdate } from '../../src/workflows/messages.js';
 import { sendFollowUp } from '../../src/client/follow-up.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 
@@ -93,7 +93,7 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
 }
 
 const ccflowCli = (h: Harness, args: string[]) =>
-  execFileAsync(process.execPath, ['--import', 'tsx', path.join(PACKAGE_ROOT, 'src/client/main.ts'), ...args], {
+  execFileAsync(process.execPath, ['--import', 'tsx', path.join(PACKAGE_ROOT, 'src/cli/main.ts'), ...args], {
     cwd: PACKAGE_ROOT,
     env: { ...process.env, TEMPORAL_ADDRESS: h.server.address },
   });
@@ -120,7 +120,11 @@ describe('follow-ups', () => {
       args: [
         {
           prompt: 'Add a second line and count the lines.',
-          resultSchema: { type: 'object', properties: { summary: { type: 'string' }, lines: { type: 'number' } }, required: ['summary', 'lines'] },
+          resultSchema: {
+            type: 'object',
+            properties: { summary: { type: 'string' }, lines: { type: 'number' } },
+            required: ['summary', 'lines'],
+          },
         },
       ],
     });
@@ -145,23 +149,41 @@ describe('follow-ups', () => {
 
     // The Temporal CLI drives the same Update.
     const { stdout } = await ccflowCli(h, [
-      'temporal', 'workflow', 'update', 'execute', '--address', h.server.address,
-      '--workflow-id', 'fu-same', '--name', 'followUp', '--input', JSON.stringify({ prompt: 'One more thing.' }), '--output', 'json',
+      'temporal',
+      'workflow',
+      'update',
+      'execute',
+      '--address',
+      h.server.address,
+      '--workflow-id',
+      'fu-same',
+      '--name',
+      'followUp',
+      '--input',
+      JSON.stringify({ prompt: 'One more thing.' }),
+      '--output',
+      'json',
     ]);
     assert.match(stdout, /third turn/);
 
     const status = await handle.query(statusQuery);
     assert.equal(status.phase, 'open');
     assert.equal(status.turns.length, 3);
-    assert.deepEqual(status.turns.map((t) => t.turn), [1, 2, 3]);
-    assert.deepEqual(status.turns.map((t) => t.prompt.slice(0, 10)), ['[fu-same] ', 'Add a seco', 'One more t']);
+    assert.deepEqual(
+      status.turns.map((t) => t.turn),
+      [1, 2, 3],
+    );
+    assert.deepEqual(
+      status.turns.map((t) => t.prompt.slice(0, 10)),
+      ['[fu-same] ', 'Add a seco', 'One more t'],
+    );
     assert.equal(new Set(status.turns.map((t) => t.sandboxId)).size, 1, 'every turn ran in the same sandbox');
     assert.equal(new Set(status.turns.map((t) => t.sessionId)).size, 1, 'one Claude session');
     assert.ok(status.openUntil && status.openUntil > Date.now());
 
     await handle.signal(closeSignal);
     const result = (await handle.result()) as TaskResult;
-    assert.deepEqual(result.result, { summary: 'third turn' }, 'the task ends with its last turn\'s result');
+    assert.deepEqual(result.result, { summary: 'third turn' }, "the task ends with its last turn's result");
     await recordHistory(h.server.address, handle.workflowId);
     assert.equal(result.turns?.length, 3);
     const turnSum = (result.turns ?? []).reduce((s, t) => s + t.numTurns, 0);
@@ -169,7 +191,10 @@ describe('follow-ups', () => {
     assert.equal(result.numTurns, turnSum);
     assert.ok(Math.abs(result.totalCostUsd - costSum) < 1e-9, `${result.totalCostUsd} vs ${costSum}`);
     assert.ok(result.totalCostUsd > first.costUsd);
-    assert.equal(result.durationMs, (result.turns ?? []).reduce((s, t) => s + t.durationMs, 0));
+    assert.equal(
+      result.durationMs,
+      (result.turns ?? []).reduce((s, t) => s + t.durationMs, 0),
+    );
     assert.deepEqual(await h.provider.list({ metadata: { workflowId: 'fu-same' } }), [], 'the sandbox was torn down');
 
     // A closed task refuses Updates; `ccflow followup` would continue it instead.
@@ -201,8 +226,14 @@ describe('follow-ups', () => {
     assert.deepEqual(r.result, { summary: 'read the note back' });
     const bodies = requestsFor(h, '[fu-restore]').filter((b) => b.includes('What did you note?'));
     // The model saw the earlier conversation, and the agent read the file it wrote before.
-    assert.ok(bodies.some((b) => b.includes('First turn over.')), 'the resumed session remembers the first turn');
-    assert.ok(bodies.some((b) => b.includes('remember me: 4f2a')), 'cat memory.txt found the restored file');
+    assert.ok(
+      bodies.some((b) => b.includes('First turn over.')),
+      'the resumed session remembers the first turn',
+    );
+    assert.ok(
+      bodies.some((b) => b.includes('remember me: 4f2a')),
+      'cat memory.txt found the restored file',
+    );
 
     await handle.signal(closeSignal);
     const result = (await handle.result()) as TaskResult;
@@ -230,8 +261,14 @@ describe('follow-ups', () => {
     assert.equal(result.continuedFrom, 'fu-closed');
     assert.equal(result.sessionId, first.sessionId, 'the same Claude session goes on');
     const bodies = requestsFor(h, '[fu-closed]').filter((b) => b.includes('Show me src/kept.ts'));
-    assert.ok(bodies.some((b) => b.includes('Closed turn done.')), 'the model saw the earlier conversation');
-    assert.ok(bodies.some((b) => b.includes('export const kept = 1;')), 'the agent read the restored file');
+    assert.ok(
+      bodies.some((b) => b.includes('Closed turn done.')),
+      'the model saw the earlier conversation',
+    );
+    assert.ok(
+      bodies.some((b) => b.includes('export const kept = 1;')),
+      'the agent read the restored file',
+    );
   });
 
   test('a failed task saved its session too: a follow-up continues it', async () => {
@@ -241,7 +278,12 @@ describe('follow-ups', () => {
       args: [{ prompt: '[fu-failed] Summarize.', resultRetries: 0 }],
     });
     await assert.rejects(failed.result(), WorkflowFailedError);
-    const outcome = await sendFollowUp(h.client, 'fu-failed', { prompt: 'The summary must be a string. Submit again.' }, { newWorkflowId: 'fu-failed-2' });
+    const outcome = await sendFollowUp(
+      h.client,
+      'fu-failed',
+      { prompt: 'The summary must be a string. Submit again.' },
+      { newWorkflowId: 'fu-failed-2' },
+    );
     assert.equal(outcome.kind, 'continued');
     assert.deepEqual(outcome.result.result, { summary: 'a string this time' });
     assert.ok(requestsFor(h, '[fu-failed]').some((b) => b.includes('Submit again.') && b.includes('Submitted a number.')));

@@ -7,10 +7,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from '../../src/temporal/dev-server.js';
-import { SUBMIT_RESULT_TOOL } from '../../src/shared/prompts.js';
-import type { TaskResult } from '../../src/shared/task-spec.js';
-import { installRuntime } from '../../src/telemetry.js';
+import { freePort } from '../../src/testing/dev-server.js';
+import { SUBMIT_RESULT_TOOL } from '../../src/domain/prompts.js';
+import type { TaskResult } from '../../src/schemas/task-spec.js';
+import { installRuntime } from '../../src/worker/telemetry.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 
 const script = {
@@ -69,12 +69,16 @@ describe('worker metrics and logs', () => {
     assert.equal(total(beforeTask, 'ccflow_tasks_succeeded_total'), 0);
     assert.equal(total(beforeTask, 'ccflow_agent_runs_total'), 0);
 
-    const handle = await h.client.workflow.start('agentTask', { taskQueue: h.taskQueue, workflowId: 'metrics-1', args: [{ prompt: 'List the workspace.' }] });
+    const handle = await h.client.workflow.start('agentTask', {
+      taskQueue: h.taskQueue,
+      workflowId: 'metrics-1',
+      args: [{ prompt: 'List the workspace.' }],
+    });
     const result = (await handle.result()) as TaskResult;
 
     // Workflow metrics leave the workflow sandbox after its activation completes: bounded wait.
     let m = await scrape();
-    for (const deadline = Date.now() + 30_000; total(m, 'ccflow_tasks_succeeded_total') < 1 && Date.now() < deadline; ) {
+    for (const deadline = Date.now() + 30_000; total(m, 'ccflow_tasks_succeeded_total') < 1 && Date.now() < deadline;) {
       await sleep(200);
       m = await scrape();
     }
@@ -86,7 +90,10 @@ describe('worker metrics and logs', () => {
     assert.ok(total(m, 'ccflow_tokens_total', 'kind="input"') > 0);
     assert.ok(total(m, 'ccflow_tokens_total', 'kind="output"') > 0);
     // The cost histogram's sum is what the task reported.
-    assert.ok(Math.abs(total(m, 'ccflow_agent_run_cost_usd_sum') - result.totalCostUsd) < 1e-9, `cost ${total(m, 'ccflow_agent_run_cost_usd_sum')} vs ${result.totalCostUsd}`);
+    assert.ok(
+      Math.abs(total(m, 'ccflow_agent_run_cost_usd_sum') - result.totalCostUsd) < 1e-9,
+      `cost ${total(m, 'ccflow_agent_run_cost_usd_sum')} vs ${result.totalCostUsd}`,
+    );
     assert.equal(total(m, 'ccflow_sandbox_create_latency_ms_count', 'provider="local"'), 1);
     assert.equal(total(m, 'ccflow_sandbox_destroy_latency_ms_count', 'provider="local"'), 1);
     assert.ok(total(m, 'ccflow_sandbox_create_latency_ms_sum') > 0);
@@ -97,7 +104,8 @@ describe('worker metrics and logs', () => {
 
   test('logs are JSON lines carrying workflow and activity ids, and no API key', async () => {
     // The runtime logger orders lines from the SDK core and from JS by time, with a short buffer.
-    for (const deadline = Date.now() + 15_000; !logs.some((l) => l.includes('"msg":"task succeeded"')) && Date.now() < deadline; ) await sleep(100);
+    for (const deadline = Date.now() + 15_000; !logs.some((l) => l.includes('"msg":"task succeeded"')) && Date.now() < deadline;)
+      await sleep(100);
     const entries = logs.map((line) => JSON.parse(line) as Record<string, unknown>);
     for (const e of entries) {
       assert.equal(typeof e.time, 'string');

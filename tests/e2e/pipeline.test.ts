@@ -12,12 +12,12 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { ApplicationFailure, CancelledFailure, WorkflowFailedError } from '@temporalio/client';
-import { PACKAGE_ROOT } from '../../src/config.js';
-import { parseScript } from '../../src/model/index.js';
-import { SUBMIT_RESULT_TOOL } from '../../src/shared/prompts.js';
-import type { PipelineSpecInput } from '../../src/shared/pipeline-spec.js';
-import { statusQuery } from '../../src/workflows/agent-task.js';
-import { pipelineStatusQuery, type PipelineResult } from '../../src/workflows/pipeline.js';
+import { PACKAGE_ROOT } from '../../src/home.js';
+import { parseScript } from '../../src/testing/model/index.js';
+import { SUBMIT_RESULT_TOOL } from '../../src/domain/prompts.js';
+import type { PipelineSpecInput } from '../../src/schemas/pipeline-spec.js';
+import { statusQuery } from '../../src/workflows/messages.js';
+import { pipelineStatusQuery, type PipelineResult } from '../../src/workflows/messages.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 
 const execFileAsync = promisify(execFile);
@@ -107,7 +107,7 @@ async function failureOf(promise: Promise<unknown>): Promise<ApplicationFailure>
 }
 
 const ccflowCli = (h: Harness, args: string[]) =>
-  execFileAsync(process.execPath, ['--import', 'tsx', path.join(PACKAGE_ROOT, 'src/client/main.ts'), ...args], {
+  execFileAsync(process.execPath, ['--import', 'tsx', path.join(PACKAGE_ROOT, 'src/cli/main.ts'), ...args], {
     cwd: PACKAGE_ROOT,
     env: { ...process.env, TEMPORAL_ADDRESS: h.server.address },
   });
@@ -146,18 +146,30 @@ describe('pipeline', () => {
     assert.equal(bodiesWith(h, 'Create these files: [\\n  \\"a.txt\\",\\n  \\"b.txt\\"\\n]').length > 0, true, 'list rendered as JSON');
     assert.ok(bodiesWith(h, 'Document the a/b files.').length > 0, 'input rendered');
     const review = bodiesWith(h, '[pl-review]');
-    assert.ok(review.some((b) => b.includes('Author: created a.txt and b.txt. Docs: wrote the docs.')), 'the join saw both branches');
+    assert.ok(
+      review.some((b) => b.includes('Author: created a.txt and b.txt. Docs: wrote the docs.')),
+      'the join saw both branches',
+    );
     // workspace: from:implement — the reviewer's fresh sandbox held the implementer's files.
-    assert.ok(review.some((b) => b.includes('alpha\\nbeta')), 'cat a.txt b.txt in the review sandbox');
+    assert.ok(
+      review.some((b) => b.includes('alpha\\nbeta')),
+      'cat a.txt b.txt in the review sandbox',
+    );
     // session: continue:implement — the fix resumed the plan/implement conversation.
     const fix = bodiesWith(h, 'Please fix: a.txt needs a fix');
-    assert.ok(fix.some((b) => b.includes('Implemented.') && b.includes('Planned.')), 'the fix step remembers plan and implement');
+    assert.ok(
+      fix.some((b) => b.includes('Implemented.') && b.includes('Planned.')),
+      'the fix step remembers plan and implement',
+    );
     assert.equal(result.steps.fix?.sessionId, result.steps.plan?.sessionId, 'one Claude session across plan, implement, fix');
     assert.equal(bodiesWith(h, '[pl-ship]').length, 0, 'the skipped step never ran');
 
     // Totals add up; every step's sandbox is gone.
     const steps = Object.values(result.steps);
-    assert.equal(result.numTurns, steps.reduce((s, x) => s + x.numTurns, 0));
+    assert.equal(
+      result.numTurns,
+      steps.reduce((s, x) => s + x.numTurns, 0),
+    );
     assert.ok(Math.abs(result.totalCostUsd - steps.reduce((s, x) => s + x.costUsd, 0)) < 1e-9);
     for (const name of Object.keys(result.steps)) {
       assert.deepEqual(await h.provider.list({ metadata: { workflowId: `pl-fan.${name}` } }), [], `sandbox of ${name}`);
@@ -225,7 +237,18 @@ describe('pipeline', () => {
     await writeFile(specFile, JSON.stringify({ steps: [{ name: 'only', prompt: '[pl-one] Just this.' }] }));
     const address = ['--address', h.server.address];
     await ccflowCli(h, [
-      'temporal', 'workflow', 'start', ...address, '--type', 'pipeline', '--task-queue', 'ccflow', '--workflow-id', 'pl-cli', '--input', `@${specFile}`,
+      'temporal',
+      'workflow',
+      'start',
+      ...address,
+      '--type',
+      'pipeline',
+      '--task-queue',
+      'ccflow',
+      '--workflow-id',
+      'pl-cli',
+      '--input',
+      `@${specFile}`,
     ]);
     const out = await ccflowCli(h, ['temporal', 'workflow', 'result', ...address, '--workflow-id', 'pl-cli', '--output', 'json']);
     const parsed = JSON.parse(out.stdout) as { status?: string; result?: PipelineResult };

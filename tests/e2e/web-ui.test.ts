@@ -12,12 +12,14 @@ import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
 import { CcflowClient } from '../../src/client/client.js';
-import { cancelCommand, followTask, listCommand, logsCommand, statusCommand, type Io } from '../../src/client/commands.js';
+import { cancelCommand, followTask, listCommand, logsCommand, statusCommand } from '../../src/cli/commands/tasks.js';
+import type { Io } from '../../src/cli/output.js';
 import { readProgress } from '../../src/client/progress.js';
-import { ProgressEvent, taskResultOf } from '../../src/client/progress-view.js';
-import { PACKAGE_ROOT } from '../../src/config.js';
-import { SUBMIT_RESULT_TOOL } from '../../src/shared/prompts.js';
-import { CcflowCostUsd, CcflowModel, CcflowSandbox, CcflowStatus, CcflowTurns } from '../../src/shared/search-attributes.js';
+import { taskResultOf } from '../../src/cli/views/progress-view.js';
+import { ProgressEvent } from '../../src/schemas/progress.js';
+import { PACKAGE_ROOT } from '../../src/home.js';
+import { SUBMIT_RESULT_TOOL } from '../../src/domain/prompts.js';
+import { CcflowCostUsd, CcflowModel, CcflowSandbox, CcflowStatus, CcflowTurns } from '../../src/workflows/search-attributes.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -82,7 +84,7 @@ describe('operating ccflow: CLI views, search attributes, Web UI', () => {
   before(async () => {
     h = await startHarness({ script, ui: true });
     await h.startWorker();
-    ccflow = new CcflowClient(h.client);
+    ccflow = new CcflowClient(h.client, h.taskQueue);
   });
   after(async () => {
     await h?.close();
@@ -93,7 +95,11 @@ describe('operating ccflow: CLI views, search attributes, Web UI', () => {
     const io = captureIo();
     const code = await followTask(ccflow, doneId, { json: true, quiet: false, intervalMs: 250 }, io);
     assert.equal(code, 0, io.err());
-    const events = io.out().trim().split('\n').map((l) => ProgressEvent.parse(JSON.parse(l)));
+    const events = io
+      .out()
+      .trim()
+      .split('\n')
+      .map((l) => ProgressEvent.parse(JSON.parse(l)));
     assert.ok(events.length >= 2, io.out());
     assert.equal(events[0]?.type, 'progress');
     const end = events.at(-1);
@@ -123,18 +129,24 @@ describe('operating ccflow: CLI views, search attributes, Web UI', () => {
 
   test('ccflow status, list --status and logs', async () => {
     const status = captureIo();
-    assert.equal(await statusCommand([doneId], ccflow, status), 0);
-    assert.match(status.out(), /^ui-report: \[report\] Count the words in notes\.txt\n✓ succeeded in \d+s · \d+ turns · \$\d+\.\d{4} · 1 result attempt\n/);
+    assert.equal(await statusCommand(doneId, {}, ccflow, status), 0);
+    assert.match(
+      status.out(),
+      /^ui-report: \[report\] Count the words in notes\.txt\n✓ succeeded in \d+s · \d+ turns · \$\d+\.\d{4} · 1 result attempt\n/,
+    );
     assert.match(status.out(), /"words": 4/);
 
     const list = captureIo();
-    assert.equal(await listCommand(['--status', 'succeeded'], ccflow, list), 0);
+    assert.equal(await listCommand({ status: 'succeeded' }, ccflow, list), 0);
     const rows = list.out().trim().split('\n');
     assert.match(rows[0] ?? '', /^WORKFLOW ID\s+STATUS\s+TURNS\s+COST\s+DURATION\s+STARTED \(UTC\)$/);
-    assert.ok(rows.some((r) => /^ui-report\s+succeeded\s+\d+\s+\$\d+\.\d{4}\s+\d+s\s+\d{4}-/.test(r)), list.out());
+    assert.ok(
+      rows.some((r) => /^ui-report\s+succeeded\s+\d+\s+\$\d+\.\d{4}\s+\d+s\s+\d{4}-/.test(r)),
+      list.out(),
+    );
 
     const logs = captureIo();
-    assert.equal(await logsCommand([doneId], ccflow, logs), 0, logs.err());
+    assert.equal(await logsCommand(doneId, {}, ccflow, logs), 0, logs.err());
     const text = logs.out();
     assert.match(text, /^── run-1 · attempt 1 ─+$/m);
     assert.match(text, /^prompt │ \[report\] Count the words in notes\.txt$/m);
@@ -157,13 +169,13 @@ describe('operating ccflow: CLI views, search attributes, Web UI', () => {
       await sleep(250);
     }
     const io = captureIo();
-    assert.equal(await cancelCommand([cancelledId], ccflow, io), 0, io.err());
+    assert.equal(await cancelCommand(cancelledId, {}, ccflow, io), 0, io.err());
     assert.match(io.err(), /cancelled ui-cancelled/);
     const desc = await h.client.workflow.getHandle(cancelledId).describe();
     assert.equal(desc.status.name, 'CANCELLED');
     assert.equal(desc.typedSearchAttributes.get(CcflowStatus), 'cancelled');
     const again = captureIo();
-    assert.equal(await cancelCommand([cancelledId], ccflow, again), 1);
+    assert.equal(await cancelCommand(cancelledId, {}, ccflow, again), 1);
     assert.match(again.err(), /not running \(cancelled\)/);
   });
 
@@ -194,21 +206,33 @@ describe('operating ccflow: CLI views, search attributes, Web UI', () => {
       await link.click();
       await page.waitForURL(new RegExp(`/workflows/${doneId}/`), { timeout: 30_000 });
       await page.getByText('notes.txt has 4 words').first().waitFor({ timeout: 30_000 });
-      await page.getByText(/run-1: claude -p in sandbox/).first().waitFor({ timeout: 30_000 });
+      await page
+        .getByText(/run-1: claude -p in sandbox/)
+        .first()
+        .waitFor({ timeout: 30_000 });
       await page.screenshot({ path: path.join(docs, 'web-ui.png') });
 
       // User Metadata: the summary (prompt's first line), details and current details.
       await page.getByText('User Metadata', { exact: true }).click();
       // The UI renders these Markdown panels in sandboxed iframes.
       const framesText = async () => {
-        const texts = await Promise.all(page.frames().map((f) => f.locator('body').innerText({ timeout: 2_000 }).catch(() => '')));
+        const texts = await Promise.all(
+          page.frames().map((f) =>
+            f
+              .locator('body')
+              .innerText({ timeout: 2_000 })
+              .catch(() => ''),
+          ),
+        );
         return texts.join('\n');
       };
       const deadline = Date.now() + 60_000;
       let shown = '';
       for (;;) {
         shown = await framesText();
-        const ok = [/\[report\] Count the words in notes\.txt/, /Tools: Bash, Read, Write/, /Status: succeeded/, /"words"/].every((r) => r.test(shown));
+        const ok = [/\[report\] Count the words in notes\.txt/, /Tools: Bash, Read, Write/, /Status: succeeded/, /"words"/].every((r) =>
+          r.test(shown),
+        );
         if (ok) break;
         assert.ok(Date.now() < deadline, `summary, details and current details not shown; the page shows:\n${shown}`);
         await sleep(500);

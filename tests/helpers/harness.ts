@@ -7,12 +7,14 @@ import { NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/
 import { Client, Connection } from '@temporalio/client';
 import { createActivities, type ActivityDeps } from '../../src/activities/index.js';
 import { LocalArtifactStore } from '../../src/artifacts/local.js';
-import { PACKAGE_ROOT, localSandboxMounts } from '../../src/config.js';
-import { startModelServer, type ModelServer, type ModelScriptInput, parseScript } from '../../src/model/index.js';
-import { LocalSandboxProvider } from '../../src/sandbox/local.js';
+import { localSandboxMounts } from '../../src/worker/index.js';
+import { PACKAGE_ROOT } from '../../src/home.js';
+import { startModelServer, type ModelServer, type ModelScriptInput, parseScript } from '../../src/testing/model/index.js';
+import { LocalSandboxProvider } from '../../src/sandbox/local/index.js';
 import type { SandboxProvider } from '../../src/sandbox/types.js';
-import { startDevServer, type DevServer } from '../../src/temporal/dev-server.js';
-import { bundleWorkflows, createWorkers, type CcflowWorkers } from '../../src/worker.js';
+import { DEFAULT_TASK_QUEUE, hostTaskQueueName } from '../../src/domain/constants.js';
+import { startDevServer, type DevServer } from '../../src/testing/dev-server.js';
+import { bundleWorkflows, createWorkers, type CcflowWorkers } from '../../src/worker/index.js';
 
 export const TEST_API_KEY = 'sk-test-ccflow-secret-0123456789';
 
@@ -80,6 +82,8 @@ export async function startHarness(o: {
   persistent?: boolean;
   /** Serve the dev server's Web UI too (`harness.server.uiUrl`), for browser tests. */
   ui?: boolean;
+  /** The queue workers poll. @default DEFAULT_TASK_QUEUE */
+  taskQueue?: string;
 }): Promise<Harness> {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'ccflow-test-'));
   // Started one after another so a failure closes what already runs (no hung test process).
@@ -96,15 +100,14 @@ export async function startHarness(o: {
   const made = await (o.providerFactory ?? localProviderFactory)(tmp);
   const provider = made.provider;
   const artifacts = new LocalArtifactStore(path.join(tmp, 'artifacts'));
-  const taskQueue = 'ccflow';
+  const taskQueue = o.taskQueue ?? DEFAULT_TASK_QUEUE;
   const apiKey = `${TEST_API_KEY}-${randomBytes(6).toString('hex')}`;
-  const hostTaskQueue = `ccflow@test-${path.basename(tmp)}`;
+  const hostTaskQueue = hostTaskQueueName(taskQueue, `test-${path.basename(tmp)}`);
   const deps: ActivityDeps = {
     providers: { [provider.name]: provider },
     defaultProvider: provider.name,
     model: { baseUrl: model.url, apiKey },
     artifacts,
-    taskQueue,
     hostTaskQueue,
     timing: { pollIntervalMs: 50, progressIntervalMs: 500, resultGraceMs: 3_000, ...o.timing },
   };
@@ -125,7 +128,7 @@ export async function startHarness(o: {
     apiKey,
     async spawnWorker() {
       if (provider.name !== 'local') throw new Error('spawnWorker runs the local provider only');
-      const child = spawn(process.execPath, ['--import', 'tsx', path.join(PACKAGE_ROOT, 'src/client/main.ts'), 'worker'], {
+      const child = spawn(process.execPath, ['--import', 'tsx', path.join(PACKAGE_ROOT, 'src/cli/main.ts'), 'worker'], {
         cwd: PACKAGE_ROOT,
         stdio: ['ignore', 'ignore', 'pipe'],
         env: {
@@ -136,6 +139,7 @@ export async function startHarness(o: {
           ANTHROPIC_API_KEY: apiKey,
           CCFLOW_SANDBOX_ROOT: path.join(tmp, 'sandboxes'),
           CCFLOW_ARTIFACT_DIR: path.join(tmp, 'artifacts'),
+          CCFLOW_TASK_QUEUE: taskQueue,
           CCFLOW_HOST_TASK_QUEUE: hostTaskQueue,
         },
       });
@@ -187,7 +191,9 @@ export async function startHarness(o: {
       // model is more forgiving than a real one: that is a failed test, whatever it asserted.
       const refused = model.refusals();
       if (refused.length > 0) {
-        throw new Error(`the scripted model refused ${refused.length} step(s) that called tools the CLI did not offer:\n${refused.map((r) => `  ${r.message}`).join('\n')}`);
+        throw new Error(
+          `the scripted model refused ${refused.length} step(s) that called tools the CLI did not offer:\n${refused.map((r) => `  ${r.message}`).join('\n')}`,
+        );
       }
     },
   };

@@ -2,8 +2,8 @@ import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { PACKAGE_ROOT } from '../../src/config.js';
-import { temporalBinary } from '../../src/temporal/dev-server.js';
+import { PACKAGE_ROOT } from '../../src/home.js';
+import { temporalBinary } from '../../src/testing/dev-server.js';
 
 /** Where replay fixtures live: histories recorded from real runs, replayed by tests/e2e/replay.test.ts. */
 export const HISTORY_FIXTURES_DIR = path.join(PACKAGE_ROOT, 'tests', 'fixtures', 'histories');

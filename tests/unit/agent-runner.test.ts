@@ -6,8 +6,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_RUN_TIMING, runAgent } from '../../src/claude/runner.js';
-import { CcflowFailure } from '../../src/shared/failures.js';
-import { SUBMIT_RESULT_TOOL } from '../../src/shared/prompts.js';
+import { CcflowFailure } from '../../src/domain/failures.js';
+import { SUBMIT_RESULT_TOOL } from '../../src/domain/prompts.js';
 import type { ExecDetachedOpts, Sandbox } from '../../src/sandbox/types.js';
 
 const SESSION = '6f1c2d3e-0000-4000-8000-000000000001';
@@ -54,7 +54,16 @@ const init = (tools: string[], status = 'connected') => ({
   tools,
   mcp_servers: [{ name: 'ccflow', status }],
 });
-const success = { type: 'result', subtype: 'success', is_error: false, num_turns: 2, result: 'ok', session_id: SESSION, total_cost_usd: 0.01, usage: {} };
+const success = {
+  type: 'result',
+  subtype: 'success',
+  is_error: false,
+  num_turns: 2,
+  result: 'ok',
+  session_id: SESSION,
+  total_cost_usd: 0.01,
+  usage: {},
+};
 
 function run(sandbox: Sandbox) {
   return runAgent({

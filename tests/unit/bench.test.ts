@@ -40,7 +40,13 @@ describe('breakdown of an agentTask', () => {
       { name: 'destroySandbox', scheduled: 1945, started: 1950, completed: 1975, attempt: 1, outcome: 'completed' },
     ],
   };
-  const rec = (op: TimingRecord['op'], t0: number, t1 = t0, extra: Partial<TimingRecord> = {}): TimingRecord => ({ sandboxId: 'sbx-1', op, t0, t1, ...extra });
+  const rec = (op: TimingRecord['op'], t0: number, t1 = t0, extra: Partial<TimingRecord> = {}): TimingRecord => ({
+    sandboxId: 'sbx-1',
+    op,
+    t0,
+    t1,
+    ...extra,
+  });
   const records: TimingRecord[] = [
     rec('create', 46, 50, { workflowId: 'wf' }),
     rec('writeFile', 78, 80, { path: '/home/user/.ccflow/mcp.json' }),
@@ -60,7 +66,10 @@ describe('breakdown of an agentTask', () => {
       run.segments.reduce((sum, s) => sum + s.ms, 0),
       2000,
     );
-    assert.ok(run.segments.every((s) => s.ms >= 0), JSON.stringify(run.segments));
+    assert.ok(
+      run.segments.every((s) => s.ms >= 0),
+      JSON.stringify(run.segments),
+    );
   });
 
   test('runClaude and saveSession are cut at the spawn, the exit and the moment it was noticed', () => {

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildClaudeArgs, buildClaudeEnv, buildMcpConfig, DEFAULT_ALLOWED_TOOLS, SUBMIT_RESULT_TOOL } from '../../src/claude/args.js';
-import { correctivePromptText, taskPromptText } from '../../src/shared/prompts.js';
+import { correctivePromptText, taskPromptText } from '../../src/domain/prompts.js';
 
 const base = { claudeBin: '/opt/ccflow/bin/claude', mcpConfigPath: '/home/user/.ccflow/mcp.json', permissionMode: 'dontAsk' };
 

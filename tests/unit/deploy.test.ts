@@ -10,7 +10,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { PACKAGE_ROOT } from '../../src/config.js';
+import { PACKAGE_ROOT } from '../../src/home.js';
 
 const read = (file: string) => readFileSync(path.join(PACKAGE_ROOT, file), 'utf8');
 
@@ -51,7 +51,8 @@ test('compose has PostgreSQL, Temporal, its Web UI and ccflow workers, wired to 
     for (const d of deps) assert.ok(services[d], `${name} depends on ${d}, which is not a service`);
     for (const v of s.volumes ?? []) {
       const source = v.split(':')[0] ?? '';
-      if (!source.startsWith('.') && !source.startsWith('/')) assert.ok(compose.volumes && source in compose.volumes, `volume ${source} is declared`);
+      if (!source.startsWith('.') && !source.startsWith('/'))
+        assert.ok(compose.volumes && source in compose.volumes, `volume ${source} is declared`);
     }
   }
   // Temporal stores in PostgreSQL, with the same credentials.
@@ -85,7 +86,10 @@ test('every variable the worker gets is one ccflow reads; every ${VAR} is in .en
   // The metrics port the worker serves is the one the image exposes.
   assert.ok(services.worker?.expose?.includes(worker.CCFLOW_METRICS_PORT ?? ''), 'worker exposes its metrics port');
   assert.equal(worker.CCFLOW_HOME, '/var/lib/ccflow');
-  assert.ok(services.worker?.volumes?.some((v) => v.endsWith(`:${worker.CCFLOW_HOME}`)), 'CCFLOW_HOME is a volume');
+  assert.ok(
+    services.worker?.volumes?.some((v) => v.endsWith(`:${worker.CCFLOW_HOME}`)),
+    'CCFLOW_HOME is a volume',
+  );
 
   const interpolated = [...composeText.matchAll(/\$\{([A-Z0-9_]+)(:?[-?][^}]*)?\}/g)].map((m) => ({ name: m[1] ?? '', rest: m[2] }));
   assert.ok(interpolated.length > 0);

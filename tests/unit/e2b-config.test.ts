@@ -2,9 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { loadWorkerConfig } from '../../src/config.js';
-import { E2BSandboxProvider } from '../../src/sandbox/e2b.js';
-import { buildProviders } from '../../src/worker.js';
+import { loadWorkerConfig } from '../../src/worker/index.js';
+import { E2BSandboxProvider } from '../../src/sandbox/e2b/index.js';
+import { buildProviders } from '../../src/worker/index.js';
 
 const base = { CCFLOW_HOME: '/nonexistent/ccflow-home' };
 
@@ -22,7 +22,13 @@ test('E2B_API_KEY adds the e2b provider, with the template and endpoints from th
     E2B_API_URL: 'http://127.0.0.1:1',
     E2B_SANDBOX_URL: 'http://127.0.0.1:2',
   });
-  assert.deepEqual(config.e2b, { apiKey: 'e2b_test', template: 'ccflow-dev', apiUrl: 'http://127.0.0.1:1', sandboxUrl: 'http://127.0.0.1:2', domain: undefined });
+  assert.deepEqual(config.e2b, {
+    apiKey: 'e2b_test',
+    template: 'ccflow-dev',
+    apiUrl: 'http://127.0.0.1:1',
+    sandboxUrl: 'http://127.0.0.1:2',
+    domain: undefined,
+  });
   const provider = buildProviders(config).e2b;
   assert.ok(provider instanceof E2BSandboxProvider);
   assert.equal(provider.template, 'ccflow-dev');

@@ -15,7 +15,16 @@ import {
   TimeoutError,
 } from 'e2b';
 
-import { E2BAuthError, E2BBusyError, E2BCommandError, E2BDiskFullError, E2BTemplateError, E2BUnavailableError, isGoneCandidate, translateE2BError } from '../../src/sandbox/e2b-errors.js';
+import {
+  E2BAuthError,
+  E2BBusyError,
+  E2BCommandError,
+  E2BDiskFullError,
+  E2BTemplateError,
+  E2BUnavailableError,
+  isGoneCandidate,
+  translateE2BError,
+} from '../../src/sandbox/e2b/errors.js';
 import { SandboxError, SandboxInputError, SandboxNotFoundError } from '../../src/sandbox/errors.js';
 
 function sdkError(status: number, message: string): SdkSandboxError {
@@ -33,7 +42,13 @@ const cases: Array<[string, unknown, new (...a: never[]) => SandboxError, boolea
   ['bad argument', new InvalidArgumentError('cwd does not exist'), SandboxInputError, false],
   ['old template', new TemplateError('You need to update the template'), E2BTemplateError, false, /template:build/],
   ['disk full', new NotEnoughSpaceError('no space left'), E2BDiskFullError, false],
-  ['helper command failed', new CommandExitError({ exitCode: 127, stdout: '', stderr: 'setsid: not found\n', error: 'exit status 127' }), E2BCommandError, false, /exit 127: setsid: not found/],
+  [
+    'helper command failed',
+    new CommandExitError({ exitCode: 127, stdout: '', stderr: 'setsid: not found\n', error: 'exit status 127' }),
+    E2BCommandError,
+    false,
+    /exit 127: setsid: not found/,
+  ],
   ['timeout', new TimeoutError('deadline exceeded'), E2BUnavailableError, true],
   ['unknown template (API 404)', sdkError(404, "template 'nope' not found"), E2BTemplateError, false],
   ['bad request (API 400)', sdkError(400, 'bad timeout'), SandboxInputError, false],

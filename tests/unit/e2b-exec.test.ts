@@ -12,9 +12,9 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 
-import { detachedCommand, killCommand, shellQuote } from '../../src/sandbox/e2b-exec.js';
+import { detachedCommand, killCommand, shellQuote } from '../../src/sandbox/e2b/exec.js';
 import { SandboxInputError } from '../../src/sandbox/errors.js';
-import { readProcStat } from '../../src/sandbox/procfs.js';
+import { readProcStat } from '../../src/sandbox/local/procfs.js';
 import type { ExecDetachedOpts } from '../../src/sandbox/types.js';
 
 const execFileAsync = promisify(execFile);
@@ -26,7 +26,13 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const ENVD_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: os.tmpdir(), USER: 'user', LOGNAME: 'user', E2B_SANDBOX: 'true' };
+const ENVD_ENV = {
+  PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+  HOME: os.tmpdir(),
+  USER: 'user',
+  LOGNAME: 'user',
+  E2B_SANDBOX: 'true',
+};
 
 /** Starts the wrapper like envd; resolves with its pid once started. */
 function startLikeEnvd(argv: string[], opts: ExecDetachedOpts): { pid: number; exited: Promise<number | null> } {
@@ -59,9 +65,15 @@ test('the process gets exactly the requested environment, stdin from the prompt 
   });
   assert.equal(await p.exited, 7);
   const out = await readFile(f.stdoutPath, 'utf8');
-  const vars = out.split('\n').filter((l) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(l)).map((l) => l.slice(0, l.indexOf('=')));
+  const vars = out
+    .split('\n')
+    .filter((l) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(l))
+    .map((l) => l.slice(0, l.indexOf('=')));
   // `_` and PWD are set by the shells themselves; nothing of envd's own variables leaks in.
-  assert.deepEqual(vars.filter((v) => v !== '_' && v !== 'PWD'), ['ANTHROPIC_API_KEY', 'HOME', 'PATH']);
+  assert.deepEqual(
+    vars.filter((v) => v !== '_' && v !== 'PWD'),
+    ['ANTHROPIC_API_KEY', 'HOME', 'PATH'],
+  );
   assert.ok(out.includes(`ANTHROPIC_API_KEY=${secret}\n`), out);
   assert.ok(out.includes('PATH=/usr/bin:/bin\n'));
   assert.ok(out.endsWith('the prompt\n'));

@@ -7,11 +7,10 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Sandbox as SdkSandbox } from 'e2b';
 
-import { E2BAuthError, E2BTemplateError } from '../../src/sandbox/e2b-errors.js';
+import { E2BAuthError, E2BTemplateError } from '../../src/sandbox/e2b/errors.js';
 import { SandboxError, SandboxInputError, SandboxNotFoundError } from '../../src/sandbox/errors.js';
 import type { ExecDetachedOpts, ProcessState, Sandbox } from '../../src/sandbox/types.js';
 import { startDouble, type DoubleFixture } from '../e2b-server/fixtures.js';
-
 
 let runs = 0;
 function runFiles(): ExecDetachedOpts {
@@ -20,7 +19,12 @@ function runFiles(): ExecDetachedOpts {
 }
 
 /** Polls like the runner does (reading output keeps the sandbox in use) until the process ends. */
-async function follow(sbx: Sandbox, pid: number, files: ExecDetachedOpts, limitMs = 20_000): Promise<{ state: ProcessState; output: string; tookMs: number }> {
+async function follow(
+  sbx: Sandbox,
+  pid: number,
+  files: ExecDetachedOpts,
+  limitMs = 20_000,
+): Promise<{ state: ProcessState; output: string; tookMs: number }> {
   const started = Date.now();
   let output = Buffer.alloc(0);
   for (;;) {
@@ -47,7 +51,10 @@ describe('E2BSandboxProvider', () => {
 
   test('creates a seeded sandbox, lists it by metadata, and destroys it quietly', async () => {
     const p = d.provider();
-    const sbx = await p.create({ metadata: { owner: 'ccflow', workflowId: 'wf-list' }, files: { 'seed.txt': 'seeded', 'sub/dir/a.md': '# a' } });
+    const sbx = await p.create({
+      metadata: { owner: 'ccflow', workflowId: 'wf-list' },
+      files: { 'seed.txt': 'seeded', 'sub/dir/a.md': '# a' },
+    });
     assert.equal(sbx.provider, 'e2b');
     assert.equal((await sbx.readFile('/home/user/workspace/seed.txt'))?.toString(), 'seeded');
     assert.equal((await sbx.readFile('/home/user/workspace/sub/dir/a.md'))?.toString(), '# a');
@@ -123,7 +130,11 @@ describe('E2BSandboxProvider', () => {
     const sbx = await p.create({ metadata: {} });
     const script = 'echo one; sleep 0.5; echo two; sleep 0.5; echo three';
     // What a naive client sees: it disconnects (worker restart, dropped stream) and reconnects.
-    const sdk = await SdkSandbox.connect(sbx.sandboxId, { apiKey: d.server.apiKey, apiUrl: d.server.apiUrl, sandboxUrl: d.server.sandboxUrl });
+    const sdk = await SdkSandbox.connect(sbx.sandboxId, {
+      apiKey: d.server.apiKey,
+      apiUrl: d.server.apiUrl,
+      sandboxUrl: d.server.sandboxUrl,
+    });
     const streamed: string[] = [];
     const naive = await sdk.commands.run(script, { background: true, timeoutMs: 0, onStdout: (s) => void streamed.push(s) });
     await sleep(200);
@@ -180,18 +191,33 @@ describe('E2BSandboxProvider', () => {
       const { pid } = await sbx.execDetached(longRun, files);
       // Reattaching does not stretch it to the API's 300 s connect default either.
       const reattached = await p.connect(sbx.sandboxId);
-      const err = await follow(reattached, pid, files).then(() => undefined, (e: unknown) => e);
+      const err = await follow(reattached, pid, files).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       assert.ok(err instanceof SandboxNotFoundError, String(err));
       assert.equal(err.retryable, true);
     });
   });
 
   test('a wrong API key or an unknown template fails without retry, saying what to fix', async () => {
-    const wrongKey = await d.provider({ apiKey: 'e2b_wrong' }).create({ metadata: {} }).then(() => undefined, (e: unknown) => e);
+    const wrongKey = await d
+      .provider({ apiKey: 'e2b_wrong' })
+      .create({ metadata: {} })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     assert.ok(wrongKey instanceof E2BAuthError, String(wrongKey));
     assert.equal(wrongKey.retryable, false);
     assert.match(wrongKey.message, /E2B_API_KEY/);
-    const noTemplate = await d.provider({ template: 'nope' }).create({ metadata: {} }).then(() => undefined, (e: unknown) => e);
+    const noTemplate = await d
+      .provider({ template: 'nope' })
+      .create({ metadata: {} })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     assert.ok(noTemplate instanceof E2BTemplateError, String(noTemplate));
     assert.ok(noTemplate instanceof SandboxError && !noTemplate.retryable);
     assert.match(noTemplate.message, /template:build/);

@@ -5,10 +5,18 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AuthenticationError, CommandExitError, NotFoundError, Sandbox, SandboxError, SandboxNotFoundError, TimeoutError, type ConnectionOpts } from 'e2b';
+import {
+  AuthenticationError,
+  CommandExitError,
+  NotFoundError,
+  Sandbox,
+  SandboxError,
+  SandboxNotFoundError,
+  TimeoutError,
+  type ConnectionOpts,
+} from 'e2b';
 
 import { startDouble, type DoubleFixture } from '../e2b-server/fixtures.js';
-
 
 describe('E2B test double', () => {
   let d: DoubleFixture;
@@ -83,7 +91,10 @@ describe('E2B test double', () => {
     await h.disconnect();
     await sleep(200);
     const soon = await sbx.commands.connect(h.pid);
-    const err = await soon.wait().then(() => undefined, (e: unknown) => e);
+    const err = await soon.wait().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof CommandExitError, String(err));
     assert.equal(err.exitCode, 3);
     await sleep(800);
@@ -128,9 +139,15 @@ describe('E2B test double', () => {
     const a = await Sandbox.create('ccflow', { ...conn, metadata: { workflowId: 'w a&b=c', owner: 'ccflow' } });
     const b = await Sandbox.create('ccflow', { ...conn, metadata: { workflowId: 'other', owner: 'ccflow' } });
     const found = await Sandbox.list({ ...conn, query: { metadata: { workflowId: 'w a&b=c' } } }).nextItems();
-    assert.deepEqual(found.map((s) => s.sandboxId), [a.sandboxId]);
+    assert.deepEqual(
+      found.map((s) => s.sandboxId),
+      [a.sandboxId],
+    );
     await Promise.all([a.kill(), b.kill()]);
-    const err = await Sandbox.create('nope', conn).then(() => undefined, (e: unknown) => e);
+    const err = await Sandbox.create('nope', conn).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof SandboxError && err.statusCode === 404, String(err));
   });
 });

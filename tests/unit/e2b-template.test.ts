@@ -5,8 +5,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Template } from 'e2b';
 
-import { PACKAGE_ROOT } from '../../src/config.js';
-import { SANDBOX_CLAUDE_BIN, SANDBOX_NODE_BIN, SANDBOX_RESULT_SERVER, SANDBOX_WORKDIR } from '../../src/sandbox/types.js';
+import { PACKAGE_ROOT } from '../../src/home.js';
+import { SANDBOX_CLAUDE_BIN, SANDBOX_NODE_BIN, SANDBOX_RESULT_SERVER, SANDBOX_WORKDIR } from '../../src/sandbox/layout.js';
 import { ccflowTemplate, CLAUDE_CODE_VERSION } from '../../sandbox-template/template.js';
 
 const pkg = JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
@@ -39,7 +39,12 @@ test('copies the result MCP server and installs its dependencies where the provi
 
 test('links claude and node into /opt/ccflow/bin', () => {
   assert.ok(dockerfile.includes(`ln -sf "$(command -v node)" ${SANDBOX_NODE_BIN}`), dockerfile);
-  assert.match(dockerfile, new RegExp(`claude-code-linux-\\*/claude.* ${SANDBOX_CLAUDE_BIN.replace(/\//g, '\\/')} && ${SANDBOX_CLAUDE_BIN.replace(/\//g, '\\/')} --version`));
+  assert.match(
+    dockerfile,
+    new RegExp(
+      `claude-code-linux-\\*/claude.* ${SANDBOX_CLAUDE_BIN.replace(/\//g, '\\/')} && ${SANDBOX_CLAUDE_BIN.replace(/\//g, '\\/')} --version`,
+    ),
+  );
 });
 
 test('ends as the unprivileged user in the workspace, with no secrets baked in', () => {

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkFollowUpInput } from '../../src/workflows/follow-ups.js';
+import { checkFollowUpInput } from '../../src/workflows/follow-up-input.js';
 
 describe('follow-up input (the Update validator)', () => {
   test('accepts a prompt, with or without a result schema', () => {
@@ -19,5 +19,42 @@ describe('follow-up input (the Update validator)', () => {
       [{ prompt: 'x'.repeat(200_001) }, /longer than 200000 characters/],
     ];
     for (const [input, pattern] of cases) assert.throws(() => checkFollowUpInput(input), pattern);
+  });
+});
+
+describe('the Update validator and the FollowUpInput schema', () => {
+  test('accept and refuse the same inputs (the validator is the schema, zod-free for workflow code)', async () => {
+    const { FollowUpInput, MAX_FOLLOW_UP_PROMPT_CHARS } = await import('../../src/schemas/messages.js');
+    const inputs: unknown[] = [
+      { prompt: 'go on' },
+      { prompt: '  padded  ' },
+      { prompt: 'go on', resultSchema: { type: 'object' } },
+      { prompt: 'go on', resultSchema: { type: 'object', properties: { n: { type: 'number' } } } },
+      { prompt: 'x'.repeat(MAX_FOLLOW_UP_PROMPT_CHARS) },
+      { prompt: 'x'.repeat(MAX_FOLLOW_UP_PROMPT_CHARS + 1) },
+      'go on',
+      null,
+      [],
+      {},
+      { prompt: '' },
+      { prompt: '   ' },
+      { prompt: 3 },
+      { prompt: 'x', extra: 1 },
+      { prompt: 'x', resultSchema: { type: 'string' } },
+      { prompt: 'x', resultSchema: [] },
+      { prompt: 'x', resultSchema: { type: 'object', properties: [] } },
+      { prompt: 'x', resultSchema: { type: 'object', properties: null } },
+    ];
+    for (const input of inputs) {
+      const byValidator = (() => {
+        try {
+          checkFollowUpInput(input);
+          return true;
+        } catch {
+          return false;
+        }
+      })();
+      assert.equal(byValidator, FollowUpInput.safeParse(input).success, JSON.stringify(input)?.slice(0, 80));
+    }
   });
 });

@@ -2,14 +2,12 @@
  * Tests for the scripted model server: real HTTP against it, plus one run of
  * the real `claude` CLI. Offline and deterministic (no timing assertions).
  */
-import { claudeBinaryPath } from '../../src/config.js';
+import { claudeBinaryPath } from '../../src/worker/index.js';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   NO_MATCH_TEXT,
@@ -21,8 +19,8 @@ import {
   offeredTools,
   parseScript,
   startModelServer,
-} from '../../src/model/index.js';
-import type { ModelScript, ModelScriptInput, ModelServer, ToolRefusal } from '../../src/model/index.js';
+} from '../../src/testing/model/index.js';
+import type { ModelScript, ModelScriptInput, ModelServer, ToolRefusal } from '../../src/testing/model/index.js';
 
 // ---------------------------------------------------------------- helpers
 
@@ -167,7 +165,10 @@ describe('script loading', () => {
 
   test('rejects unknown keys, bad regexes, empty steps and bad JSON', async () => {
     assert.throws(() => parseScript({ conversations: [{ steps: [{ text: 'a', toolUses: [] }] }] }), /toolUses/);
-    assert.throws(() => parseScript({ conversations: [{ match: '(', steps: [] }] }), /conversations\[0\]\.match: not a valid regular expression/);
+    assert.throws(
+      () => parseScript({ conversations: [{ match: '(', steps: [] }] }),
+      /conversations\[0\]\.match: not a valid regular expression/,
+    );
     assert.throws(() => parseScript({ conversations: [{ steps: [{ delayMs: 5 }] }] }), /conversations\[0\]\.steps\[0\]/);
     assert.throws(() => parseScript({ conversations: [{ steps: [{ error: { status: 200 } }] }] }), /steps\[0\]\.error\.status/);
     assert.throws(() => parseScript({ conversations: [] }), /conversations/);
@@ -197,7 +198,13 @@ describe('model server', () => {
       { match: '^special', steps: [{ text: 'special answer' }] },
       {
         steps: [
-          { text: "I'll write the file. ".repeat(5), toolUse: [{ name: 'Bash', input: { command: 'echo hi > hello.txt', description: 'x'.repeat(60) } }, { name: 'Read', input: { file_path: 'hello.txt' } }] },
+          {
+            text: "I'll write the file. ".repeat(5),
+            toolUse: [
+              { name: 'Bash', input: { command: 'echo hi > hello.txt', description: 'x'.repeat(60) } },
+              { name: 'Read', input: { file_path: 'hello.txt' } },
+            ],
+          },
           { text: 'Done.' },
         ],
       },
@@ -264,7 +271,12 @@ describe('model server', () => {
   test('answers non-streaming requests with a JSON message', async () => {
     const res = await post(server, mainBody({ prompt: 'write hello', assistants: 1, stream: false }));
     assert.equal(res.status, 200);
-    const msg = (await res.json()) as { type: string; content: Block[]; stop_reason: string; usage: { input_tokens: number; output_tokens: number } };
+    const msg = (await res.json()) as {
+      type: string;
+      content: Block[];
+      stop_reason: string;
+      usage: { input_tokens: number; output_tokens: number };
+    };
     assert.equal(msg.type, 'message');
     assert.deepEqual(msg.content, [{ type: 'text', text: 'Done.' }]);
     assert.equal(msg.stop_reason, 'end_turn');
@@ -284,7 +296,10 @@ describe('model server', () => {
   });
 
   test('records requests without storing the API key', async () => {
-    await fetch(server.url + '/v1/messages', { method: 'POST', body: JSON.stringify(mainBody({ prompt: 'write hello', sessionId: 'sess-rec' })) });
+    await fetch(server.url + '/v1/messages', {
+      method: 'POST',
+      body: JSON.stringify(mainBody({ prompt: 'write hello', sessionId: 'sess-rec' })),
+    });
     const noKey = server.requests.at(-1);
     assert.equal(noKey?.hasApiKey, false);
     assert.equal(noKey?.path, '/v1/messages');
@@ -308,7 +323,11 @@ describe('only tools the request offered', () => {
     server = await startModelServer({
       script: script({
         conversations: [
-          { name: 'unoffered', match: '^call Write', steps: [{ text: 'Writing.', toolUse: [{ name: 'Write', input: { file_path: 'a' } }] }] },
+          {
+            name: 'unoffered',
+            match: '^call Write',
+            steps: [{ text: 'Writing.', toolUse: [{ name: 'Write', input: { file_path: 'a' } }] }],
+          },
           { name: 'placeholder', match: '^call placeholder', steps: [{ toolUse: [{ name: 'DeferredToolPlaceholder', input: {} }] }] },
           {
             name: 'search then call',
@@ -333,7 +352,10 @@ describe('only tools the request offered', () => {
     assert.equal(res.headers.get('x-should-retry'), 'false');
     const { error } = (await res.json()) as { error: { type: string; message: string } };
     assert.equal(error.type, 'invalid_request_error');
-    assert.match(error.message, /step 0 of conversation unoffered calls "Write", which this request did not offer; offered: Bash, Read, ToolSearch$/);
+    assert.match(
+      error.message,
+      /step 0 of conversation unoffered calls "Write", which this request did not offer; offered: Bash, Read, ToolSearch$/,
+    );
     const recorded = server.refusals();
     assert.equal(recorded.length, 1);
     assert.deepEqual(recorded[0]?.tools, ['Write']);
@@ -403,7 +425,10 @@ describe('error injection', () => {
     const r1 = await post(server, body);
     assert.equal(r1.status, 429);
     assert.equal(r1.headers.get('retry-after'), '1');
-    assert.deepEqual(await r1.json(), { type: 'error', error: { type: 'rate_limit_error', message: 'scripted rate_limit_error (HTTP 429)' } });
+    assert.deepEqual(await r1.json(), {
+      type: 'error',
+      error: { type: 'rate_limit_error', message: 'scripted rate_limit_error (HTTP 429)' },
+    });
     const r2 = await post(server, body);
     assert.equal(r2.status, 529);
     assert.equal(r2.headers.get('retry-after'), null);
@@ -421,8 +446,16 @@ describe('error injection', () => {
     assert.equal((await post(server, mainBody({ prompt: 'flaky no session' }))).status, 529);
     assert.equal((await post(server, mainBody({ prompt: 'flaky no session' }))).status, 200);
     assert.deepEqual(
-      server.mainRequests().filter((r) => r.conversationKey?.startsWith('sess-a:')).map((r) => [r.stepIndex, r.status]),
-      [[0, 429], [0, 529], [0, 200], [1, 500]],
+      server
+        .mainRequests()
+        .filter((r) => r.conversationKey?.startsWith('sess-a:'))
+        .map((r) => [r.stepIndex, r.status]),
+      [
+        [0, 429],
+        [0, 529],
+        [0, 200],
+        [1, 500],
+      ],
     );
   });
 
@@ -489,9 +522,18 @@ describe('error injection', () => {
 
 // ---------------------------------------------------------------- real CLI
 
-function runClaude(bin: string, cwd: string, env: Record<string, string>, prompt: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runClaude(
+  bin: string,
+  cwd: string,
+  env: Record<string, string>,
+  prompt: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, ['-p', '--output-format', 'stream-json', '--verbose', '--permission-mode', 'dontAsk', '--allowedTools', 'Bash'], { cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(
+      bin,
+      ['-p', '--output-format', 'stream-json', '--verbose', '--permission-mode', 'dontAsk', '--allowedTools', 'Bash'],
+      { cwd, env, stdio: ['pipe', 'pipe', 'pipe'] },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -513,7 +555,10 @@ test('the real claude CLI runs a script offline', { timeout: 120_000 }, async ()
       conversations: [
         {
           steps: [
-            { text: "I'll write the file.", toolUse: [{ name: 'Bash', input: { command: "echo 'Hello from ccflow' > hello.txt", description: 'Write hello.txt' } }] },
+            {
+              text: "I'll write the file.",
+              toolUse: [{ name: 'Bash', input: { command: "echo 'Hello from ccflow' > hello.txt", description: 'Write hello.txt' } }],
+            },
             { text: 'Wrote hello.txt.' },
           ],
         },
@@ -532,14 +577,20 @@ test('the real claude CLI runs a script offline', { timeout: 120_000 }, async ()
     const { code, stdout, stderr } = await runClaude(bin, cwd, env, 'Please write hello.txt');
     assert.equal(code, 0, `claude failed: ${stderr}`);
     assert.equal(await readFile(join(cwd, 'hello.txt'), 'utf8'), 'Hello from ccflow\n');
-    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     const result = lines.filter((l) => l['type'] === 'result').at(-1);
     assert.equal(result?.['subtype'], 'success');
     assert.equal(result?.['is_error'], false);
     assert.equal(result?.['result'], 'Wrote hello.txt.');
     assert.ok(Number(result?.['total_cost_usd']) > 0);
     const main = server.mainRequests();
-    assert.deepEqual(main.map((r) => r.stepIndex), [0, 1]);
+    assert.deepEqual(
+      main.map((r) => r.stepIndex),
+      [0, 1],
+    );
     assert.ok(server.requests.every((r) => r.hasApiKey));
     assert.equal(new Set(main.map((r) => r.conversationKey)).size, 1);
     assert.ok(main[0]?.conversationKey?.startsWith(String(result?.['session_id'])), 'conversation key carries the CLI session id');
@@ -561,7 +612,11 @@ test('the real claude CLI defers WebFetch: a script may call it only after a too
         { match: '^Fetch directly', steps: [{ toolUse: [fetchCall] }, { text: 'unreachable' }] },
         {
           match: '^Search first',
-          steps: [{ toolUse: [{ name: 'ToolSearch', input: { query: 'select:WebFetch', max_results: 1 } }] }, { toolUse: [fetchCall] }, { text: 'Could not fetch it.' }],
+          steps: [
+            { toolUse: [{ name: 'ToolSearch', input: { query: 'select:WebFetch', max_results: 1 } }] },
+            { toolUse: [fetchCall] },
+            { text: 'Could not fetch it.' },
+          ],
         },
       ],
     }),
@@ -588,9 +643,15 @@ test('the real claude CLI defers WebFetch: a script may call it only after a too
     // tool search off (every deferred tool inline), where WebFetch is offered and may be called.
     const direct = await runClaude(bin, root, env, 'Fetch directly https://example.com/');
     assert.equal(direct.code, 0, direct.stderr);
-    assert.deepEqual(server.refusals().map((r) => r.tools), [['WebFetch'], ['WebFetch'], ['WebFetch']]);
+    assert.deepEqual(
+      server.refusals().map((r) => r.tools),
+      [['WebFetch'], ['WebFetch'], ['WebFetch']],
+    );
     const directMain = server.mainRequests().filter((r) => /^Fetch directly/.test(firstUserText(r.body)));
-    assert.deepEqual(directMain.map((r) => r.status), [400, 400, 400, 200, 200]);
+    assert.deepEqual(
+      directMain.map((r) => r.status),
+      [400, 400, 400, 200, 200],
+    );
     const fallback = directMain[3]?.body as { tools: Array<{ name: string; defer_loading?: boolean }> };
     assert.ok(!fallback.tools.some((t) => t.defer_loading), 'the fallback request defers nothing');
     assert.ok(offeredTools(fallback).includes('WebFetch'));
@@ -601,13 +662,19 @@ test('the real claude CLI defers WebFetch: a script may call it only after a too
     assert.equal(searched.code, 0, searched.stderr);
     assert.equal(server.refusals().length, 3, 'no new refusal');
     const main = server.mainRequests().filter((r) => /^Search first/.test(firstUserText(r.body)));
-    assert.deepEqual(main.map((r) => r.stepIndex), [0, 1, 2]);
+    assert.deepEqual(
+      main.map((r) => r.stepIndex),
+      [0, 1, 2],
+    );
     assert.ok(!offeredTools(main[0]?.body).includes('WebFetch'));
     assert.ok(offeredTools(main[1]?.body).includes('WebFetch'));
     // WebFetch is not in --allowedTools, so under dontAsk the CLI refuses to run it.
     const result = resultOf(searched.stdout);
     assert.equal(result?.['subtype'], 'success');
-    assert.deepEqual((result?.['permission_denials'] as Array<{ tool_name: string }>).map((d) => d.tool_name), ['WebFetch']);
+    assert.deepEqual(
+      (result?.['permission_denials'] as Array<{ tool_name: string }>).map((d) => d.tool_name),
+      ['WebFetch'],
+    );
   } finally {
     await server.close();
     await rm(root, { recursive: true, force: true });

@@ -7,9 +7,9 @@ import {
   parseReference,
   parseTemplate,
   render,
-} from '../../src/shared/pipeline-expr.js';
-import { ancestorsOf, checkPipelineGraph, topologicalOrder, type GraphStep } from '../../src/shared/pipeline-graph.js';
-import { checkPipelineSpec } from '../../src/shared/pipeline-spec.js';
+} from '../../src/domain/expressions/index.js';
+import { ancestorsOf, checkPipelineGraph, topologicalOrder, type GraphStep } from '../../src/domain/pipeline-graph.js';
+import { checkPipelineSpec } from '../../src/schemas/pipeline-spec.js';
 
 const context = {
   inputs: { goal: 'ship it' },
@@ -63,7 +63,7 @@ describe('conditions', () => {
 
   test('syntax errors say what is wrong', () => {
     assert.throws(() => parseCondition('steps.a.result.x = 1'), /use == to compare/);
-    assert.throws(() => parseCondition('steps.a.result.x ==' ), /expected a value/);
+    assert.throws(() => parseCondition('steps.a.result.x =='), /expected a value/);
     assert.throws(() => parseCondition('(steps.a.result.x'), /expected "\)"/);
     assert.throws(() => parseCondition('steps.a.result.x & 1'), /use && or \|\|/);
     assert.throws(() => parseCondition(''), /empty/);
@@ -81,7 +81,12 @@ const step = (name: string, o: Partial<GraphStep> = {}): GraphStep => ({
 
 describe('step graph', () => {
   test('orders steps after their dependencies and knows every ancestor', () => {
-    const steps = [step('review', { dependsOn: ['a', 'b'] }), step('a', { dependsOn: ['plan'] }), step('plan'), step('b', { dependsOn: ['plan'] })];
+    const steps = [
+      step('review', { dependsOn: ['a', 'b'] }),
+      step('a', { dependsOn: ['plan'] }),
+      step('plan'),
+      step('b', { dependsOn: ['plan'] }),
+    ];
     assert.deepEqual(topologicalOrder(steps), { order: ['plan', 'a', 'b', 'review'] });
     assert.deepEqual([...(ancestorsOf(steps).get('review') ?? [])].sort(), ['a', 'b', 'plan']);
   });
@@ -108,7 +113,10 @@ describe('step graph', () => {
     );
     const all = errors.join('\n');
     assert.match(all, /step "implement": dependsOn names unknown step "nope"/);
-    assert.match(all, /step "implement": prompt references steps\.plan\.result\.filez, but step "plan"'s resultSchema has no field "filez" \(fields: files\)/);
+    assert.match(
+      all,
+      /step "implement": prompt references steps\.plan\.result\.filez, but step "plan"'s resultSchema has no field "filez" \(fields: files\)/,
+    );
     assert.match(all, /step "review": prompt references step "implement", which is not among its dependencies/);
     assert.match(all, /step "review": prompt references unknown input "missing" \(inputs: goal\)/);
     assert.match(all, /step "review": prompt reference "env\.HOME" must start with "steps\." or "inputs\."/);

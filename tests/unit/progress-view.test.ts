@@ -6,22 +6,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { PACKAGE_ROOT } from '../../src/config.js';
-import {
-  LineProgressView,
-  ProgressEvent,
-  formatDuration,
-  redraw,
-  renderEnd,
-  renderFrame,
-  sameProgress,
-  type ProgressSnapshot,
-} from '../../src/client/progress-view.js';
+import { PACKAGE_ROOT } from '../../src/home.js';
+import { LineProgressView, formatDuration, redraw, renderEnd, renderFrame } from '../../src/cli/views/progress-view.js';
+import { ProgressEvent, sameProgress, type ProgressSnapshot } from '../../src/schemas/progress.js';
 
 function recorded(name: string): ProgressEvent[] {
   const text = readFileSync(path.join(PACKAGE_ROOT, 'tests/fixtures/progress', `${name}.jsonl`), 'utf8');
   // Every recorded line is a valid event: the --json wire shape has not drifted.
-  return text.trim().split('\n').map((line) => ProgressEvent.parse(JSON.parse(line)));
+  return text
+    .trim()
+    .split('\n')
+    .map((line) => ProgressEvent.parse(JSON.parse(line)));
 }
 
 function lines(events: readonly ProgressEvent[]): string[] {
@@ -56,7 +51,10 @@ test('line view of a task that failed with InvalidResult (recorded)', () => {
     "[    7s] tool: Bash: sleep 3; echo 'slow.test.js 2.9s'",
     '[    8s] fetching-result · 4 turns · $0.2170',
   ]);
-  assert.match(out[7] ?? '', /^\[ {4}8s\] ✗ failed after 8s: InvalidResult: the task failed: no valid result after 1 agent run\(s\): summary: Invalid input/);
+  assert.match(
+    out[7] ?? '',
+    /^\[ {4}8s\] ✗ failed after 8s: InvalidResult: the task failed: no valid result after 1 agent run\(s\): summary: Invalid input/,
+  );
   assert.equal(out[8], '           transcripts: /home/user/.ccflow/artifacts/demo-fail (ccflow logs demo-fail)');
   assert.equal(out.length, 9);
 });
@@ -91,12 +89,22 @@ test('a retried activity shows its attempt and why the previous one failed', () 
   const base = recorded('corrected-result')[2] as ProgressSnapshot;
   const retried: ProgressSnapshot = {
     ...base,
-    activity: { type: 'runClaude', attempt: 3, run: 'run-1', lastFailure: 'ModelUnavailable: the model endpoint answered 529 (overloaded)' },
+    activity: {
+      type: 'runClaude',
+      attempt: 3,
+      run: 'run-1',
+      lastFailure: 'ModelUnavailable: the model endpoint answered 529 (overloaded)',
+    },
   };
-  assert.equal(renderFrame(retried, 200)[1], '  step:  runClaude run-1 attempt 3 (retry after: ModelUnavailable: the model endpoint answered 529 (overloaded))');
+  assert.equal(
+    renderFrame(retried, 200)[1],
+    '  step:  runClaude run-1 attempt 3 (retry after: ModelUnavailable: the model endpoint answered 529 (overloaded))',
+  );
   const view = new LineProgressView();
   view.update(base);
-  assert.deepEqual(view.update(retried), ['[    4s] step: runClaude run-1 attempt 3 (retry after: ModelUnavailable: the model endpoint answered 529 (overloaded))']);
+  assert.deepEqual(view.update(retried), [
+    '[    4s] step: runClaude run-1 attempt 3 (retry after: ModelUnavailable: the model endpoint answered 529 (overloaded))',
+  ]);
 });
 
 test('--json dedupes snapshots that differ only by the clock; redraw clears the previous frame', () => {

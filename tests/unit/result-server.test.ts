@@ -164,7 +164,10 @@ describe('result server', () => {
     const message = await rejected(
       submit(client, {
         status: 'maybe',
-        findings: [{ file: 'a.ts', severity: 'low' }, { severity: 'urgent', span: [1, 'x'] }],
+        findings: [
+          { file: 'a.ts', severity: 'low' },
+          { severity: 'urgent', span: [1, 'x'] },
+        ],
         meta: { reviewed: 'yes' },
       }),
     );
@@ -178,7 +181,10 @@ describe('result server', () => {
 
     const args = {
       status: 'ok',
-      findings: [{ file: 'a.ts', severity: 'high', span: [3, 9] }, { file: 'b.ts', severity: 'low' }],
+      findings: [
+        { file: 'a.ts', severity: 'high', span: [3, 9] },
+        { file: 'b.ts', severity: 'low' },
+      ],
       meta: { reviewed: true, notes: null },
     };
     const result = await submit(client, args);

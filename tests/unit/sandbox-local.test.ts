@@ -9,14 +9,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { BubblewrapMissingError, SandboxInputError, SandboxNotFoundError } from '../../src/sandbox/errors.js';
-import { bwrapAvailable, LocalSandboxProvider } from '../../src/sandbox/local.js';
-import type { LocalIsolation, LocalSandbox, LocalSandboxProviderOpts } from '../../src/sandbox/local.js';
-import { readProcStat } from '../../src/sandbox/procfs.js';
+import { bwrapAvailable, LocalSandboxProvider } from '../../src/sandbox/local/index.js';
+import type { LocalIsolation, LocalSandbox, LocalSandboxProviderOpts } from '../../src/sandbox/local/index.js';
+import { readProcStat } from '../../src/sandbox/local/procfs.js';
 import type { ProcessState } from '../../src/sandbox/types.js';
-import { claudeBinaryPath } from '../../src/config.js';
+import { claudeBinaryPath } from '../../src/worker/index.js';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const localModule = pathToFileURL(path.join(projectRoot, 'src/sandbox/local.ts')).href;
+const localModule = pathToFileURL(path.join(projectRoot, 'src/sandbox/local/index.ts')).href;
 const nodeModulesDir = path.join(projectRoot, 'node_modules');
 // bubblewrap and the pinned claude binary are prerequisites: without them these tests fail
 // (with the provider's install hint) rather than skip.
@@ -32,10 +32,7 @@ before(async () => {
   const resultServerDir = path.join(tmp, 'result-server');
   await mkdir(resultServerDir);
   // Proves the mounts: node inside resolves `fastmcp` by walking up to /opt/ccflow/node_modules.
-  await writeFile(
-    path.join(resultServerDir, 'server.mjs'),
-    "const m = await import('fastmcp'); console.log(typeof m.FastMCP);\n",
-  );
+  await writeFile(path.join(resultServerDir, 'server.mjs'), "const m = await import('fastmcp'); console.log(typeof m.FastMCP);\n");
   providerOpts = (isolation) => ({
     rootDir: path.join(tmp, `sandboxes-${isolation}`),
     isolation,
@@ -296,7 +293,16 @@ for (const isolation of ['bubblewrap', 'none'] as const) {
       `;
       const worker = spawn(
         process.execPath,
-        ['--import', 'tsx', '--input-type=module', '-e', script, JSON.stringify(providerOpts(isolation)), JSON.stringify(sb.sandboxId), JSON.stringify(paths)],
+        [
+          '--import',
+          'tsx',
+          '--input-type=module',
+          '-e',
+          script,
+          JSON.stringify(providerOpts(isolation)),
+          JSON.stringify(sb.sandboxId),
+          JSON.stringify(paths),
+        ],
         { cwd: projectRoot, stdio: ['ignore', 'pipe', 'inherit'] },
       );
       let out = '';
@@ -337,14 +343,8 @@ for (const isolation of ['bubblewrap', 'none'] as const) {
         await assert.rejects(sb.readFile(bad), SandboxInputError, bad);
         await assert.rejects(sb.writeFile(bad, 'x'), SandboxInputError, bad);
       }
-      await assert.rejects(
-        sb.execDetached(['true'], { ...runPaths(), stdoutPath: '/etc/x', env: BASE_ENV }),
-        SandboxInputError,
-      );
-      await assert.rejects(
-        sb.execDetached(['true'], { ...runPaths(), cwd: '/usr', env: BASE_ENV }),
-        SandboxInputError,
-      );
+      await assert.rejects(sb.execDetached(['true'], { ...runPaths(), stdoutPath: '/etc/x', env: BASE_ENV }), SandboxInputError);
+      await assert.rejects(sb.execDetached(['true'], { ...runPaths(), cwd: '/usr', env: BASE_ENV }), SandboxInputError);
       // What an agent could plant: a file symlink and a dir symlink pointing at the host.
       await writeFile(path.join(tmp, 'secret'), 'host secret');
       await symlink(path.join(outside, 'secret'), path.join(sb.dir, 'home/workspace/link'));

@@ -7,11 +7,48 @@ import { classifyResult } from '../../src/claude/classify.js';
 
 const SESSION = '3f1c2a9e-5b7d-4c1e-9a2b-0d4e6f8a1b2c';
 const lines = {
-  init: { type: 'system', subtype: 'init', session_id: SESSION, model: 'claude-sonnet-4-5', cwd: '/home/user/workspace', tools: ['Bash', 'mcp__ccflow__submit_result'], mcp_servers: [{ name: 'ccflow', status: 'connected' }] },
-  text: { type: 'assistant', session_id: SESSION, parent_tool_use_id: null, message: { id: 'msg_1', content: [{ type: 'text', text: 'Let me look.' }] } },
-  toolUse: { type: 'assistant', session_id: SESSION, parent_tool_use_id: null, message: { id: 'msg_2', content: [{ type: 'tool_use', id: 'toolu_1', name: 'Bash', input: { command: 'npm   test\n -- --watch=false' } }] } },
-  toolResult: { type: 'user', session_id: SESSION, parent_tool_use_id: null, message: { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'ok', is_error: false }] } },
-  result: { type: 'result', subtype: 'success', is_error: false, session_id: SESSION, num_turns: 3, total_cost_usd: 0.0123, duration_ms: 2100, result: 'Done.', usage: { input_tokens: 10 }, permission_denials: [] },
+  init: {
+    type: 'system',
+    subtype: 'init',
+    session_id: SESSION,
+    model: 'claude-sonnet-4-5',
+    cwd: '/home/user/workspace',
+    tools: ['Bash', 'mcp__ccflow__submit_result'],
+    mcp_servers: [{ name: 'ccflow', status: 'connected' }],
+  },
+  text: {
+    type: 'assistant',
+    session_id: SESSION,
+    parent_tool_use_id: null,
+    message: { id: 'msg_1', content: [{ type: 'text', text: 'Let me look.' }] },
+  },
+  toolUse: {
+    type: 'assistant',
+    session_id: SESSION,
+    parent_tool_use_id: null,
+    message: {
+      id: 'msg_2',
+      content: [{ type: 'tool_use', id: 'toolu_1', name: 'Bash', input: { command: 'npm   test\n -- --watch=false' } }],
+    },
+  },
+  toolResult: {
+    type: 'user',
+    session_id: SESSION,
+    parent_tool_use_id: null,
+    message: { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'ok', is_error: false }] },
+  },
+  result: {
+    type: 'result',
+    subtype: 'success',
+    is_error: false,
+    session_id: SESSION,
+    num_turns: 3,
+    total_cost_usd: 0.0123,
+    duration_ms: 2100,
+    result: 'Done.',
+    usage: { input_tokens: 10 },
+    permission_denials: [],
+  },
   otherSystem: { type: 'system', subtype: 'api_retry', session_id: SESSION },
   future: { type: 'stream_event', event: { type: 'content_block_delta' } },
 };
@@ -55,7 +92,11 @@ describe('StreamJsonParser', () => {
     for (let cut = 1; cut < data.length; cut += 7) {
       const p = new StreamJsonParser();
       const events = [...p.push(data.subarray(0, cut)), ...p.push(data.subarray(cut)), ...p.end()];
-      assert.deepEqual(events.map((e) => e.kind), ['init', 'assistant', 'result'], `cut at ${cut}`);
+      assert.deepEqual(
+        events.map((e) => e.kind),
+        ['init', 'assistant', 'result'],
+        `cut at ${cut}`,
+      );
       const a = events[1];
       assert.ok(a?.kind === 'assistant');
       assert.deepEqual(a.event.message.content[0], { type: 'text', text: 'héllo → wörld ✓' });
@@ -73,14 +114,20 @@ describe('StreamJsonParser', () => {
     // A new reader from the recorded offset sees exactly the remaining lines.
     const resumed = new StreamJsonParser(p.offset);
     const rest = resumed.push(data.subarray(p.offset));
-    assert.deepEqual(rest.map((e) => e.kind), ['assistant', 'result']);
+    assert.deepEqual(
+      rest.map((e) => e.kind),
+      ['assistant', 'result'],
+    );
     assert.equal(resumed.offset, data.length);
   });
 
   test('skips blank lines, reports garbage lines, and parses a final line without newline', () => {
     const p = new StreamJsonParser();
     const events = [...p.push(Buffer.from(`\n\nnot json\n${JSON.stringify(lines.init)}\n\n${JSON.stringify(lines.result)}`)), ...p.end()];
-    assert.deepEqual(events.map((e) => e.kind), ['garbage', 'init', 'result']);
+    assert.deepEqual(
+      events.map((e) => e.kind),
+      ['garbage', 'init', 'result'],
+    );
   });
 });
 
@@ -119,12 +166,19 @@ describe('classifyResult', () => {
     assert.equal(classifyResult({ ...base, subtype: 'success', is_error: false }), undefined);
     assert.equal(classifyResult({ ...base, subtype: 'error_max_turns' })?.type, 'MaxTurnsExceeded');
     assert.equal(classifyResult({ ...base, subtype: 'error_max_budget_usd' })?.type, 'BudgetExceeded');
-    assert.equal(classifyResult({ ...base, subtype: 'success', result: 'API Error: 401 {"type":"error","error":{"type":"authentication_error"}}' })?.type, 'ModelAuthFailed');
+    assert.equal(
+      classifyResult({ ...base, subtype: 'success', result: 'API Error: 401 {"type":"error","error":{"type":"authentication_error"}}' })
+        ?.type,
+      'ModelAuthFailed',
+    );
     assert.equal(classifyResult({ ...base, subtype: 'success', result: 'API Error: 529 overloaded' })?.type, 'ModelUnavailable');
     assert.equal(classifyResult({ ...base, subtype: 'success', result: 'API Error: 500 boom' })?.type, 'ModelUnavailable');
     assert.equal(classifyResult({ ...base, subtype: 'error_during_execution' })?.type, 'AgentFailed');
     // The status field wins over the text.
-    assert.equal(classifyResult({ ...base, subtype: 'success', api_error_status: 429, terminal_reason: 'api_error', result: 'rate limited' })?.type, 'ModelUnavailable');
+    assert.equal(
+      classifyResult({ ...base, subtype: 'success', api_error_status: 429, terminal_reason: 'api_error', result: 'rate limited' })?.type,
+      'ModelUnavailable',
+    );
     assert.equal(classifyResult({ ...base, subtype: 'success', api_error_status: 401, result: 'nope' })?.type, 'ModelAuthFailed');
   });
 });

@@ -3,8 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { PACKAGE_ROOT } from '../../src/config.js';
-import { renderTranscript, runHeader } from '../../src/client/transcript-view.js';
+import { PACKAGE_ROOT } from '../../src/home.js';
+import { renderTranscript, runHeader } from '../../src/cli/views/transcript-view.js';
 
 test('a saved transcript reads as the conversation: text, tool calls, results, the result line', () => {
   const bytes = readFileSync(path.join(PACKAGE_ROOT, 'tests/fixtures/progress/transcript-run-1.jsonl'));
@@ -31,9 +31,11 @@ test('a saved transcript reads as the conversation: text, tool calls, results, t
 });
 
 test('bad lines are reported, not thrown; headers name run and attempt', () => {
-  assert.deepEqual(renderTranscript('not json\n{"type":"result","subtype":"success","is_error":false,"session_id":"s","num_turns":1,"total_cost_usd":0.5}'), [
-    '(unparsed line: not JSON)',
-    'result: success · 1 turns · $0.5000',
-  ]);
+  assert.deepEqual(
+    renderTranscript(
+      'not json\n{"type":"result","subtype":"success","is_error":false,"session_id":"s","num_turns":1,"total_cost_usd":0.5}',
+    ),
+    ['(unparsed line: not JSON)', 'result: success · 1 turns · $0.5000'],
+  );
   assert.match(runHeader('runs/run-2/a3/transcript.jsonl'), /^── run-2 · attempt 3 ─+$/);
 });

@@ -1,0 +1,139 @@
+import { randomUUID } from 'node:crypto';
+import { CancelledFailure, Context } from '@temporalio/activity';
+import { buildClaudeArgs, buildClaudeEnv, buildMcpConfig } from '../claude/args.js';
+import { classifyResult } from '../claude/classify.js';
+import { RunState } from '../claude/run-state.js';
+import { RunCancelled, readRunPid, runAgent, runFiles, type RunTiming } from '../claude/runner.js';
+import { StreamJsonParser } from '../claude/stream.js';
+import { CcflowFailure, isRetryable } from '../domain/failures.js';
+import {
+  SANDBOX_CLAUDE_BIN,
+  SANDBOX_FILES,
+  SANDBOX_HOME,
+  SANDBOX_NODE_BIN,
+  SANDBOX_PATH,
+  SANDBOX_RESULT_SERVER,
+  SANDBOX_WORKDIR,
+} from '../sandbox/layout.js';
+import type { Sandbox } from '../sandbox/types.js';
+import type { RunClaudeInput, RunClaudeOutput } from '../schemas/activities.js';
+import { RunProgress } from '../schemas/run-progress.js';
+import type { ActivityDeps } from './deps.js';
+import { applicationFailure, toApplicationFailure } from './failures.js';
+import { MAX_ATTEMPT_DIRS } from './lifecycle.js';
+import type { SandboxAccess } from './sandboxes.js';
+
+/** The agent run: one `claude -p` process in the sandbox, followed (or reattached to) until its result. */
+export const createRunClaudeActivity = (deps: ActivityDeps, sandboxes: SandboxAccess, timing: RunTiming) => ({
+  async runClaude(input: RunClaudeInput): Promise<RunClaudeOutput> {
+    const ctx = Context.current();
+    const attempt = ctx.info.attempt;
+    const sandbox = await sandboxes.connect(input.provider, input.sandboxId);
+    const baseDir = `${SANDBOX_FILES.runs}/${input.runName}`;
+    const reattach = await findEarlierAttempt(sandbox, baseDir, attempt, ctx.info.heartbeatDetails);
+    const runDir = reattach?.runDir ?? `${baseDir}/a${attempt}`;
+
+    await sandbox.writeFile(SANDBOX_FILES.resultSchema, JSON.stringify(input.resultSchema));
+    const mcpConfig = buildMcpConfig({
+      nodeBin: SANDBOX_NODE_BIN,
+      serverPath: SANDBOX_RESULT_SERVER,
+      schemaFile: SANDBOX_FILES.resultSchema,
+      resultFile: SANDBOX_FILES.result,
+      attemptsFile: SANDBOX_FILES.attempts,
+    });
+    await sandbox.writeFile(SANDBOX_FILES.mcpConfig, JSON.stringify(mcpConfig));
+    const argv = buildClaudeArgs({
+      claudeBin: SANDBOX_CLAUDE_BIN,
+      mcpConfigPath: SANDBOX_FILES.mcpConfig,
+      permissionMode: input.permissionMode,
+      allowedTools: input.allowedTools,
+      model: input.model,
+      maxTurns: input.maxTurns,
+      maxBudgetUsd: input.maxBudgetUsd,
+      appendSystemPrompt: input.appendSystemPrompt,
+      resumeSessionId: input.resumeSessionId,
+      // A retried fresh run cannot reuse the id an earlier attempt may have taken.
+      newSessionId: input.resumeSessionId ? undefined : attempt === 1 ? input.newSessionId : randomUUID(),
+    });
+    const env = buildClaudeEnv({ home: SANDBOX_HOME, path: SANDBOX_PATH, model: deps.model });
+
+    try {
+      const summary = await runAgent({
+        sandbox,
+        runDir,
+        argv,
+        env,
+        cwd: SANDBOX_WORKDIR,
+        prompt: input.prompt,
+        timing,
+        signal: ctx.cancellationSignal,
+        stallMs: input.stallSeconds === undefined ? undefined : input.stallSeconds * 1000,
+        onProgress: (p) => ctx.heartbeat(p),
+        reattach,
+      });
+      return { ...summary, runDir };
+    } catch (err) {
+      if (err instanceof RunCancelled) throw new CancelledFailure(err.message, [err.progress]);
+      if (err instanceof CcflowFailure && err.type === 'ResultServerUnavailable' && !isRetryable(err.type, attempt)) {
+        // The table's one retry is used up: say what to check.
+        const message = `${err.message}; it failed twice, check that the result server runs in the sandbox (node and fastmcp under /opt/ccflow)`;
+        throw applicationFailure(err.type, message, { details: err.details, attempt });
+      }
+      throw toApplicationFailure(err, attempt);
+    }
+  },
+});
+
+/**
+ * Finds the process an earlier attempt of this run started, so a retry follows it instead of
+ * running the agent twice. Heartbeat details say where; the pid files cover an attempt that
+ * died before its first heartbeat. A process that already ended without a usable result is
+ * not reattached: the retry starts a fresh run.
+ */
+async function findEarlierAttempt(
+  sandbox: Sandbox,
+  baseDir: string,
+  attempt: number,
+  heartbeatDetails: unknown,
+): Promise<RunProgress | undefined> {
+  const fromHeartbeat = RunProgress.safeParse(heartbeatDetails);
+  const candidates: RunProgress[] = [];
+  if (fromHeartbeat.success && fromHeartbeat.data.sandboxId === sandbox.sandboxId) candidates.push(fromHeartbeat.data);
+  for (let k = attempt - 1; k >= Math.max(1, attempt - MAX_ATTEMPT_DIRS); k--) {
+    const runDir = `${baseDir}/a${k}`;
+    if (candidates.some((c) => c.runDir === runDir)) continue;
+    const pid = await readRunPid(sandbox, runDir);
+    if (pid !== undefined) {
+      const now = Date.now();
+      candidates.push({
+        sandboxId: sandbox.sandboxId,
+        runDir,
+        pid,
+        outputOffset: 0,
+        turns: 0,
+        costUsd: 0,
+        pendingTools: 0,
+        startedAt: now,
+        updatedAt: now,
+      });
+    }
+  }
+  for (const c of candidates) {
+    if (c.pid === undefined) continue;
+    const ps = await sandbox.processState(c.pid, runFiles(c.runDir).exitCode);
+    if (ps.state === 'running') return c;
+    // Ended. Worth following (from the start) only if it succeeded and the attempt that
+    // started it died before reporting; a failed run was already reported and is retried fresh.
+    if (await endedWithSuccess(sandbox, c.runDir)) return { ...c, outputOffset: 0, turns: 0 };
+  }
+  return undefined;
+}
+
+async function endedWithSuccess(sandbox: Sandbox, runDir: string): Promise<boolean> {
+  const out = await sandbox.readFile(runFiles(runDir).stdout);
+  if (!out) return false;
+  const parser = new StreamJsonParser();
+  const state = new RunState();
+  for (const e of [...parser.push(out), ...parser.end()]) state.apply(e);
+  return state.result !== undefined && classifyResult(state.result) === undefined;
+}

@@ -1,0 +1,96 @@
+/** The commands that run things: server, worker, dev, temporal, model serve, sweep. */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { CcflowClient } from '../../client/index.js';
+import { ccflowHome } from '../../home.js';
+import { startDevServer, temporalBinary } from '../../testing/dev-server.js';
+import { EXIT } from '../errors.js';
+import { defaultIo, type Io } from '../output.js';
+
+export interface ServerOptions {
+  port: number;
+  uiPort?: number;
+  db?: string;
+  headless?: boolean;
+  ip: string;
+}
+
+export async function serverCommand(o: ServerOptions, io: Io = defaultIo): Promise<number> {
+  const server = await startDevServer({
+    port: o.port,
+    uiPort: o.uiPort,
+    dbFile: o.db ?? path.join(ccflowHome(), 'temporal.db'),
+    headless: o.headless,
+    ip: o.ip,
+    inheritStdio: true,
+    readyTimeoutMs: 60_000,
+  });
+  io.stderr.write(`Temporal dev server on ${server.address}${server.uiUrl ? `, Web UI at ${server.uiUrl}` : ''}\n`);
+  await waitForSignal();
+  await server.stop();
+  return EXIT.ok;
+}
+
+export async function workerCommand(): Promise<number> {
+  const { runWorker } = await import('../../worker/index.js');
+  await runWorker();
+  return EXIT.ok;
+}
+
+export async function devCommand(o: { port: number; uiPort?: number; db?: string }, io: Io = defaultIo): Promise<number> {
+  const server = await startDevServer({ port: o.port, uiPort: o.uiPort, dbFile: o.db ?? path.join(ccflowHome(), 'temporal.db') });
+  io.stderr.write(`Temporal dev server on ${server.address}, Web UI at ${server.uiUrl}\n`);
+  const { runWorker } = await import('../../worker/index.js');
+  try {
+    await runWorker({ ...process.env, TEMPORAL_ADDRESS: server.address });
+  } finally {
+    await server.stop();
+  }
+  return EXIT.ok;
+}
+
+/** The pinned Temporal CLI; `--input @file.json` reads the input from a file (the CLI itself spells it --input-file). */
+export async function temporalCommand(args: string[]): Promise<number> {
+  const rewritten = args.flatMap((a, i) => {
+    const prev = args[i - 1];
+    if ((prev === '--input' || prev === '-i') && a.startsWith('@')) return [a.slice(1)];
+    if ((a === '--input' || a === '-i') && args[i + 1]?.startsWith('@')) return ['--input-file'];
+    return [a];
+  });
+  const child = spawn(temporalBinary(), rewritten, { stdio: 'inherit' });
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+}
+
+export async function modelServeCommand(o: { script?: string; port?: number }): Promise<number> {
+  const { serveModelCommand } = await import('../../testing/model/index.js');
+  await serveModelCommand({ scriptPath: o.script, port: o.port });
+  return EXIT.ok;
+}
+
+export async function sweepCommand(o: { grace: number; dryRun?: boolean }, io: Io = defaultIo): Promise<number> {
+  const { buildProviders, loadWorkerConfig, sweepOrphans } = await import('../../worker/index.js');
+  const config = loadWorkerConfig();
+  const providers = Object.values(buildProviders(config)).filter((p) => p !== undefined);
+  const client = await CcflowClient.connect({ address: config.address, namespace: config.namespace });
+  try {
+    const decisions = await sweepOrphans({ providers, client: client.temporal, graceMs: o.grace * 60_000, dryRun: o.dryRun });
+    for (const d of decisions) {
+      io.stdout.write(`${d.action.padEnd(13)} ${d.provider}/${d.sandboxId}  ${d.workflowId ?? '-'}  ${d.reason}\n`);
+    }
+    const removed = decisions.filter((d) => d.action !== 'kept').length;
+    io.stdout.write(`${removed} of ${decisions.length} sandbox(es) ${o.dryRun ? 'would be' : 'were'} destroyed\n`);
+    return EXIT.ok;
+  } finally {
+    await client.disconnect();
+  }
+}
+
+function waitForSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+}

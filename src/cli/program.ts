@@ -1,0 +1,192 @@
+import { Command, Option } from 'commander';
+import type { CcflowClient } from '../client/index.js';
+import { PROVIDER_NAMES } from '../domain/constants.js';
+import { STATUS_QUERIES } from '../client/list.js';
+import { EXIT_CODES_HELP } from './errors.js';
+import { number, positiveInteger } from './input.js';
+import type { Io } from './output.js';
+
+const ENVIRONMENT_HELP = `Environment:
+  TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE     where the Temporal server is (default localhost:7233, default)
+  CCFLOW_TASK_QUEUE                        the task queue workers poll and tasks start on (default ccflow)
+  ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL    model endpoint (read by the worker only)
+  CCFLOW_SANDBOX=local|e2b                 the worker's default sandbox provider
+  CCFLOW_HOME                              state directory (default ~/.ccflow)
+  CCFLOW_UNSAFE_NO_SANDBOX=1               run agents without bubblewrap (no isolation)`;
+
+/** Loads a command module only when its command runs, so `ccflow status` never loads the worker. */
+const tasks = () => import('./commands/tasks.js');
+const sessions = () => import('./commands/sessions.js');
+const infra = () => import('./commands/infra.js');
+
+/** Runs a command that needs a connected client. */
+async function withClient<T>(fn: (client: CcflowClient) => Promise<T>): Promise<T> {
+  const { CcflowClient } = await import('../client/index.js');
+  const client = await CcflowClient.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.disconnect();
+  }
+}
+
+/**
+ * The `ccflow` command line. Every option is declared here once, so each command's `--help`
+ * is generated from the same definitions that parse it. Actions set `exitCode`.
+ */
+export function buildProgram(io: Io, setExit: (code: number) => void): Command {
+  const program = new Command('ccflow')
+    .description('Run Claude Code as durable background jobs on Temporal')
+    .showSuggestionAfterError(false)
+    .exitOverride()
+    // commander's own errors (unknown option, missing argument) as one line; set before the
+    // subcommands are made, which inherit it.
+    .configureOutput({ outputError: (message, write) => write(`ccflow: ${message.replace(/^error: /, '').split('\n')[0]}\n`) })
+    .addHelpText('after', `\n${ENVIRONMENT_HELP}\n\n${EXIT_CODES_HELP}\n`);
+  const done = (p: Promise<number>) => p.then(setExit);
+
+  program
+    .command('run')
+    .description('start an agentTask, follow its progress, print its validated result')
+    .argument('<prompt...>', 'what the agent should do')
+    .option('--schema <file.json>', 'JSON Schema of the result (default: {summary: string})')
+    .option('--files <dir>', "seed the workspace with this directory's files")
+    .option('--model <name>', 'model for claude (--model)')
+    .option('--max-turns <n>', 'turn limit of each agent run', positiveInteger)
+    .option('--max-budget-usd <usd>', 'spending limit of the whole task', number)
+    .addOption(new Option('--provider <name>', 'sandbox provider (default: the worker default)').choices(PROVIDER_NAMES))
+    .option('--id <workflowId>', 'workflow id (default: task-<uuid>)')
+    .option('--no-wait', 'print the workflow id and return')
+    .option('--json', 'print progress events and the result as JSON lines')
+    .option('--quiet', 'no progress, only the result')
+    .option('--keep-alive <seconds>', 'stay open for follow-ups this long after each result; prints the first result and returns', number)
+    .action((words: string[], o) => done(import('./commands/run.js').then((m) => m.runCommand(words.join(' ').trim(), o, io))));
+
+  program
+    .command('followup')
+    .description('the next prompt in the same Claude session: an open task runs it, a closed one is continued in a new task')
+    .argument('<workflowId>', 'the task')
+    .argument('<prompt...>', 'what the agent should do next')
+    .option('--schema <file.json>', "JSON Schema of this turn's result (default: the task's)")
+    .option('--id <workflowId>', 'workflow id of the continuing task, if the task is closed')
+    .option('--json', 'print the outcome as JSON')
+    .action((id: string, words: string[], o) => done(sessions().then((m) => m.followupCommand(id, words, o, io))));
+
+  program
+    .command('close')
+    .description("end an open task's keep-alive window now (follow-ups it accepted still run)")
+    .argument('<workflowId>')
+    .action((id: string) => done(sessions().then((m) => m.closeCommand(id, io))));
+
+  program
+    .command('watch')
+    .description('follow a running (or finished) task, then print its result')
+    .argument('<workflowId>')
+    .option('--json', 'print progress events as JSON lines')
+    .option('--quiet', 'print only the result')
+    .action((id: string, o) => done(withClient(async (c) => (await tasks()).watchCommand(id, o, c, io))));
+
+  program
+    .command('status')
+    .description('one look at a task: phase, turns, cost, tool, agent text, or its outcome')
+    .argument('<workflowId>')
+    .option('--json', 'print the progress event as JSON')
+    .action((id: string, o) => done(withClient(async (c) => (await tasks()).statusCommand(id, o, c, io))));
+
+  program
+    .command('result')
+    .description('wait for a task and print its result (exit 1 if it did not succeed)')
+    .argument('<workflowId>')
+    .option('--json', 'print the whole TaskResult')
+    .action((id: string, o) => done(withClient(async (c) => (await tasks()).resultCommand(id, o, c, io))));
+
+  program
+    .command('logs')
+    .description("a task's saved transcripts, rendered readably")
+    .argument('<workflowId>')
+    .option('--raw', 'print the stream-json as saved')
+    .option('--dir <dir>', 'where the artifacts are (default: from the task, else CCFLOW_ARTIFACT_DIR)')
+    .action((id: string, o) => done(withClient(async (c) => (await tasks()).logsCommand(id, o, c, io))));
+
+  program
+    .command('list')
+    .description('recent tasks: status, turns, cost, duration')
+    .addOption(new Option('--status <status>', 'only tasks in this state').choices(Object.keys(STATUS_QUERIES)))
+    .option('--limit <n>', 'how many', positiveInteger, 20)
+    .option('--query <visibility query>', "a Temporal visibility query ANDed with the rest, e.g. 'CcflowCostUsd > 1'")
+    .option('--json', 'one JSON line per task')
+    .action((o) => done(withClient(async (c) => (await tasks()).listCommand(o, c, io))));
+
+  program
+    .command('cancel')
+    .description('cancel a task; waits until its agent is killed and its sandbox is gone')
+    .argument('<workflowId>')
+    .option('--no-wait', 'return once the cancellation is requested')
+    .action((id: string, o) => done(withClient(async (c) => (await tasks()).cancelCommand(id, o, c, io))));
+
+  program
+    .command('pipeline')
+    .description('pipelines of agent steps')
+    .command('run')
+    .description('run a pipeline file, showing each step as it changes, then the results')
+    .argument('<file>', 'pipeline spec, YAML or JSON')
+    .option('--id <workflowId>', 'workflow id (default: pipeline-<uuid>)')
+    .option('--no-wait', 'print the workflow id and return')
+    .option('--json', 'print the result as JSON')
+    .action((file: string, o) => done(sessions().then((m) => m.pipelineRunCommand(file, o, io))));
+
+  program
+    .command('server')
+    .description('Temporal dev server with Web UI, stored in a SQLite file (default $CCFLOW_HOME/temporal.db)')
+    .option('--port <port>', 'gRPC port', positiveInteger, 7233)
+    .option('--ui-port <port>', 'Web UI port (default: port + 1000)', positiveInteger)
+    .option('--db <file>', 'SQLite file')
+    .option('--headless', 'no Web UI')
+    .option('--ip <address>', 'address to listen on', '127.0.0.1')
+    .action((o) => done(infra().then((m) => m.serverCommand(o, io))));
+
+  program
+    .command('worker')
+    .description('a worker on CCFLOW_TASK_QUEUE (default ccflow) and its host queue, at TEMPORAL_ADDRESS')
+    .action(() => done(infra().then((m) => m.workerCommand())));
+
+  program
+    .command('dev')
+    .description('a dev server and a worker in one process')
+    .option('--port <port>', 'gRPC port', positiveInteger, 7233)
+    .option('--ui-port <port>', 'Web UI port', positiveInteger)
+    .option('--db <file>', 'SQLite file')
+    .action((o) => done(infra().then((m) => m.devCommand(o, io))));
+
+  program
+    .command('temporal')
+    .description('the pinned Temporal CLI, e.g. ccflow temporal workflow list')
+    .argument('[args...]')
+    .allowUnknownOption()
+    .helpOption(false)
+    .action((args: string[]) => done(infra().then((m) => m.temporalCommand(args))));
+
+  program
+    .command('model')
+    .description('the scripted model server')
+    .command('serve')
+    .description('an Anthropic-compatible model server that plays a script, for offline runs')
+    .option('--script <file.json>', 'the script (default: the demo script)')
+    .option('--port <port>', 'port (default: a free one)', positiveInteger)
+    .action((o) => done(infra().then((m) => m.modelServeCommand(o))));
+
+  program
+    .command('demo')
+    .description('dev server + worker + scripted model + one real task, end to end')
+    .option('--keep', 'keep the server and worker running afterwards')
+    .action((o: { keep?: boolean }) => done(import('./demo.js').then((m) => m.runDemo({ keep: o.keep ?? false }))));
+
+  program
+    .command('sweep')
+    .description("destroy this host's sandboxes whose task is closed or gone and older than the grace period")
+    .option('--grace <minutes>', 'leave younger sandboxes alone', number, 15)
+    .option('--dry-run', 'only say what would be destroyed')
+    .action((o) => done(infra().then((m) => m.sweepCommand(o, io))));
+
+  return program;
+}

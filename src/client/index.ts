@@ -1,0 +1,16 @@
+/**
+ * ccflow's client library (the package entry `ccflow`): start agent tasks and pipelines on
+ * Temporal, follow them, and talk to open tasks, with typed inputs, results and errors.
+ */
+export { CcflowClient, type StartOpts } from './client.js';
+export { resolveConnectOpts, type ConnectOpts } from './connection.js';
+export { CcflowError, InvalidInputError, ServerUnreachableError, TaskFailedError, TaskNotFoundError, describeFailure } from './errors.js';
+export { FollowUpError, type FirstResult, type FollowUpOpts, type FollowUpOutcome } from './follow-up.js';
+export { STATUS_QUERIES, type ListOpts, type ListedTask } from './list.js';
+export { PipelineSpecError } from './pipeline.js';
+export type { WatchOpts } from './progress.js';
+export { TaskSpec, type TaskResult, type TaskSpecInput, type TurnSummary } from '../schemas/task-spec.js';
+export type { FollowUpInput, FollowUpResult, PipelineResult, PipelineStepStatus, TaskStatus } from '../schemas/messages.js';
+export type { PipelineSpecInput } from '../schemas/pipeline-spec.js';
+export type { ProgressEvent, ProgressFailure, ProgressResult, ProgressSnapshot } from '../schemas/progress.js';
+export { FAILURE_TYPES, type FailureType } from '../domain/failures.js';

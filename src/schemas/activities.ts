@@ -1,0 +1,95 @@
+import { z } from 'zod';
+import { PROVIDER_NAMES } from '../domain/constants.js';
+
+/**
+ * Inputs and outputs of the activities: what crosses workflow history. Small by design: no
+ * transcript, tool output or secret ever appears here. Workflows use the inferred types only
+ * (`import type`); the schemas document the wire shape and let tests and tools check it.
+ */
+
+export const ProviderNameSchema = z.enum(PROVIDER_NAMES);
+
+/** Which sandbox an activity works on. */
+export const SandboxRef = z.object({
+  sandboxId: z.string(),
+  provider: ProviderNameSchema,
+});
+export type SandboxRef = z.infer<typeof SandboxRef>;
+
+export const CreateSandboxInput = z.object({
+  provider: ProviderNameSchema.optional(),
+  timeoutSeconds: z.number().int().positive().optional(),
+  files: z.record(z.string(), z.string()).optional(),
+});
+export type CreateSandboxInput = z.infer<typeof CreateSandboxInput>;
+
+export const CreatedSandbox = SandboxRef.extend({
+  /** Task queue for every later activity on this sandbox (a host queue for local sandboxes). */
+  taskQueue: z.string(),
+});
+export type CreatedSandbox = z.infer<typeof CreatedSandbox>;
+
+export const RunClaudeInput = SandboxRef.extend({
+  /** Names this run's directory in the sandbox (`run-1`, `run-2`, ...). */
+  runName: z.string(),
+  prompt: z.string(),
+  resultSchema: z.record(z.string(), z.unknown()),
+  permissionMode: z.string(),
+  allowedTools: z.array(z.string()).optional(),
+  model: z.string().optional(),
+  maxTurns: z.number().int().optional(),
+  maxBudgetUsd: z.number().optional(),
+  appendSystemPrompt: z.string().optional(),
+  resumeSessionId: z.string().optional(),
+  newSessionId: z.string().optional(),
+  /** Watchdog: no stream output for this long while no tool runs means a stall. */
+  stallSeconds: z.number().optional(),
+});
+export type RunClaudeInput = z.infer<typeof RunClaudeInput>;
+
+/** Tokens one agent process used, from its `result` line. */
+export const TokenUsage = z.object({
+  inputTokens: z.number(),
+  outputTokens: z.number(),
+  cacheReadTokens: z.number(),
+  cacheCreationTokens: z.number(),
+});
+export type TokenUsage = z.infer<typeof TokenUsage>;
+
+export const RunClaudeOutput = z.object({
+  sessionId: z.string(),
+  numTurns: z.number(),
+  costUsd: z.number(),
+  usage: TokenUsage.optional(),
+  subtype: z.string(),
+  resultText: z.string().optional(),
+  durationMs: z.number(),
+  reattached: z.boolean(),
+  garbageLines: z.number(),
+  runDir: z.string(),
+});
+export type RunClaudeOutput = z.infer<typeof RunClaudeOutput>;
+
+export const FetchResultInput = SandboxRef.extend({
+  resultSchema: z.record(z.string(), z.unknown()),
+});
+export type FetchResultInput = z.infer<typeof FetchResultInput>;
+
+export const FetchedResult = z.discriminatedUnion('status', [
+  z.object({ status: z.literal('valid'), result: z.record(z.string(), z.unknown()) }),
+  z.object({ status: z.literal('missing'), lastAttempt: z.unknown().optional() }),
+  z.object({ status: z.literal('invalid'), errors: z.array(z.string()), lastAttempt: z.unknown().optional() }),
+]);
+export type FetchedResult = z.infer<typeof FetchedResult>;
+
+export const DestroySandboxInput = SandboxRef.extend({
+  /** The agent runs made in this sandbox, whose transcripts are archived first. */
+  runNames: z.array(z.string()),
+});
+export type DestroySandboxInput = z.infer<typeof DestroySandboxInput>;
+
+export const DestroyedSandbox = z.object({
+  artifactsDir: z.string(),
+  artifactsSaved: z.number().int(),
+});
+export type DestroyedSandbox = z.infer<typeof DestroyedSandbox>;

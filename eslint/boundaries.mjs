@@ -41,6 +41,9 @@ export const BOUNDARIES = {
     files: ['workflows/search-attributes.ts', 'worker/index.ts'],
     deny: [/^e2b$/],
   },
+  // Front ends drive sessions from outside: through the client library and their own transport
+  // (@nats-io/*, an MCP SDK), never activities, providers, the worker or Temporal directly.
+  frontends: { units: ['client', 'schemas', 'domain'], deny: [/^@temporalio\//, /^e2b$/] },
   root: { units: [], deny: [/^@temporalio\//] },
   // The composition roots wire everything together.
   worker: { units: ANY },

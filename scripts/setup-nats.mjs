@@ -19,7 +19,9 @@ export function installNatsServer(root, version, log) {
   const bin = path.join(root, '.venv', 'bin');
   if (process.env.CCFLOW_NATS_SERVER || existsSync(path.join(bin, 'nats-server')) || systemNatsServer()) return;
   if (spawnSync('go', ['version']).status !== 0) {
-    log('note: no nats-server found; the NATS front end needs one: `sudo apt-get install nats-server`, or install Go and run `npm install` again');
+    log(
+      'note: no nats-server found; the NATS front end needs one: `sudo apt-get install nats-server`, or install Go and run `npm install` again',
+    );
     return;
   }
   log(`building nats-server v${version} with go install into .venv/bin`);

@@ -1,11 +1,5 @@
 import type { StreamEvent } from './events.js';
-import {
-  LIVE_TOOL_RESULT_MAX_CHARS,
-  capText,
-  capToolInput,
-  toolResultText,
-  type LiveEventBody,
-} from '../schemas/live-events.js';
+import { LIVE_TOOL_RESULT_MAX_CHARS, capText, capToolInput, toolResultText, type LiveEventBody } from '../schemas/live-events.js';
 
 /**
  * What a stream-json event shows live: token deltas (from `--include-partial-messages`), tool
@@ -24,7 +18,12 @@ export function liveBodies(e: StreamEvent): { eid: string; body: LiveEventBody }
     case 'assistant':
       return e.event.message.content.flatMap((block) =>
         block.type === 'tool_use' && 'id' in block && 'name' in block && typeof block.name === 'string'
-          ? [{ eid: `use:${String(block.id)}`, body: { type: 'tool_use' as const, id: String(block.id), name: block.name, input: capToolInput(block.input) } }]
+          ? [
+              {
+                eid: `use:${String(block.id)}`,
+                body: { type: 'tool_use' as const, id: String(block.id), name: block.name, input: capToolInput(block.input) },
+              },
+            ]
           : [],
       );
     case 'user': {

@@ -19,7 +19,8 @@ const SYSTEM_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin
 /** The nats-server binary to run, or an error that says how to get one. */
 export function natsServerBinary(env: NodeJS.ProcessEnv = process.env): string {
   if (env.CCFLOW_NATS_SERVER) {
-    if (!existsSync(env.CCFLOW_NATS_SERVER)) throw new Error(`CCFLOW_NATS_SERVER points at ${env.CCFLOW_NATS_SERVER}, which does not exist`);
+    if (!existsSync(env.CCFLOW_NATS_SERVER))
+      throw new Error(`CCFLOW_NATS_SERVER points at ${env.CCFLOW_NATS_SERVER}, which does not exist`);
     return env.CCFLOW_NATS_SERVER;
   }
   const pinned = venvBinary('nats-server');
@@ -102,7 +103,8 @@ export async function startNatsServer(opts: NatsServerOpts = {}): Promise<NatsSe
 async function readPort(dir: string, child: ChildProcess, timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`nats-server exited at start (${child.exitCode ?? child.signalCode})`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`nats-server exited at start (${child.exitCode ?? child.signalCode})`);
     const file = (await readdir(dir)).find((f) => f.endsWith('.ports'));
     if (file) {
       const text = await readFile(path.join(dir, file), 'utf8').catch(() => '');

@@ -57,7 +57,12 @@ export class FakeBackend implements SessionBackend {
     const info = this.sessions.get(sessionId);
     if (!info) throw new AgentError(503, 'session stopped');
     this.prompts.push({ sessionId, input });
-    const outcome = await this.turn({ sessionId, input, emit: onEvent, ask: (id, name, toolInput) => this.#ask(onEvent, id, name, toolInput) });
+    const outcome = await this.turn({
+      sessionId,
+      input,
+      emit: onEvent,
+      ask: (id, name, toolInput) => this.#ask(onEvent, id, name, toolInput),
+    });
     const totalCostUsd = info.totalCostUsd + outcome.turnCostUsd;
     this.sessions.set(sessionId, { ...info, totalCostUsd, turnCount: info.turnCount + 1, lastActivity: new Date() });
     return { ...outcome, totalCostUsd };

@@ -65,7 +65,13 @@ describe('prompt envelope', () => {
 
   it('reads the JSON envelope with attachments, ignoring unknown fields', () => {
     const env = parsePromptPayload(
-      enc(JSON.stringify({ prompt: 'read it', extra: 1, attachments: [{ filename: 'a.txt', content: Buffer.from('hi').toString('base64') }] })),
+      enc(
+        JSON.stringify({
+          prompt: 'read it',
+          extra: 1,
+          attachments: [{ filename: 'a.txt', content: Buffer.from('hi').toString('base64') }],
+        }),
+      ),
     );
     assert.equal(env.prompt, 'read it');
     assert.equal(env.attachments[0]?.filename, 'a.txt');
@@ -156,13 +162,18 @@ describe('chunks', () => {
       encodeChunk(costChunk(0.0123, 0.0456)),
       '{"type":"status","data":"cost:{\\"turn_cost_usd\\":0.0123,\\"total_cost_usd\\":0.0456}"}',
     );
-    assert.deepEqual(queryChunk('toolu_1', '_INBOX.x', 'ok?'), { type: 'query', data: { id: 'toolu_1', reply_subject: '_INBOX.x', prompt: 'ok?' } });
+    assert.deepEqual(queryChunk('toolu_1', '_INBOX.x', 'ok?'), {
+      type: 'query',
+      data: { id: 'toolu_1', reply_subject: '_INBOX.x', prompt: 'ok?' },
+    });
   });
 
   it('replaces a tool input over 4000 characters by a preview', () => {
     const big = { content: 'x'.repeat(5000) };
     const data = toolUseChunk('t', 'Write', big).data as string;
-    const inner = JSON.parse(data.slice('tool_use:'.length)) as { input: { _truncated: boolean; _original_size_bytes: number; _preview: string } };
+    const inner = JSON.parse(data.slice('tool_use:'.length)) as {
+      input: { _truncated: boolean; _original_size_bytes: number; _preview: string };
+    };
     assert.equal(inner.input._truncated, true);
     assert.equal(inner.input._original_size_bytes, JSON.stringify(big).length);
     assert.equal(inner.input._preview, JSON.stringify(big).slice(0, 1000) + '…[truncated]');
@@ -171,11 +182,23 @@ describe('chunks', () => {
   it('flattens tool results to text and caps them at 4000 characters', () => {
     const read = (c: ReturnType<typeof toolResultChunk>) =>
       JSON.parse((c.data as string).slice('tool_result:'.length)) as { tool_use_id: string; output: string; is_error: boolean };
-    assert.deepEqual(read(toolResultChunk('t', [{ type: 'text', text: 'a' }, { type: 'image', x: 1 }], true)), {
-      tool_use_id: 't',
-      output: 'a\n{"type":"image","x":1}',
-      is_error: true,
-    });
+    assert.deepEqual(
+      read(
+        toolResultChunk(
+          't',
+          [
+            { type: 'text', text: 'a' },
+            { type: 'image', x: 1 },
+          ],
+          true,
+        ),
+      ),
+      {
+        tool_use_id: 't',
+        output: 'a\n{"type":"image","x":1}',
+        is_error: true,
+      },
+    );
     assert.equal(read(toolResultChunk('t', undefined, false)).output, '');
     const long = read(toolResultChunk('t', 'y'.repeat(9000), false)).output;
     assert.equal(long, 'y'.repeat(TOOL_RESULT_MAX_CHARS) + '…[truncated]');
@@ -195,7 +218,8 @@ describe('§7 replies', () => {
 
   it('allows and denies on seed 002 words, case and space insensitive', () => {
     for (const yes of ['yes', 'Y', ' allow ', 'approve', 'OK', 'true']) assert.deepEqual(read(yes), { allow: true }, yes);
-    for (const no of ['no', 'N', 'deny', 'reject', 'cancel', 'false']) assert.deepEqual(read(no), { allow: false, reason: 'user denied' }, no);
+    for (const no of ['no', 'N', 'deny', 'reject', 'cancel', 'false'])
+      assert.deepEqual(read(no), { allow: false, reason: 'user denied' }, no);
   });
 
   it('denies anything else with the reply kept as the reason', () => {
@@ -212,7 +236,7 @@ describe('§7 replies', () => {
   it('words the question as seed 002 does', () => {
     assert.equal(
       queryPrompt({ toolName: 'Bash', input: { command: 'ls /tmp' } }),
-      "Claude wants to use tool: Bash\n{\n  \"command\": \"ls /tmp\"\n}\nReply 'yes' to allow or 'no' to deny.",
+      'Claude wants to use tool: Bash\n{\n  "command": "ls /tmp"\n}\nReply \'yes\' to allow or \'no\' to deny.',
     );
     assert.equal(queryPrompt({ toolName: 'Bash', input: {} }), "Claude wants to use tool: Bash\nReply 'yes' to allow or 'no' to deny.");
     assert.equal(

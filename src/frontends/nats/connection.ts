@@ -116,7 +116,10 @@ export async function resolveNatsFlags(flags: NatsConnectFlags, env: NodeJS.Proc
 export async function connectionOptions(resolved: NatsConnectFlags, name: string): Promise<NodeConnectionOptions> {
   const opts: NodeConnectionOptions = {
     name,
-    servers: (resolved.server ?? DEFAULT_SERVER).split(',').map((s) => s.trim()).filter(Boolean),
+    servers: (resolved.server ?? DEFAULT_SERVER)
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
   };
   if (resolved.creds) opts.authenticator = credsAuthenticator(await readFile(resolved.creds));
   else if (resolved.nkey) opts.authenticator = nkeyAuthenticator(new TextEncoder().encode((await readFile(resolved.nkey, 'utf8')).trim()));

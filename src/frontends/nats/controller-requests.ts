@@ -59,7 +59,11 @@ const SpawnRequest = z.looseObject({
     .refine((m): m is SeedPermissionMode => (SEED_PERMISSION_MODES as readonly string[]).includes(m))
     .optional(),
   max_turns: z.coerce.number({ error: TURNS_MESSAGE }).int(TURNS_MESSAGE).positive(TURNS_MESSAGE).optional(),
-  max_lifetime_s: z.coerce.number({ error: LIFETIME_MESSAGE }).nonnegative(LIFETIME_MESSAGE).refine(Number.isFinite, LIFETIME_MESSAGE).optional(),
+  max_lifetime_s: z.coerce
+    .number({ error: LIFETIME_MESSAGE })
+    .nonnegative(LIFETIME_MESSAGE)
+    .refine(Number.isFinite, LIFETIME_MESSAGE)
+    .optional(),
 });
 
 /** The JSON body of a controller request; an empty body is `{}`. */

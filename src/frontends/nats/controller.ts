@@ -15,15 +15,7 @@ import { heartbeat, type Heartbeat } from './heartbeat.js';
 import type { MicroService } from './micro.js';
 import { AgentError, asAgentError, sendError } from './reply.js';
 import type { SessionAgent } from './session-agent.js';
-import {
-  AGENT_QUEUE,
-  DEFAULT_QUEUE,
-  PROTOCOL_VERSION,
-  SERVICE_NAME,
-  SERVICE_VERSION,
-  subjectFor,
-  type AgentIdentity,
-} from './subjects.js';
+import { AGENT_QUEUE, DEFAULT_QUEUE, PROTOCOL_VERSION, SERVICE_NAME, SERVICE_VERSION, subjectFor, type AgentIdentity } from './subjects.js';
 
 /** What the controller needs from the host that owns the session agents. */
 export interface SessionDirectory {

@@ -83,7 +83,12 @@ export class NatsHost implements SessionDirectory {
       log,
     };
     registry.start();
-    const host = new NatsHost(ctx, { agent, owner: opts.owner, name }, { ...SEED_SPAWN_DEFAULTS, ...opts.defaults }, opts.baseDir ?? process.cwd());
+    const host = new NatsHost(
+      ctx,
+      { agent, owner: opts.owner, name },
+      { ...SEED_SPAWN_DEFAULTS, ...opts.defaults },
+      opts.baseDir ?? process.cwd(),
+    );
     for (const info of await opts.backend.list()) host.#adopt(info);
     await opts.nc.flush();
     host.#beatAll();
@@ -190,7 +195,8 @@ export class NatsHost implements SessionDirectory {
 async function pickControllerName(nc: NatsConnection, agent: string, owner: string, explicit: string | undefined): Promise<string> {
   const taken = await takenNames(nc, agent, owner);
   if (explicit !== undefined) {
-    if (taken.has(explicit)) throw new Error(`nats: another agent already answers as ${agent}.${owner}.${explicit}; stop it or pick another --name`);
+    if (taken.has(explicit))
+      throw new Error(`nats: another agent already answers as ${agent}.${owner}.${explicit}; stop it or pick another --name`);
     return explicit;
   }
   for (let n = 1; n <= MAX_NAME_ATTEMPTS; n++) {
@@ -204,7 +210,12 @@ async function takenNames(nc: NatsConnection, agent: string, owner: string): Pro
   const prefix = `${SERVICE_NAME}.prompt.${agent}.${owner}.`;
   const names = new Set<string>();
   try {
-    const replies = await nc.requestMany(`$SRV.INFO.${SERVICE_NAME}`, '', { strategy: 'stall', maxWait: 1_000, stall: 200, maxMessages: 1_000 });
+    const replies = await nc.requestMany(`$SRV.INFO.${SERVICE_NAME}`, '', {
+      strategy: 'stall',
+      maxWait: 1_000,
+      stall: 200,
+      maxMessages: 1_000,
+    });
     for await (const msg of replies) {
       const info = parseInfo(msg.string());
       for (const ep of info) if (ep.startsWith(prefix)) names.add(ep.slice(prefix.length));

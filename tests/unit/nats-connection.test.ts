@@ -20,7 +20,10 @@ describe('NATS connection settings', () => {
     home = await mkdtemp(path.join(os.tmpdir(), 'ccflow-nats-home-'));
     const dir = path.join(home, 'nats', 'context');
     await mkdir(dir, { recursive: true });
-    await writeFile(path.join(dir, 'dev.json'), JSON.stringify({ description: 'dev', url: 'nats://ctx-host:4333', user: 'ctx-user', password: 'ctx-pass', creds: '' }));
+    await writeFile(
+      path.join(dir, 'dev.json'),
+      JSON.stringify({ description: 'dev', url: 'nats://ctx-host:4333', user: 'ctx-user', password: 'ctx-pass', creds: '' }),
+    );
     await writeFile(path.join(dir, 'other.json'), JSON.stringify({ url: 'nats://other:4222', token: 's3cret' }));
     await writeFile(path.join(home, 'nats', 'context.txt'), 'other\n');
     env = { XDG_CONFIG_HOME: home };
@@ -40,7 +43,10 @@ describe('NATS connection settings', () => {
     assert.equal(viaEnv.server, 'nats://env-host:1');
     assert.equal(viaEnv.user, 'ctx-user');
     assert.equal(viaEnv.creds, undefined, 'an empty context field is no setting');
-    const viaFlags = await resolveNatsFlags({ context: 'dev', server: 'nats://flag-host:2', user: 'flag-user' }, { ...env, NATS_URL: 'nats://env-host:1' });
+    const viaFlags = await resolveNatsFlags(
+      { context: 'dev', server: 'nats://flag-host:2', user: 'flag-user' },
+      { ...env, NATS_URL: 'nats://env-host:1' },
+    );
     assert.equal(viaFlags.server, 'nats://flag-host:2');
     assert.equal(viaFlags.user, 'flag-user');
     assert.equal(viaFlags.password, 'ctx-pass');
@@ -69,10 +75,15 @@ describe('NATS connection settings', () => {
     });
 
     it('connects with user and password, and fails with a wrong one', async () => {
-      const ok = await connect(await connectionOptions(await resolveNatsFlags({ server: withPassword.url, user: 'alice', password: 'wonderland' }, {}), 't'));
+      const ok = await connect(
+        await connectionOptions(await resolveNatsFlags({ server: withPassword.url, user: 'alice', password: 'wonderland' }, {}), 't'),
+      );
       await ok.close();
       await assert.rejects(
-        connect({ ...(await connectionOptions({ server: withPassword.url, user: 'alice', password: 'nope' }, 't')), maxReconnectAttempts: 0 }),
+        connect({
+          ...(await connectionOptions({ server: withPassword.url, user: 'alice', password: 'nope' }, 't')),
+          maxReconnectAttempts: 0,
+        }),
         /authorization/i,
       );
     });

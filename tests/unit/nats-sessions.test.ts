@@ -80,7 +80,10 @@ describe('NATS front end: sessions', () => {
       const query = reply.chunks[2]!.data as { id: string; reply_subject: string; prompt: string };
       assert.equal(query.id, 'toolu_push');
       assert.match(query.reply_subject, /^_INBOX\./);
-      assert.equal(query.prompt, 'Claude wants to use tool: Bash\n{\n  "command": "git push"\n}\nReply \'yes\' to allow or \'no\' to deny.');
+      assert.equal(
+        query.prompt,
+        'Claude wants to use tool: Bash\n{\n  "command": "git push"\n}\nReply \'yes\' to allow or \'no\' to deny.',
+      );
       assert.deepEqual(backend.decisions.at(-1), { id: 'toolu_push', decision: expected, by: 'nats' });
     }
   });
@@ -129,7 +132,10 @@ describe('NATS front end: sessions', () => {
         backend.answerElsewhere('toolu_else', { allow: false, reason: 'denied in the CLI' });
       },
     });
-    assert.deepEqual(reply.chunks.filter((c) => c.type === 'response'), [{ type: 'response', data: 'skipped' }]);
+    assert.deepEqual(
+      reply.chunks.filter((c) => c.type === 'response'),
+      [{ type: 'response', data: 'skipped' }],
+    );
     // The inbox was closed when the request settled: a reply now reaches nobody.
     await assert.rejects(nc.request(inbox, 'yes', { timeout: 5_000 }), /no responders/i);
     assert.deepEqual(backend.decisions, [{ id: 'toolu_else', decision: { allow: false, reason: 'denied in the CLI' }, by: 'elsewhere' }]);
@@ -193,7 +199,10 @@ describe('NATS front end: sessions', () => {
     await startHost('fail', backend);
     const d = await spawn('fail');
     const reply = await promptStream(nc, d.subject, 'go', { barrier: d.status_subject });
-    assert.deepEqual(reply.chunks, [{ type: 'status', data: 'ack' }, { type: 'response', data: 'trying' }]);
+    assert.deepEqual(reply.chunks, [
+      { type: 'status', data: 'ack' },
+      { type: 'response', data: 'trying' },
+    ]);
     assert.deepEqual(reply.error, { code: 500, description: 'MaxTurnsExceeded: the agent used up max_turns (2) | second line' });
     assert.equal(reply.terminators, 1);
     assert.equal(reply.extra, 0);
@@ -242,7 +251,10 @@ describe('NATS front end: sessions', () => {
     assert.equal(reply.error, undefined);
     assert.equal(reply.chunks.find((c) => c.type === 'response')?.data, 'You said: ');
     const list = (await requestJson(nc, 'agents.list.cc-headless.restart.ctl', '')).json as { sessions: { session_id: string }[] };
-    assert.deepEqual(list.sessions.map((s) => s.session_id), ['survivor']);
+    assert.deepEqual(
+      list.sessions.map((s) => s.session_id),
+      ['survivor'],
+    );
   });
 
   it('names a second default controller control-2, and refuses a taken explicit name', async () => {
@@ -279,6 +291,9 @@ describe('NATS front end: sessions', () => {
     nc.publish(d.subject, 'fire and forget');
     const reply = await promptStream(nc, d.subject, 'then a real one');
     assert.equal(reply.error, undefined);
-    assert.deepEqual(backend.prompts.map((p) => p.input.prompt), ['fire and forget', 'then a real one']);
+    assert.deepEqual(
+      backend.prompts.map((p) => p.input.prompt),
+      ['fire and forget', 'then a real one'],
+    );
   });
 });

@@ -31,10 +31,22 @@ describe('live events from stream-json', () => {
   it('yields token deltas, tool calls and results in stream order, and no complete text twice', async () => {
     const bodies = (await fixtureEvents()).flatMap(liveBodies).map((b) => b.body);
     const texts = bodies.filter((b) => b.type === 'text').map((b) => (b.type === 'text' ? b.text : ''));
-    assert.deepEqual(texts, ['Let me look at the files', ' in this directory first', '.', 'There is one file here, ', 'named a.txt, and it is s', 'mall.']);
+    assert.deepEqual(texts, [
+      'Let me look at the files',
+      ' in this directory first',
+      '.',
+      'There is one file here, ',
+      'named a.txt, and it is s',
+      'mall.',
+    ]);
     const kinds = bodies.map((b) => b.type);
     assert.deepEqual(kinds, ['text', 'text', 'text', 'tool_use', 'tool_result', 'text', 'text', 'text']);
-    assert.deepEqual(bodies[3], { type: 'tool_use', id: 'toolu_be0f96a499432c59f64b6f93', name: 'Bash', input: { command: 'ls', description: 'list' } });
+    assert.deepEqual(bodies[3], {
+      type: 'tool_use',
+      id: 'toolu_be0f96a499432c59f64b6f93',
+      name: 'Bash',
+      input: { command: 'ls', description: 'list' },
+    });
     assert.deepEqual(bodies[4], { type: 'tool_result', toolUseId: 'toolu_be0f96a499432c59f64b6f93', output: 'a.txt', isError: false });
   });
 
@@ -96,7 +108,10 @@ describe('live events over NATS', () => {
     await sink.flush();
     await tap.drain();
     tap.close();
-    assert.deepEqual(got.map((e) => e.type), ['text', 'text', 'text', 'tool_use', 'tool_result', 'text', 'text', 'text']);
+    assert.deepEqual(
+      got.map((e) => e.type),
+      ['text', 'text', 'text', 'tool_use', 'tool_result', 'text', 'text', 'text'],
+    );
     assert.equal(
       got.map((e) => (e.type === 'text' ? e.text : '')).join(''),
       'Let me look at the files in this directory first.There is one file here, named a.txt, and it is small.',

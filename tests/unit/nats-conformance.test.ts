@@ -74,7 +74,10 @@ describe('NATS front end: protocol conformance', () => {
       assert.equal(eps[v]?.queue_group, 'q');
     }
     const pings = await all(await new Svcm(nc).client({ strategy: 'stall', maxWait: 2_000, stall: 300 }).ping('agents', controller.id));
-    assert.deepEqual(pings.map((p) => p.id), [controller.id]);
+    assert.deepEqual(
+      pings.map((p) => p.id),
+      [controller.id],
+    );
   });
 
   it("answers the controller's prompt with ack, help text and the terminator, and its status with a beat", async () => {
@@ -92,26 +95,58 @@ describe('NATS front end: protocol conformance', () => {
   });
 
   it('spawns a session that is discoverable by its instance id the moment the reply arrives', async () => {
-    const d = await spawn({ session_id: 'conf-1', model: 'claude-test', allowed_tools: ['Read', 'Edit'], permission_mode: 'acceptEdits', max_lifetime_s: 900 });
+    const d = await spawn({
+      session_id: 'conf-1',
+      model: 'claude-test',
+      allowed_tools: ['Read', 'Edit'],
+      permission_mode: 'acceptEdits',
+      max_lifetime_s: 900,
+    });
     assert.deepEqual(Object.keys(d), [
-      'session_id', 'subject', 'heartbeat_subject', 'status_subject', 'cwd', 'model', 'allowed_tools', 'permission_mode',
-      'max_turns', 'max_lifetime_s', 'created_at', 'instance_id', 'total_cost_usd', 'turn_count',
+      'session_id',
+      'subject',
+      'heartbeat_subject',
+      'status_subject',
+      'cwd',
+      'model',
+      'allowed_tools',
+      'permission_mode',
+      'max_turns',
+      'max_lifetime_s',
+      'created_at',
+      'instance_id',
+      'total_cost_usd',
+      'turn_count',
     ]);
     assert.equal(d.subject, 'agents.prompt.cc-headless.tester.conf-1');
     assert.equal(d.cwd, cwd);
     assert.equal(d.max_turns, 50);
-    const infos: ServiceInfo[] = await all(await new Svcm(nc).client({ strategy: 'count', maxWait: 2_000, maxMessages: 1 }).info('agents', d.instance_id));
+    const infos: ServiceInfo[] = await all(
+      await new Svcm(nc).client({ strategy: 'count', maxWait: 2_000, maxMessages: 1 }).info('agents', d.instance_id),
+    );
     assert.equal(infos.length, 1);
     const info = infos[0]!;
     assert.deepEqual(info.metadata, {
-      agent: 'cc-headless', owner: OWNER, protocol_version: '0.3', role: 'session', cwd, model: 'claude-test',
-      permission_mode: 'acceptEdits', allowed_tools: 'Read,Edit', max_turns: '50', max_lifetime_s: '900',
-      ccflow_task: 'nats-conf-1', session: 'conf-1',
+      agent: 'cc-headless',
+      owner: OWNER,
+      protocol_version: '0.3',
+      role: 'session',
+      cwd,
+      model: 'claude-test',
+      permission_mode: 'acceptEdits',
+      allowed_tools: 'Read,Edit',
+      max_turns: '50',
+      max_lifetime_s: '900',
+      ccflow_task: 'nats-conf-1',
+      session: 'conf-1',
     });
-    assert.deepEqual(info.endpoints.map((e) => [e.name, e.subject, e.queue_group, e.metadata]), [
-      ['prompt', 'agents.prompt.cc-headless.tester.conf-1', 'agents', { max_payload: '1MB', attachments_ok: 'true' }],
-      ['status', 'agents.status.cc-headless.tester.conf-1', 'agents', undefined],
-    ]);
+    assert.deepEqual(
+      info.endpoints.map((e) => [e.name, e.subject, e.queue_group, e.metadata]),
+      [
+        ['prompt', 'agents.prompt.cc-headless.tester.conf-1', 'agents', { max_payload: '1MB', attachments_ok: 'true' }],
+        ['status', 'agents.status.cc-headless.tester.conf-1', 'agents', undefined],
+      ],
+    );
     assert.equal(backend.sessions.get('conf-1')?.permissionMode, 'acceptEdits');
   });
 
@@ -138,7 +173,10 @@ describe('NATS front end: protocol conformance', () => {
 
   it('reads a JSON envelope with attachments, and ends with the SDK-style sentinel request too', async () => {
     const d = await spawn({});
-    const payload = JSON.stringify({ prompt: 'read the attachment', attachments: [{ filename: 'notes.md', content: Buffer.from('# hi').toString('base64') }] });
+    const payload = JSON.stringify({
+      prompt: 'read the attachment',
+      attachments: [{ filename: 'notes.md', content: Buffer.from('# hi').toString('base64') }],
+    });
     const seen: string[] = [];
     for await (const m of await nc.requestMany(d.subject, payload, { strategy: 'sentinel', maxWait: 30_000 })) {
       if (m.data.length === 0) break;
@@ -193,13 +231,30 @@ describe('NATS front end: protocol conformance', () => {
     const entry = list.sessions.find((s) => s.session_id === 'list-1');
     assert.ok(entry);
     assert.deepEqual(Object.keys(entry), [
-      'session_id', 'subject', 'heartbeat_subject', 'status_subject', 'cwd', 'model', 'allowed_tools', 'permission_mode',
-      'max_turns', 'max_lifetime_s', 'remaining_lifetime_s', 'active_request', 'queued_requests', 'created_at', 'last_activity',
-      'total_cost_usd', 'turn_count',
+      'session_id',
+      'subject',
+      'heartbeat_subject',
+      'status_subject',
+      'cwd',
+      'model',
+      'allowed_tools',
+      'permission_mode',
+      'max_turns',
+      'max_lifetime_s',
+      'remaining_lifetime_s',
+      'active_request',
+      'queued_requests',
+      'created_at',
+      'last_activity',
+      'total_cost_usd',
+      'turn_count',
     ]);
     assert.equal(entry.remaining_lifetime_s, 0);
 
-    assert.deepEqual((await requestJson(nc, ctl('stop'), JSON.stringify({ session_id: 'list-1' }))).json, { ok: true, session_id: 'list-1' });
+    assert.deepEqual((await requestJson(nc, ctl('stop'), JSON.stringify({ session_id: 'list-1' }))).json, {
+      ok: true,
+      session_id: 'list-1',
+    });
     assert.deepEqual(backend.stopped.at(-1), 'list-1');
     const after = (await requestJson(nc, ctl('list'), '')).json as { sessions: { session_id: string }[] };
     assert.ok(!after.sessions.some((s) => s.session_id === 'list-1'));

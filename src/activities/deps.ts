@@ -3,6 +3,7 @@ import type { ModelEndpoint } from '../claude/args.js';
 import type { RunTiming } from '../claude/runner.js';
 import type { ProviderName } from '../domain/constants.js';
 import type { SandboxProvider } from '../sandbox/types.js';
+import type { LiveSink } from '../schemas/live-events.js';
 
 /** Everything activities need from the outside world, injected by the worker (or a test). */
 export interface ActivityDeps {
@@ -15,4 +16,9 @@ export interface ActivityDeps {
   /** The task queue only this worker's host listens on (for host-bound sandboxes). */
   hostTaskQueue: string;
   timing?: Partial<RunTiming>;
+  /**
+   * Where runs publish what the agent does as it happens (token deltas, tool calls and results),
+   * for front ends that relay it; absent: nothing is published and claude prints no deltas.
+   */
+  live?: LiveSink;
 }

@@ -19,6 +19,10 @@ import type { Sandbox } from '../sandbox/types.js';
 import type { RunClaudeInput, RunClaudeOutput } from '../schemas/activities.js';
 import { RunProgress } from '../schemas/run-progress.js';
 import type { ActivityDeps } from './deps.js';
+import type { StreamEvent } from '../claude/events.js';
+import { liveBodies } from '../claude/live.js';
+import { LIVE_EVENTS_VERSION, type LiveSink } from '../schemas/live-events.js';
+import { MAX_TEXT_RESULT_CHARS } from '../schemas/task-spec.js';
 import { applicationFailure, toApplicationFailure } from './failures.js';
 import { MAX_ATTEMPT_DIRS } from './lifecycle.js';
 import type { SandboxAccess } from './sandboxes.js';
@@ -33,18 +37,24 @@ export const createRunClaudeActivity = (deps: ActivityDeps, sandboxes: SandboxAc
     const reattach = await findEarlierAttempt(sandbox, baseDir, attempt, ctx.info.heartbeatDetails);
     const runDir = reattach?.runDir ?? `${baseDir}/a${attempt}`;
 
-    await sandbox.writeFile(SANDBOX_FILES.resultSchema, JSON.stringify(input.resultSchema));
-    const mcpConfig = buildMcpConfig({
-      nodeBin: SANDBOX_NODE_BIN,
-      serverPath: SANDBOX_RESULT_SERVER,
-      schemaFile: SANDBOX_FILES.resultSchema,
-      resultFile: SANDBOX_FILES.result,
-      attemptsFile: SANDBOX_FILES.attempts,
-    });
-    await sandbox.writeFile(SANDBOX_FILES.mcpConfig, JSON.stringify(mcpConfig));
+    // A text result is the final message: no result server, no result tool.
+    const submits = input.resultMode !== 'text';
+    if (submits) {
+      await sandbox.writeFile(SANDBOX_FILES.resultSchema, JSON.stringify(input.resultSchema));
+      const mcpConfig = buildMcpConfig({
+        nodeBin: SANDBOX_NODE_BIN,
+        serverPath: SANDBOX_RESULT_SERVER,
+        schemaFile: SANDBOX_FILES.resultSchema,
+        resultFile: SANDBOX_FILES.result,
+        attemptsFile: SANDBOX_FILES.attempts,
+      });
+      await sandbox.writeFile(SANDBOX_FILES.mcpConfig, JSON.stringify(mcpConfig));
+    }
+    const live = liveFeed(deps.live, ctx.info.workflowExecution?.workflowId, input.liveKey);
     const argv = buildClaudeArgs({
       claudeBin: SANDBOX_CLAUDE_BIN,
-      mcpConfigPath: SANDBOX_FILES.mcpConfig,
+      ...(submits ? { mcpConfigPath: SANDBOX_FILES.mcpConfig } : {}),
+      includePartialMessages: live !== undefined,
       permissionMode: input.permissionMode,
       allowedTools: input.allowedTools,
       model: input.model,
@@ -70,6 +80,9 @@ export const createRunClaudeActivity = (deps: ActivityDeps, sandboxes: SandboxAc
         stallMs: input.stallSeconds === undefined ? undefined : input.stallSeconds * 1000,
         onProgress: (p) => ctx.heartbeat(p),
         reattach,
+        expectResultServer: submits,
+        ...(submits ? {} : { resultTextChars: MAX_TEXT_RESULT_CHARS }),
+        ...(live ? { onEvent: live.onEvent } : {}),
       });
       return { ...summary, runDir };
     } catch (err) {
@@ -80,9 +93,26 @@ export const createRunClaudeActivity = (deps: ActivityDeps, sandboxes: SandboxAc
         throw applicationFailure(err.type, message, { details: err.details, attempt });
       }
       throw toApplicationFailure(err, attempt);
+    } finally {
+      // Before the run reports its end, so a relay that sees the turn end has every event (see LiveSink).
+      await live?.flush();
     }
   },
 });
+
+/**
+ * The run's live events: each stream-json event becomes zero or more events named by task and
+ * turn; undefined when the worker publishes none or the run serves no turn.
+ */
+function liveFeed(sink: LiveSink | undefined, taskId: string | undefined, key: string | undefined) {
+  if (!sink || taskId === undefined || key === undefined) return undefined;
+  return {
+    onEvent: (e: StreamEvent): void => {
+      for (const { eid, body } of liveBodies(e)) sink.publish({ v: LIVE_EVENTS_VERSION, taskId, key, eid, ...body });
+    },
+    flush: () => sink.flush(),
+  };
+}
 
 /**
  * Finds the process an earlier attempt of this run started, so a retry follows it instead of

@@ -1,10 +1,10 @@
-import { readFile, readdir, stat } from 'node:fs/promises';
-import path from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { InvalidArgumentError } from 'commander';
 import { describeZodError } from '../schemas/describe-error.js';
 import { compileResultSchema } from '../schemas/result-schema.js';
 import { JsonSchemaObject } from '../schemas/task-spec.js';
 import { UsageError } from './errors.js';
+import { InvalidInputError, readWorkspaceFiles as readFiles } from '../client/index.js';
 
 /** Local input of the commands, read and checked before anything connects; errors name the flag. */
 
@@ -50,33 +50,12 @@ export async function readSchemaFile(file: string, flag = '--schema'): Promise<R
   return parsed.data;
 }
 
-/** Workspace seed files travel in the workflow input, so they are kept small. */
-const MAX_SEED_BYTES = 512 * 1024;
-const SKIP_DIRS = new Set(['.git', 'node_modules']);
-
-/** A directory's files as TaskSpec `files` (relative path → content). */
+/** A directory's files as TaskSpec `files`; the client's reader, with errors that name the flag. */
 export async function readWorkspaceFiles(dir: string): Promise<Record<string, string>> {
-  const info = await stat(dir).catch(() => undefined);
-  if (!info?.isDirectory()) throw new UsageError(`--files: ${dir} is not a directory`);
-  const out: Record<string, string> = {};
-  let total = 0;
-  const walk = async (rel: string): Promise<void> => {
-    for (const entry of await readdir(path.join(dir, rel), { withFileTypes: true })) {
-      const relPath = rel ? `${rel}/${entry.name}` : entry.name;
-      if (entry.isDirectory()) {
-        if (!SKIP_DIRS.has(entry.name)) await walk(relPath);
-      } else if (entry.isFile()) {
-        const content = await readFile(path.join(dir, relPath), 'utf8');
-        total += Buffer.byteLength(content);
-        if (total > MAX_SEED_BYTES) {
-          throw new UsageError(
-            `--files: ${dir} holds more than ${MAX_SEED_BYTES / 1024} KB; seed files travel in workflow history, keep them small`,
-          );
-        }
-        out[relPath] = content;
-      }
-    }
-  };
-  await walk('');
-  return out;
+  try {
+    return await readFiles(dir);
+  } catch (err) {
+    if (err instanceof InvalidInputError) throw new UsageError(`--files: ${err.message}`);
+    throw err;
+  }
 }

@@ -12,7 +12,9 @@ const ENVIRONMENT_HELP = `Environment:
   ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL    model endpoint (read by the worker only)
   CCFLOW_SANDBOX=local|e2b                 the worker's default sandbox provider
   CCFLOW_HOME                              state directory (default ~/.ccflow)
-  CCFLOW_UNSAFE_NO_SANDBOX=1               run agents without bubblewrap (no isolation)`;
+  CCFLOW_UNSAFE_NO_SANDBOX=1               run agents without bubblewrap (no isolation)
+  CCFLOW_NATS_URL, CCFLOW_NATS_CREDS       workers publish live events (token deltas, tool calls) there
+  NATS_URL, NATS_CONTEXT, NATS_CREDS, ...  where \`ccflow nats\` connects (as the nats CLI reads them)`;
 
 /** Loads a command module only when its command runs, so `ccflow status` never loads the worker. */
 const tasks = () => import('./commands/tasks.js');
@@ -156,7 +158,44 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option('--port <port>', 'gRPC port', positiveInteger, 7233)
     .option('--ui-port <port>', 'Web UI port', positiveInteger)
     .option('--db <file>', 'SQLite file')
+    .option('--nats', 'also a nats-server, workers publishing live events to it, and `ccflow nats` on it')
+    .option('--nats-port <port>', 'nats-server client port', positiveInteger, 4222)
     .action((o) => done(infra().then((m) => m.devCommand(o, io))));
+
+  program
+    .command('nats')
+    .description("seed 002's Claude Code agent host on NATS: spawn, prompt and stop sessions, each a durable task")
+    .option('-s, --server <urls>', 'NATS server URLs, comma-separated (default: NATS_URL, the context, nats://127.0.0.1:4222)')
+    .option('--context <name>', 'a nats CLI context (default: NATS_CONTEXT, else the selected one)')
+    .option('--creds <file>', 'user credentials file (JWT and seed)')
+    .option('--nkey <file>', 'nkey seed file')
+    .option('--user <user>', 'user name')
+    .option('--password <password>', 'password')
+    .option('--token <token>', 'authentication token')
+    .option('--tlscert <file>', 'TLS client certificate')
+    .option('--tlskey <file>', 'TLS client key')
+    .option('--tlsca <file>', 'TLS certificate authority')
+    .option('--tlsfirst', 'TLS handshake before the NATS protocol')
+    .option('--owner <token>', 'subject token 4 (default: your user name)')
+    .option('--name <token>', 'controller name, token 5 (default: control, or control-2, ... when taken)')
+    .option('--agent <token>', 'agent token, subject token 3', 'cc-headless')
+    .option('--default-model <name>', 'model of a spawn that names none (default claude-sonnet-4-6)')
+    .option('--default-allowed-tools <list>', 'comma-separated tools of a spawn that lists none (default Read,Glob,Grep)')
+    .addOption(
+      new Option('--default-permission-mode <mode>', 'permission mode of a spawn that names none (default dontAsk)').choices([
+        'default',
+        'acceptEdits',
+        'bypassPermissions',
+        'plan',
+        'dontAsk',
+        'auto',
+      ]),
+    )
+    .option('--default-max-turns <n>', 'turn limit of a spawn that sets none (default 50)', positiveInteger)
+    .option('--default-max-lifetime <seconds>', 'lifetime of a spawn that sets none; 0: no limit (default 1800)', number)
+    .addOption(new Option('--provider <name>', "sessions' sandbox provider (default: the worker default)").choices(PROVIDER_NAMES))
+    .option('--live-subject-prefix <prefix>', 'where workers publish live events (their CCFLOW_LIVE_SUBJECT_PREFIX)', 'ccflow.live')
+    .action((o) => done(import('./commands/nats.js').then((m) => m.natsCommand({ ...o, server: o.server }, io))));
 
   program
     .command('temporal')

@@ -1,4 +1,4 @@
-import { CcflowError } from './errors.js';
+import { CcflowError, TaskClosedError } from './errors.js';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
@@ -37,6 +37,18 @@ export interface FollowUpOpts {
   newWorkflowId?: string;
   /** Called once the path is known (e.g. to tell a person a new task started). */
   onStart?: (what: { kind: 'update' | 'continued'; workflowId: string }) => void;
+  /**
+   * The Update's id. The task names the turn's live events with it, so a caller that chooses it
+   * can follow its own turn as it runs; resending with the same id runs the turn once.
+   * @default a random UUID
+   */
+  updateId?: string;
+  /**
+   * A closed task is continued in a new task (`true`), or the follow-up fails with
+   * TaskClosedError (`false`: for callers whose session ends with its task).
+   * @default true
+   */
+  continueClosed?: boolean;
 }
 
 /** Thrown for a follow-up that cannot be delivered at all (unknown task, not an agentTask). */
@@ -73,7 +85,7 @@ export async function sendFollowUp(
   if (description.status.name === 'RUNNING') {
     o.onStart?.({ kind: 'update', workflowId });
     try {
-      const result = await handle.executeUpdate(followUpUpdate, { args: [input] });
+      const result = await handle.executeUpdate(followUpUpdate, { args: [input], ...(o.updateId ? { updateId: o.updateId } : {}) });
       return { kind: 'update', workflowId, result };
     } catch (err) {
       // Closing right now (refused as TaskClosing, or closed under the Update): wait for it to
@@ -84,9 +96,12 @@ export async function sendFollowUp(
         const now = await handle.describe().catch(() => undefined);
         if (!now || now.status.name === 'RUNNING') throw err;
       }
+      if (o.continueClosed === false)
+        throw new TaskClosedError(`task ${workflowId} is closing and takes no more follow-ups`, { cause: err });
       await handle.result().catch(() => undefined);
     }
   }
+  if (o.continueClosed === false) throw new TaskClosedError(`task ${workflowId} is closed`);
   return continueTask(client, workflowId, input, o);
 }
 

@@ -4,10 +4,19 @@
  */
 export { CcflowClient, type StartOpts } from './client.js';
 export { resolveConnectOpts, type ConnectOpts } from './connection.js';
-export { CcflowError, InvalidInputError, ServerUnreachableError, TaskFailedError, TaskNotFoundError, describeFailure } from './errors.js';
+export {
+  CcflowError,
+  InvalidInputError,
+  ServerUnreachableError,
+  TaskClosedError,
+  TaskFailedError,
+  TaskNotFoundError,
+  describeFailure,
+} from './errors.js';
 export { FollowUpError, type FirstResult, type FollowUpOpts, type FollowUpOutcome } from './follow-up.js';
 export { STATUS_QUERIES, type ListOpts, type ListedTask } from './list.js';
 export { PipelineSpecError } from './pipeline.js';
+export { MAX_SEED_BYTES, readWorkspaceFiles } from './workspace-files.js';
 export type { WatchOpts } from './progress.js';
 export { TaskSpec, type TaskResult, type TaskSpecInput, type TurnSummary } from '../schemas/task-spec.js';
 export type { FollowUpInput, FollowUpResult, PipelineResult, PipelineStepStatus, TaskStatus } from '../schemas/messages.js';

@@ -44,6 +44,10 @@ export const RunClaudeInput = SandboxRef.extend({
   newSessionId: z.string().optional(),
   /** Watchdog: no stream output for this long while no tool runs means a stall. */
   stallSeconds: z.number().optional(),
+  /** `text`: no result tool; the final message is the result (`submit` when absent). */
+  resultMode: z.enum(['submit', 'text']).optional(),
+  /** Which turn this run serves, named in the live events it publishes (schemas/live-events.ts). */
+  liveKey: z.string().optional(),
 });
 export type RunClaudeInput = z.infer<typeof RunClaudeInput>;
 

@@ -49,6 +49,8 @@ export type LiveEventBody = DistributiveOmit<LiveEvent, 'v' | 'taskId' | 'key' |
 export interface LiveSink {
   publish(event: LiveEvent): void;
   flush(): Promise<void>;
+  /** Releases the sink's connection when the worker stops. */
+  close?(): Promise<void>;
 }
 
 /** A task id as one subject token: as it is when it is a plain token, else `=` + base64url. */
@@ -88,6 +90,9 @@ export function toolResultText(content: unknown): string {
   return JSON.stringify(content);
 }
 
-export function capText(text: string, max: number): string {
+export function capText(text: string, max: number): string;
+export function capText(text: string | undefined, max: number): string | undefined;
+export function capText(text: string | undefined, max: number): string | undefined {
+  if (text === undefined) return undefined;
   return text.length > max ? text.slice(0, max) + TRUNCATION_MARKER : text;
 }

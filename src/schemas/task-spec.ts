@@ -7,7 +7,15 @@ import { z } from 'zod';
  * stays zod-free) before it creates anything.
  */
 
-export const PERMISSION_MODES = ['default', 'acceptEdits', 'bypassPermissions', 'dontAsk', 'plan'] as const;
+export const PERMISSION_MODES = ['default', 'acceptEdits', 'bypassPermissions', 'dontAsk', 'plan', 'auto'] as const;
+/**
+ * How a turn hands back its result: `submit`, a JSON object the agent submits through the
+ * result tool, validated against `resultSchema`; `text`, the agent's final message as
+ * `{ "text": ... }` (a conversation, such as a NATS session; no result tool is offered).
+ */
+export const RESULT_MODES = ['submit', 'text'] as const;
+/** How much of a final message a `text` result keeps (it travels in workflow history). */
+export const MAX_TEXT_RESULT_CHARS = 16_000;
 export const SANDBOX_PROVIDERS = ['local', 'e2b'] as const;
 
 /** The result schema used when a task does not give one. */
@@ -83,8 +91,14 @@ export const ContinueFrom = z.strictObject({
 });
 export type ContinueFrom = z.output<typeof ContinueFrom>;
 
-export const TaskSpec = z.strictObject({
-  prompt: z.string().trim().min(1, 'must not be empty').describe('What the agent should do.'),
+/** The task spec's fields; `TaskSpec` adds the checks that span fields. */
+const TaskSpecFields = z.strictObject({
+  prompt: z
+    .string()
+    .trim()
+    .min(1, 'must not be empty')
+    .optional()
+    .describe('What the agent should do. Without one the task opens its sandbox and waits: its first follow-up is its first turn.'),
   resultSchema: JsonSchemaObject.default(DEFAULT_RESULT_SCHEMA).describe('JSON Schema of the result the agent submits.'),
   model: z.string().min(1).optional(),
   allowedTools: z.array(z.string().min(1)).optional().describe('Tools the agent may use without asking.'),
@@ -110,6 +124,12 @@ export const TaskSpec = z.strictObject({
     .default(0)
     .describe('How long the task stays open for follow-ups after each result (0: it ends with its first result).'),
   continueFrom: ContinueFrom.optional().describe("Start from an earlier task's saved session and workspace."),
+  resultMode: z.enum(RESULT_MODES).default('submit').describe('`submit`: a validated JSON result; `text`: the final message.'),
+});
+export const TaskSpec = TaskSpecFields.superRefine((spec, ctx) => {
+  if (spec.prompt === undefined && spec.keepAliveSeconds === 0) {
+    ctx.addIssue({ code: 'custom', path: ['prompt'], message: 'is required unless keepAliveSeconds keeps the task open for follow-ups' });
+  }
 });
 /** What a user writes. */
 export type TaskSpecInput = z.input<typeof TaskSpec>;

@@ -12,6 +12,7 @@ import {
   type ProviderName,
 } from '../domain/constants.js';
 import { PACKAGE_ROOT, ccflowHome } from '../home.js';
+import { DEFAULT_LIVE_SUBJECT_PREFIX } from '../schemas/live-events.js';
 
 /**
  * Everything ccflow reads from its environment, read in one place. Only the worker and the
@@ -37,6 +38,17 @@ export interface WorkerConfig {
   logFormat: 'json' | 'text';
   /** E2B sandboxes; absent when E2B_API_KEY is not set (tasks asking for e2b then fail at once). */
   e2b?: E2BConfig;
+  /** Live events on NATS (CCFLOW_NATS_URL), for front ends that relay them; none when absent. */
+  live?: LiveConfig;
+}
+
+export interface LiveConfig {
+  /** CCFLOW_NATS_URL: one or more comma-separated server URLs. */
+  natsUrl: string;
+  /** CCFLOW_NATS_CREDS: a `.creds` file to authenticate with. */
+  natsCreds?: string;
+  /** CCFLOW_LIVE_SUBJECT_PREFIX; events of a task go to `<prefix>.<task>`. @default 'ccflow.live' */
+  subjectPrefix: string;
 }
 
 export interface E2BConfig {
@@ -91,6 +103,15 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
           domain: env.E2B_DOMAIN || undefined,
         }
       : undefined,
+    ...(env.CCFLOW_NATS_URL
+      ? {
+          live: {
+            natsUrl: env.CCFLOW_NATS_URL,
+            ...(env.CCFLOW_NATS_CREDS ? { natsCreds: env.CCFLOW_NATS_CREDS } : {}),
+            subjectPrefix: env.CCFLOW_LIVE_SUBJECT_PREFIX || DEFAULT_LIVE_SUBJECT_PREFIX,
+          },
+        }
+      : {}),
   };
 }
 

@@ -3,11 +3,15 @@
  * ends to relay. The connection is made in the background and kept up by the client's own
  * reconnects; a worker without a reachable broker runs its agents exactly as before.
  */
-import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connectionOptions, type NatsConnectFlags } from '../frontends/nats/connection.js';
 import { DEFAULT_LIVE_SUBJECT_PREFIX, liveSubject, type LiveEvent, type LiveSink } from '../schemas/live-events.js';
 
 export interface NatsLiveSinkOpts {
-  connection: ConnectionOptions;
+  /** Server and credentials, as the `nats` CLI's flags name them. */
+  connection: NatsConnectFlags;
+  /** Overrides of the client's connection options (tests: no reconnects). */
+  connectOverrides?: { maxReconnectAttempts?: number; waitOnFirstConnect?: boolean };
   /** @default 'ccflow.live' */
   subjectPrefix?: string;
   /**
@@ -27,12 +31,14 @@ export class NatsLiveSink implements LiveSink {
   constructor(private readonly opts: NatsLiveSinkOpts) {
     this.#prefix = opts.subjectPrefix ?? DEFAULT_LIVE_SUBJECT_PREFIX;
     this.#flushTimeoutMs = opts.flushTimeoutMs ?? 2_000;
-    this.#connecting = connect({ name: 'ccflow-worker-live', maxReconnectAttempts: -1, waitOnFirstConnect: true, ...opts.connection }).then(
-      (nc) => {
-        this.#nc = nc;
-      },
-      (err: unknown) => opts.onError?.(err),
-    );
+    this.#connecting = connectionOptions(opts.connection, 'ccflow-worker-live')
+      .then((o) => connect({ ...o, maxReconnectAttempts: -1, waitOnFirstConnect: true, ...opts.connectOverrides }))
+      .then(
+        (nc) => {
+          this.#nc = nc;
+        },
+        (err: unknown) => opts.onError?.(err),
+      );
   }
 
   /** Resolves once the first connection attempt settled (for tests and orderly start-up). */

@@ -6,6 +6,8 @@ import { loadWorkerConfig, type WorkerConfig } from './config.js';
 import { buildProviders } from './providers.js';
 import { createActivityMetrics, installRuntime } from './telemetry.js';
 import { ensureSearchAttributes } from './search-attributes.js';
+import { NatsLiveSink } from './live-nats.js';
+import { describeTarget } from '../frontends/nats/connection.js';
 
 /** The activity dependencies of a worker configured from its environment. */
 export function buildActivityDeps(config: WorkerConfig): ActivityDeps {
@@ -21,6 +23,15 @@ export function buildActivityDeps(config: WorkerConfig): ActivityDeps {
     model: { baseUrl: config.model.baseUrl, apiKey: config.model.apiKey },
     artifacts: new LocalArtifactStore(config.artifactDir),
     hostTaskQueue: config.hostTaskQueue,
+    ...(config.live
+      ? {
+          live: new NatsLiveSink({
+            connection: { server: config.live.natsUrl, ...(config.live.natsCreds ? { creds: config.live.natsCreds } : {}) },
+            subjectPrefix: config.live.subjectPrefix,
+            onError: (err) => console.error(`ccflow worker: live events: ${String(err)}`),
+          }),
+        }
+      : {}),
   };
 }
 
@@ -82,7 +93,11 @@ export async function createWorkers(o: {
   });
   return {
     run: async () => {
-      await Promise.all([shared.run(), host.run()]);
+      try {
+        await Promise.all([shared.run(), host.run()]);
+      } finally {
+        await o.deps.live?.close?.();
+      }
     },
     shutdown: () => {
       shared.shutdown();
@@ -121,7 +136,8 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<v
     console.error(
       `ccflow worker: polling ${config.taskQueue} and ${config.hostTaskQueue} on ${config.address} ` +
         `(sandbox: ${config.defaultProvider}${config.unsafeNoSandbox ? ', UNISOLATED' : ''}; model: ${config.model.baseUrl ?? 'Anthropic API'}` +
-        `${config.metricsPort !== undefined ? `; metrics: http://0.0.0.0:${config.metricsPort}/metrics` : ''})`,
+        `${config.metricsPort !== undefined ? `; metrics: http://0.0.0.0:${config.metricsPort}/metrics` : ''}` +
+        `${config.live ? `; live events: ${config.live.subjectPrefix}.> on ${describeTarget({ server: config.live.natsUrl })}` : ''})`,
     );
     await workers.run();
   } finally {

@@ -19,8 +19,14 @@ export const CcflowCostUsd = defineSearchAttributeKey('CcflowCostUsd', SearchAtt
 export const CcflowTurns = defineSearchAttributeKey('CcflowTurns', SearchAttributeType.INT);
 /** The sandbox provider the task runs in (`local`, `e2b`). */
 export const CcflowSandbox = defineSearchAttributeKey('CcflowSandbox', SearchAttributeType.KEYWORD);
+/**
+ * Who started the task, when a front end did: set by the client at start, e.g.
+ * `nats:cc-headless.alice.control` for the sessions of one NATS controller, which finds its open
+ * sessions again through it after a restart.
+ */
+export const CcflowOrigin = defineSearchAttributeKey('CcflowOrigin', SearchAttributeType.KEYWORD);
 
-export const CCFLOW_SEARCH_ATTRIBUTES = [CcflowStatus, CcflowModel, CcflowCostUsd, CcflowTurns, CcflowSandbox] as const;
+export const CCFLOW_SEARCH_ATTRIBUTES = [CcflowStatus, CcflowModel, CcflowCostUsd, CcflowTurns, CcflowSandbox, CcflowOrigin] as const;
 
 /** How the Temporal CLI names the types (`--search-attribute CcflowStatus=Keyword`). */
 const CLI_TYPE_NAMES: Partial<Record<SearchAttributeType, string>> = {

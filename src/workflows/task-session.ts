@@ -14,6 +14,8 @@ interface Turn {
   prompt: string;
   session: { resume: string } | { fresh: string };
   resultSchema: Record<string, unknown>;
+  /** Names the turn in the task's live events: `start` for the task's prompt, the Update's id for a follow-up. */
+  liveKey: string;
 }
 
 /** What one turn came to: its valid result, where it ran, and what it cost. */
@@ -70,17 +72,35 @@ export class TaskSession {
     }
   }
 
-  /** A follow-up: `--resume` in the current sandbox, or in a new one where the saved session is restored. */
-  async followUp(input: FollowUpInput): Promise<TurnOutcome> {
+  /**
+   * A task without a prompt: its sandbox now (seeded, or holding an earlier task's session), so a
+   * bad seed shows at once, and no turn. Its first follow-up starts the session.
+   */
+  async openIdle(): Promise<void> {
+    this.status.phase = 'creating-sandbox';
+    const entry = await this.pool.create(true);
+    this.status.sandboxId = entry.sandbox.sandboxId;
+    const from = this.spec.continueFrom;
+    if (!from) return;
+    const restored = await this.restore(entry, from);
+    if (!from.workspaceOnly) this.status.sessionId = restored;
+  }
+
+  /**
+   * A follow-up: `--resume` in the current sandbox, or in a new one where the saved session is
+   * restored. A task that opened without a prompt starts its session with its first follow-up.
+   */
+  async followUp(input: FollowUpInput, liveKey: string): Promise<TurnOutcome> {
     const startedAt = Date.now();
     const before = this.totals();
     const sessionId = this.status.sessionId;
-    if (!sessionId)
+    if (!sessionId && this.runCount > 0)
       throw ApplicationFailure.create({ type: 'SessionNotFound', nonRetryable: true, message: 'the task has no session to resume' });
     const turn: Turn = {
-      prompt: taskPromptText(input.prompt),
-      session: { resume: sessionId },
+      prompt: this.promptText(input.prompt),
+      session: sessionId ? { resume: sessionId } : { fresh: uuid4() },
       resultSchema: input.resultSchema ?? this.spec.resultSchema,
+      liveKey,
     };
     let restored = false;
     for (let restart = 0; ; restart++) {
@@ -90,6 +110,12 @@ export class TaskSession {
       const { alive } = await this.pool.activities(entry).probeSandbox(ref);
       if (alive) {
         await this.pool.activities(entry).clearResult(ref);
+      } else if (!sessionId) {
+        // Nothing ran yet, so nothing was saved: a fresh sandbox, seeded as the first one was.
+        this.status.phase = 'creating-sandbox';
+        entry = await this.pool.create(true);
+        this.status.sandboxId = entry.sandbox.sandboxId;
+        this.status.phase = 'following-up';
       } else {
         log.info('the sandbox is gone; restoring the session into a new one', { sandboxId: entry.sandbox.sandboxId });
         this.status.phase = 'creating-sandbox';
@@ -139,9 +165,16 @@ export class TaskSession {
   /** The first turn's prompt, resuming an earlier task's session when the task continues one. */
   private async firstTurn(entry: SandboxEntry): Promise<Turn> {
     const fresh = uuid4();
-    const prompt = taskPromptText(this.spec.prompt);
+    const prompt = this.promptText(this.spec.prompt ?? '');
     const from = this.spec.continueFrom;
-    if (!from) return { prompt, resultSchema: this.spec.resultSchema, session: { fresh } };
+    const liveKey = 'start';
+    if (!from) return { prompt, resultSchema: this.spec.resultSchema, session: { fresh }, liveKey };
+    const restored = await this.restore(entry, from);
+    return { prompt, resultSchema: this.spec.resultSchema, session: from.workspaceOnly ? { fresh } : { resume: restored }, liveKey };
+  }
+
+  /** Restores an earlier task's saved session into a sandbox; returns its session id. */
+  private async restore(entry: SandboxEntry, from: NonNullable<TaskSpec['continueFrom']>): Promise<string> {
     this.status.phase = 'restoring-session';
     this.status.continuedFrom = from.workflowId;
     upsertMemo({ continuedFrom: from.workflowId });
@@ -152,7 +185,12 @@ export class TaskSession {
       sessionId: from.sessionId,
       workspaceOnly: from.workspaceOnly,
     });
-    return { prompt, resultSchema: this.spec.resultSchema, session: from.workspaceOnly ? { fresh } : { resume: restored.sessionId } };
+    return restored.sessionId;
+  }
+
+  /** What the agent is told: the prompt, plus how to hand back a result when it submits one. */
+  private promptText(prompt: string): string {
+    return this.spec.resultMode === 'text' ? prompt : taskPromptText(prompt);
   }
 
   /** Runs a turn in a sandbox, resuming the session with a correction while the result is missing or invalid. */
@@ -161,7 +199,12 @@ export class TaskSession {
     const ref = { sandboxId: entry.sandbox.sandboxId, provider: entry.sandbox.provider };
     const attemptsBefore = this.status.resultAttempts;
     this.status.phase = 'running';
-    let last = await this.run(entry, turn.prompt, turn.session, turn.resultSchema);
+    let last = await this.run(entry, turn.prompt, turn.session, turn.resultSchema, turn.liveKey);
+    if (this.spec.resultMode === 'text') {
+      // The final message is the result: nothing to fetch, nothing to correct.
+      this.status.resultAttempts += 1;
+      return { result: { text: last.resultText ?? '' }, sessionId: last.sessionId };
+    }
     for (;;) {
       this.status.phase = 'fetching-result';
       this.status.resultAttempts += 1;
@@ -182,7 +225,7 @@ export class TaskSession {
       }
       this.status.phase = 'correcting';
       const problem = fetched.status === 'invalid' ? { kind: 'invalid' as const, errors } : { kind: 'missing' as const };
-      last = await this.run(entry, correctivePromptText(problem), { resume: last.sessionId }, turn.resultSchema);
+      last = await this.run(entry, correctivePromptText(problem), { resume: last.sessionId }, turn.resultSchema, turn.liveKey);
     }
   }
 
@@ -192,6 +235,7 @@ export class TaskSession {
     prompt: string,
     session: Turn['session'],
     resultSchema: Record<string, unknown>,
+    liveKey: string,
   ): Promise<RunClaudeOutput> {
     const runName = `run-${++this.runCount}`;
     entry.runNames.push(runName);
@@ -210,6 +254,8 @@ export class TaskSession {
       maxBudgetUsd: spec.maxBudgetUsd === undefined ? undefined : spec.maxBudgetUsd - this.status.totalCostUsd,
       appendSystemPrompt: spec.appendSystemPrompt,
       stallSeconds: spec.timeouts.stallSeconds,
+      liveKey,
+      ...(spec.resultMode === 'text' ? { resultMode: 'text' as const } : {}),
       ...('resume' in session ? { resumeSessionId: session.resume } : { newSessionId: session.fresh }),
     });
     // total_cost_usd is per process: the task's cost is the sum over its runs.

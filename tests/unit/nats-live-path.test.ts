@@ -80,7 +80,7 @@ describe('live events over NATS', () => {
   before(async () => {
     server = await startNatsServer();
     frontNc = await connect({ servers: server.url });
-    sink = new NatsLiveSink({ connection: { servers: server.url } });
+    sink = new NatsLiveSink({ connection: { server: server.url } });
     await sink.ready();
   });
 
@@ -120,7 +120,10 @@ describe('live events over NATS', () => {
   });
 
   it('publishes nothing and never blocks when the broker is unreachable', async () => {
-    const down = new NatsLiveSink({ connection: { servers: 'nats://127.0.0.1:1', maxReconnectAttempts: 0, waitOnFirstConnect: false } });
+    const down = new NatsLiveSink({
+      connection: { server: 'nats://127.0.0.1:1' },
+      connectOverrides: { maxReconnectAttempts: 0, waitOnFirstConnect: false },
+    });
     await down.ready();
     down.publish({ v: LIVE_EVENTS_VERSION, taskId: 't', key: 'k', eid: 'e', type: 'text', text: 'x' });
     await down.flush();

@@ -71,6 +71,11 @@ export interface TurnOutcome {
 
 export interface SessionBackend {
   /**
+   * Whether prompts may carry attachments; sessions announce it as `attachments_ok`.
+   * @default true
+   */
+  readonly attachments?: boolean;
+  /**
    * Starts a session. Rejects with `AgentError(409)` when the id is taken, `AgentError(400)` when
    * the settings cannot be honoured.
    */

@@ -24,7 +24,8 @@ import {
 
 export interface NatsHostOptions {
   nc: NatsConnection;
-  backend: SessionBackend;
+  /** The sessions' backend, or a function that makes it once the controller's identity is known. */
+  backend: SessionBackend | ((identity: AgentIdentity) => SessionBackend);
   /** Subject token 4. */
   owner: string;
   /** Subject token 3. @default 'cc-headless' */
@@ -71,11 +72,13 @@ export class NatsHost implements SessionDirectory {
     }
     const log = opts.log ?? { info: () => undefined, warn: (m, d) => console.error(m, d) };
     const name = await pickControllerName(opts.nc, agent, opts.owner, opts.name);
+    const identity: AgentIdentity = { agent, owner: opts.owner, name };
+    const backend = typeof opts.backend === 'function' ? opts.backend(identity) : opts.backend;
     const registry = new MicroRegistry(opts.nc, SERVICE_NAME, (err) => log.warn('nats: subscription error', err));
     const ctx: HostContext = {
       nc: opts.nc,
       registry,
-      backend: opts.backend,
+      backend,
       agent,
       owner: opts.owner,
       maxPayload: formatMaxPayload(opts.nc.info?.max_payload),
@@ -83,13 +86,8 @@ export class NatsHost implements SessionDirectory {
       log,
     };
     registry.start();
-    const host = new NatsHost(
-      ctx,
-      { agent, owner: opts.owner, name },
-      { ...SEED_SPAWN_DEFAULTS, ...opts.defaults },
-      opts.baseDir ?? process.cwd(),
-    );
-    for (const info of await opts.backend.list()) host.#adopt(info);
+    const host = new NatsHost(ctx, identity, { ...SEED_SPAWN_DEFAULTS, ...opts.defaults }, opts.baseDir ?? process.cwd());
+    for (const info of await backend.list()) host.#adopt(info);
     await opts.nc.flush();
     host.#beatAll();
     host.#timers.push(
@@ -97,7 +95,7 @@ export class NatsHost implements SessionDirectory {
       setInterval(() => host.#sweepLifetimes(), LIFETIME_SWEEP_MS),
       setInterval(() => void host.reconcile().catch((err: unknown) => log.warn('nats: reconcile failed', err)), ctx.timing.reconcileMs),
     );
-    log.info(`nats: controller listening on ${subjectFor('prompt', host.controller.identity)}`, { sessions: host.#agents.size });
+    log.info(`nats: controller listening on ${subjectFor('prompt', identity)} (${host.#agents.size} open session(s) registered)`);
     return host;
   }
 

@@ -11,6 +11,9 @@ export type {
   TurnOutcome,
 } from './backend.js';
 export { AgentError } from './reply.js';
+export { CcflowSessionBackend, type CcflowBackendOpts } from './ccflow-backend.js';
+export { connectionOptions, describeTarget, resolveNatsFlags, type NatsConnectFlags } from './connection.js';
+export type { AgentIdentity } from './subjects.js';
 export { SEED_SPAWN_DEFAULTS, SEED_PERMISSION_MODES, type SpawnDefaults, type SeedPermissionMode } from './controller-requests.js';
 export { DEFAULT_HOST_TIMING, type HostTiming, type FrontendLogger } from './host-context.js';
 export { DEFAULT_AGENT_TOKEN, DEFAULT_CONTROLLER_NAME, PROTOCOL_VERSION, sanitizeToken, isValidToken } from './subjects.js';

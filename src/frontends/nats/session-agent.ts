@@ -59,7 +59,7 @@ export class SessionAgent {
           name: 'prompt',
           subject: subjectFor('prompt', id),
           queueGroup: AGENT_QUEUE,
-          metadata: { max_payload: ctx.maxPayload, attachments_ok: 'true' },
+          metadata: { max_payload: ctx.maxPayload, attachments_ok: String(ctx.backend.attachments ?? true) },
           handler: (msg) => this.#onPrompt(msg),
         },
         {
@@ -161,7 +161,8 @@ export class SessionAgent {
       ...local,
       ...info,
       createdAt: local.createdAt,
-      ...(stale ? { turnCount: local.turnCount, totalCostUsd: local.totalCostUsd, lastActivity: local.lastActivity } : {}),
+      ...(stale ? { turnCount: local.turnCount, totalCostUsd: local.totalCostUsd } : {}),
+      lastActivity: info.lastActivity > local.lastActivity ? info.lastActivity : local.lastActivity,
     };
   }
 

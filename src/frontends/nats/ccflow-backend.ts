@@ -1,0 +1,187 @@
+/**
+ * NATS sessions as ccflow tasks, through the client library only. A session is an agentTask
+ * started without a prompt and kept open (its sandbox is made at spawn; each prompt is a
+ * follow-up in the same Claude session; stop closes it). Its settings ride in the task's memo and
+ * its controller in the `CcflowOrigin` search attribute, so a restarted front end finds its open
+ * sessions in Temporal. Turn output streams from the worker's live events, relayed per turn.
+ */
+import { randomUUID } from 'node:crypto';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { z } from 'zod';
+import {
+  InvalidInputError,
+  TaskClosedError,
+  TaskNotFoundError,
+  describeFailure,
+  readWorkspaceFiles,
+  type CcflowClient,
+  type ListedTask,
+  type TaskSpecInput,
+} from '../../client/index.js';
+import type { SessionBackend, SessionInfo, SessionSettings, TurnEvent, TurnInput, TurnOutcome } from './backend.js';
+import { SEED_PERMISSION_MODES } from './controller-requests.js';
+import { LiveRelay } from './live-relay.js';
+import { AgentError } from './reply.js';
+import type { AgentIdentity } from './subjects.js';
+
+/** The longest a task stays open without a prompt (the TaskSpec's keep-alive limit). */
+const MAX_KEEP_ALIVE_S = 7 * 24 * 3600;
+/** A turn in flight when a session's lifetime ends may finish; the task's deadline allows it this long. */
+const LIFETIME_GRACE_S = 3600;
+/** A session without a lifetime limit still has a task deadline; a year stands for "none". */
+const UNLIMITED_TASK_S = 365 * 24 * 3600;
+
+/** What the task's memo keeps of a session: enough to register it again after a restart. */
+const SessionMemo = z.object({
+  sessionId: z.string(),
+  cwd: z.string(),
+  model: z.string(),
+  allowedTools: z.array(z.string()),
+  permissionMode: z.enum(SEED_PERMISSION_MODES),
+  maxTurns: z.number(),
+  maxLifetimeS: z.number(),
+  createdAt: z.string(),
+});
+type SessionMemo = z.infer<typeof SessionMemo>;
+const MEMO_KEY = 'natsSession';
+
+export interface CcflowBackendOpts {
+  client: CcflowClient;
+  /** The connection live events arrive on (the front end's own). */
+  nc: NatsConnection;
+  /** The controller this backend serves; its sessions are tasks with this origin. */
+  identity: AgentIdentity;
+  /** TaskSpec fields every session gets (sandbox provider, timeouts, ...); spawn settings win. */
+  taskDefaults?: Partial<TaskSpecInput>;
+  /** @default 'ccflow.live' */
+  liveSubjectPrefix?: string;
+}
+
+export class CcflowSessionBackend implements SessionBackend {
+  /** Files of a prompt would have to travel through the task's history into its sandbox: not offered yet. */
+  readonly attachments = false;
+  readonly #client: CcflowClient;
+  readonly #relay: LiveRelay;
+  readonly #origin: string;
+  readonly #prefix: string;
+
+  constructor(private readonly opts: CcflowBackendOpts) {
+    this.#client = opts.client;
+    this.#relay = new LiveRelay(opts.nc, opts.liveSubjectPrefix);
+    const { agent, owner, name } = opts.identity;
+    this.#origin = `nats:${agent}.${owner}.${name}`;
+    this.#prefix = `nats.${agent}.${owner}.${name}.`;
+  }
+
+  /** The task of a session: readable in Web UI, unique per controller and session id. */
+  taskId(sessionId: string): string {
+    return `${this.#prefix}${sessionId}`;
+  }
+
+  async spawn(s: SessionSettings): Promise<SessionInfo> {
+    const workflowId = this.taskId(s.sessionId);
+    const existing = await this.#client.describe(workflowId).catch((err: unknown) => {
+      if (err instanceof TaskNotFoundError) return undefined;
+      throw err;
+    });
+    if (existing?.status === 'running') throw new AgentError(409, 'session already exists');
+    let files: Record<string, string>;
+    try {
+      files = await readWorkspaceFiles(s.cwd);
+    } catch (err) {
+      if (err instanceof InvalidInputError) throw new AgentError(400, `cwd cannot seed the session: ${err.message}`);
+      throw err;
+    }
+    const createdAt = new Date();
+    const lifetime = s.maxLifetimeS > 0 ? Math.ceil(s.maxLifetimeS) : undefined;
+    const defaults = this.opts.taskDefaults ?? {};
+    const spec: TaskSpecInput = {
+      ...defaults,
+      resultMode: 'text',
+      ...(Object.keys(files).length > 0 ? { files } : {}),
+      model: s.model,
+      allowedTools: s.allowedTools,
+      permissionMode: s.permissionMode,
+      maxTurns: s.maxTurns,
+      // The front end closes the session when its lifetime ends; the keep-alive window and the
+      // deadline end it too when no front end is running then.
+      keepAliveSeconds: Math.min(lifetime ?? MAX_KEEP_ALIVE_S, MAX_KEEP_ALIVE_S),
+      timeouts: { ...defaults.timeouts, taskSeconds: lifetime !== undefined ? lifetime + LIFETIME_GRACE_S : UNLIMITED_TASK_S },
+    };
+    const memo: SessionMemo = { ...s, createdAt: createdAt.toISOString() };
+    try {
+      await this.#client.start(spec, { workflowId, origin: this.#origin, memo: { [MEMO_KEY]: memo } });
+    } catch (err) {
+      if (err instanceof InvalidInputError) throw new AgentError(400, err.message);
+      throw new AgentError(400, `failed to register session agent: ${describeFailure(err)}`);
+    }
+    return { ...s, createdAt, lastActivity: createdAt, totalCostUsd: 0, turnCount: 0, taskId: workflowId };
+  }
+
+  async prompt(sessionId: string, input: TurnInput, onEvent: (event: TurnEvent) => void): Promise<TurnOutcome> {
+    if (input.attachments.length > 0) throw new AgentError(400, 'attachments are not supported by ccflow sessions');
+    const workflowId = this.taskId(sessionId);
+    // The Update's id names this turn's live events: listen before sending, so none is missed.
+    const updateId = randomUUID();
+    const tap = await this.#relay.tap(workflowId, updateId, onEvent);
+    try {
+      const out = await this.#client.followUp(workflowId, { prompt: input.prompt }, { updateId, continueClosed: false });
+      if (out.kind !== 'update') throw new AgentError(503, 'session stopped');
+      await tap.drain();
+      const text = out.result.result['text'];
+      return {
+        turnCostUsd: out.result.costUsd,
+        totalCostUsd: out.result.totalCostUsd,
+        ...(tap.textSeen ? {} : { unstreamedText: typeof text === 'string' ? text : JSON.stringify(out.result.result) }),
+      };
+    } catch (err) {
+      if (err instanceof AgentError) throw err;
+      if (err instanceof TaskClosedError || err instanceof TaskNotFoundError) throw new AgentError(503, 'session stopped');
+      throw new AgentError(500, describeFailure(err));
+    } finally {
+      tap.close();
+    }
+  }
+
+  async stop(sessionId: string): Promise<void> {
+    try {
+      await this.#client.close(this.taskId(sessionId));
+    } catch (err) {
+      if (err instanceof TaskNotFoundError) throw new AgentError(404, `no such session: ${sessionId}`);
+      throw err;
+    }
+  }
+
+  async list(): Promise<SessionInfo[]> {
+    const open = await this.#client.list({ origin: this.#origin, status: 'running', limit: 10_000 });
+    const infos = await Promise.all(open.map((t) => this.#info(t)));
+    return infos.filter((i): i is SessionInfo => i !== undefined);
+  }
+
+  async get(sessionId: string): Promise<SessionInfo | undefined> {
+    const task = await this.#client.describe(this.taskId(sessionId)).catch((err: unknown) => {
+      if (err instanceof TaskNotFoundError) return undefined;
+      throw err;
+    });
+    return task?.status === 'running' ? this.#info(task) : undefined;
+  }
+
+  /** A session from its task: settings from the memo, turns and cost from the task's status. */
+  async #info(task: ListedTask): Promise<SessionInfo | undefined> {
+    const memo = SessionMemo.safeParse(task.memo?.[MEMO_KEY]);
+    if (!memo.success) return undefined;
+    const status = await this.#client.taskStatus(task.workflowId).catch(() => undefined);
+    const { createdAt, ...settings } = memo.data;
+    const turns = status?.turns ?? [];
+    const lastDone = turns.filter((t) => t.result !== undefined || t.error !== undefined).length;
+    return {
+      ...settings,
+      createdAt: new Date(createdAt),
+      lastActivity: new Date(createdAt),
+      totalCostUsd: status?.totalCostUsd ?? task.costUsd ?? 0,
+      turnCount: lastDone,
+      ...(status?.sessionId ? { claudeSessionId: status.sessionId } : {}),
+      taskId: task.workflowId,
+    };
+  }
+}

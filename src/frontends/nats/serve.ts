@@ -77,7 +77,9 @@ export async function startNatsFrontend(o: NatsFrontendOpts): Promise<NatsFronte
     });
     const id = host.controller.identity;
 
-    o.log.info(`nats: connected to ${target}; control endpoints ${['spawn', 'stop', 'list'].map((v) => subjectFor(v as 'spawn', id)).join(' ')}`);
+    o.log.info(
+      `nats: connected to ${target}; control endpoints ${['spawn', 'stop', 'list'].map((v) => subjectFor(v as 'spawn', id)).join(' ')}`,
+    );
     return {
       host,
       nc,

@@ -22,6 +22,7 @@ const Service = z.object({
   ports: z.array(z.string()).optional(),
   expose: z.array(z.string()).optional(),
   volumes: z.array(z.string()).optional(),
+  command: z.array(z.string()).optional(),
 });
 const Compose = z.object({
   services: z.record(z.string(), Service),
@@ -44,7 +45,7 @@ function sourceText(dir = path.join(PACKAGE_ROOT, 'src')): string {
 }
 
 test('compose has PostgreSQL, Temporal, its Web UI and ccflow workers, wired to each other', () => {
-  assert.deepEqual(Object.keys(services).sort(), ['postgresql', 'temporal', 'temporal-ui', 'worker']);
+  assert.deepEqual(Object.keys(services).sort(), ['nats', 'nats-frontend', 'postgresql', 'temporal', 'temporal-ui', 'worker']);
   for (const [name, s] of Object.entries(services)) {
     assert.ok(s.image || s.build, `${name} has an image or a build`);
     const deps = Array.isArray(s.depends_on) ? s.depends_on : Object.keys(s.depends_on ?? {});
@@ -70,11 +71,24 @@ test('compose has PostgreSQL, Temporal, its Web UI and ccflow workers, wired to 
   const frontend = `temporal:${(services.temporal?.ports?.[0] ?? '').split(':').at(-1)}`;
   assert.equal(env('temporal-ui').TEMPORAL_ADDRESS, frontend);
   assert.equal(env('worker').TEMPORAL_ADDRESS, frontend);
-  assert.deepEqual(services.worker?.depends_on, ['temporal']);
+  assert.deepEqual(services.worker?.depends_on, ['temporal', 'nats']);
 
   // Images pinned to the versions ccflow is tested with (the dev server's server and UI).
   assert.match(services.temporal?.image ?? '', /^temporalio\/auto-setup:\d+\.\d+\.\d+$/);
   assert.match(services['temporal-ui']?.image ?? '', /^temporalio\/ui:\d+\.\d+\.\d+$/);
+});
+
+test('the NATS front end and the workers meet on the nats service, pinned to the tested version', () => {
+  const pkg = JSON.parse(read('package.json')) as { ccflow: { tools: Record<string, string> } };
+  assert.equal(services.nats?.image, `nats:${pkg.ccflow.tools['nats-server']}`);
+  assert.ok(services.nats?.ports?.includes('4222:4222'));
+  const url = 'nats://nats:4222';
+  assert.equal(env('worker').CCFLOW_NATS_URL, url);
+  const frontend = services['nats-frontend'];
+  assert.equal(frontend?.image, services.worker?.image, 'the front end runs the ccflow image');
+  assert.deepEqual(frontend?.command?.slice(0, 3), ['nats', '--server', url]);
+  assert.equal(env('nats-frontend').TEMPORAL_ADDRESS, env('worker').TEMPORAL_ADDRESS);
+  assert.deepEqual(frontend?.depends_on, ['temporal', 'nats']);
 });
 
 test('every variable the worker gets is one ccflow reads; every ${VAR} is in .env.example', () => {

@@ -1,5 +1,6 @@
 import { DEFAULT_RUN_TIMING, type RunTiming } from '../claude/runner.js';
 import type { ActivityDeps } from './deps.js';
+import { createAttachmentActivities } from './attachments.js';
 import { createLifecycleActivities } from './lifecycle.js';
 import { createResultActivities } from './result.js';
 import { createRunClaudeActivity } from './run-claude.js';
@@ -23,6 +24,7 @@ export const createActivities = (deps: ActivityDeps) => {
     ...createLifecycleActivities(deps, sandboxes),
     ...createRunClaudeActivity(deps, sandboxes, timing),
     ...createResultActivities(sandboxes),
+    ...createAttachmentActivities(sandboxes),
     ...createSessionActivities({ sandboxes, providers: deps.providers, artifacts: deps.artifacts, pollIntervalMs: timing.pollIntervalMs }),
   };
 };

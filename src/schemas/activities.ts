@@ -97,3 +97,12 @@ export const DestroyedSandbox = z.object({
   artifactsSaved: z.number().int(),
 });
 export type DestroyedSandbox = z.infer<typeof DestroyedSandbox>;
+
+export const StageAttachmentsInput = SandboxRef.extend({
+  /** The turn they come with; each turn's files get a directory of their own. */
+  turn: z.number().int().positive(),
+  files: z.array(z.object({ filename: z.string(), contentBase64: z.string() })),
+});
+export type StageAttachmentsInput = z.infer<typeof StageAttachmentsInput>;
+export const StagedAttachments = z.object({ paths: z.array(z.string()) });
+export type StagedAttachments = z.infer<typeof StagedAttachments>;

@@ -200,7 +200,7 @@ export async function agentTask(input: unknown, open?: OpenTask): Promise<TaskRe
     const startedTurn = Date.now();
     const before = { numTurns: status.numTurns, costUsd: status.totalCostUsd };
     try {
-      const out = await session.followUp(ticket.input, ticket.liveKey);
+      const out = await session.followUp(ticket.input, ticket.liveKey, ticket.record.turn);
       await session.save(out.entry, out.sessionId, ticket.record.turn);
       record(ticket.record, out);
       ticket.resolve(followUpResult(ticket.record.turn, out));

@@ -1,5 +1,5 @@
 import { ApplicationFailure, isCancellation, log, upsertMemo, uuid4, workflowInfo } from '@temporalio/workflow';
-import { correctivePromptText, taskPromptText } from '../domain/prompts.js';
+import { correctivePromptText, taskPromptText, withAttachmentPaths } from '../domain/prompts.js';
 import type { FetchedResult, RunClaudeOutput } from '../schemas/activities.js';
 import type { FollowUpInput, TaskStatus } from '../schemas/messages.js';
 import type { TaskSpec } from '../schemas/task-spec.js';
@@ -90,7 +90,7 @@ export class TaskSession {
    * A follow-up: `--resume` in the current sandbox, or in a new one where the saved session is
    * restored. A task that opened without a prompt starts its session with its first follow-up.
    */
-  async followUp(input: FollowUpInput, liveKey: string): Promise<TurnOutcome> {
+  async followUp(input: FollowUpInput, liveKey: string, turnNumber: number): Promise<TurnOutcome> {
     const startedAt = Date.now();
     const before = this.totals();
     const sessionId = this.status.sessionId;
@@ -132,7 +132,11 @@ export class TaskSession {
         this.status.phase = 'following-up';
       }
       try {
-        const out = await this.untilValid(entry, turn);
+        const staged = await this.stage(entry, input, turnNumber);
+        const out = await this.untilValid(
+          entry,
+          staged ? { ...turn, prompt: this.promptText(withAttachmentPaths(input.prompt, staged)) } : turn,
+        );
         return { ...out, entry, ...this.since(before, startedAt), restored };
       } catch (err) {
         if (restart < MAX_SANDBOX_RESTARTS && failureType(err) === 'SandboxLost') continue;
@@ -186,6 +190,18 @@ export class TaskSession {
       workspaceOnly: from.workspaceOnly,
     });
     return restored.sessionId;
+  }
+
+  /** Writes a follow-up's attachments into the sandbox it runs in; their paths, or undefined without any. */
+  private async stage(entry: SandboxEntry, input: FollowUpInput, turn: number): Promise<string[] | undefined> {
+    if (!input.attachments || input.attachments.length === 0) return undefined;
+    const { paths } = await this.pool.activities(entry).stageAttachments({
+      sandboxId: entry.sandbox.sandboxId,
+      provider: entry.sandbox.provider,
+      turn,
+      files: input.attachments,
+    });
+    return paths;
   }
 
   /** What the agent is told: the prompt, plus how to hand back a result when it submits one. */

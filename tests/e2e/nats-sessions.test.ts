@@ -34,6 +34,9 @@ const script = {
         { text: FIRST_TEXT, toolUse: [{ name: 'Bash', input: { command: GATED_LS, description: 'List the files once released' } }] },
         { text: FINAL_TEXT },
         { text: SECOND_TEXT },
+        // Turn 3 brings an attachment; its path is announced in the prompt (the 3rd turn, the 1st file).
+        { toolUse: [{ name: 'Read', input: { file_path: `${SANDBOX_WORKDIR}/.ccflow-attachments/turn-3/1-hello.txt` } }] },
+        { text: 'The attachment says hello.' },
       ],
     },
   ],
@@ -182,11 +185,24 @@ describe('ccflow nats: sessions are ccflow tasks', () => {
     assert.equal(cost.total_cost_usd, status.totalCostUsd);
   });
 
+  test('attachments of a JSON envelope reach the sandbox, and the agent reads them', async () => {
+    const envelope = {
+      prompt: 'read the attachment',
+      attachments: [{ filename: 'hello.txt', content: Buffer.from('hello from NATS').toString('base64') }],
+    };
+    const reply = await promptStream(nc, session.subject, JSON.stringify(envelope));
+    assert.equal(reply.error, undefined, JSON.stringify(reply.error));
+    const result = reply.chunks.find((c) => String(c.data).startsWith('tool_result:'));
+    assert.match(String(result?.data), /hello from NATS/);
+    const status = await client.taskStatus(taskId);
+    assert.deepEqual(status.turns[2]?.result, { text: 'The attachment says hello.' });
+  });
+
   test('list finds the open task; stop closes it; then it is unknown', async () => {
     const listed = (await requestJson(nc, ctl('list'), '')).json as { sessions: Record<string, unknown>[] };
     const entry = listed.sessions.find((s) => s.session_id === session.session_id);
     assert.ok(entry);
-    assert.equal(entry.turn_count, 2);
+    assert.equal(entry.turn_count, 3);
     assert.equal(entry.cwd, cwd);
     assert.deepEqual(
       await new CcflowClient(h.client, h.taskQueue)
@@ -197,10 +213,13 @@ describe('ccflow nats: sessions are ccflow tasks', () => {
 
     const stopped = await requestJson(nc, ctl('stop'), JSON.stringify({ session_id: session.session_id }));
     assert.deepEqual(stopped.json, { ok: true, session_id: session.session_id });
-    const result = await client.result(taskId);
-    assert.equal(result.turns?.length, 2);
-    await assert.rejects(nc.request(session.subject, 'anyone?', { timeout: 5_000 }), /no responders/i);
+    // At once, while the task still tears down, and after: the session is gone either way.
     const again = await requestJson(nc, ctl('stop'), JSON.stringify({ session_id: session.session_id }));
     assert.deepEqual(again.error, { code: 404, description: `no such session: ${session.session_id}` });
+    const result = await client.result(taskId);
+    assert.equal(result.turns?.length, 3);
+    await assert.rejects(nc.request(session.subject, 'anyone?', { timeout: 5_000 }), /no responders/i);
+    const later = await requestJson(nc, ctl('stop'), JSON.stringify({ session_id: session.session_id }));
+    assert.deepEqual(later.error, { code: 404, description: `no such session: ${session.session_id}` });
   });
 });

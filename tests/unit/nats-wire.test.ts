@@ -14,7 +14,8 @@ import {
   toolUseChunk,
 } from '../../src/frontends/nats/chunks.js';
 import { SEED_SPAWN_DEFAULTS, parseSpawnRequest, parseStopRequest } from '../../src/frontends/nats/controller-requests.js';
-import { parsePromptPayload, safeFilename, withAttachmentPaths } from '../../src/frontends/nats/envelope.js';
+import { safeAttachmentName as safeFilename, withAttachmentPaths } from '../../src/domain/prompts.js';
+import { parsePromptPayload } from '../../src/frontends/nats/envelope.js';
 import { normalizeReply, queryPrompt } from '../../src/frontends/nats/permission.js';
 import { AgentError, sanitizeDescription } from '../../src/frontends/nats/reply.js';
 import { formatMaxPayload, isValidToken, sanitizeToken, subjectFor } from '../../src/frontends/nats/subjects.js';

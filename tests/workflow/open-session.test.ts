@@ -114,6 +114,24 @@ describe('a task without a prompt', () => {
   });
 });
 
+describe('attachments', () => {
+  test("are staged in the turn's sandbox and announced at the top of its prompt", async () => {
+    await withWorker(env, { run: () => ({ resultText: 'read it' }) }, async ({ taskQueue, fake }) => {
+      const h = await start(taskQueue, { keepAliveSeconds: 3600, resultMode: 'text' });
+      await opened(h);
+      const files = [{ filename: 'notes.md', contentBase64: Buffer.from('# hi').toString('base64') }];
+      await h.executeUpdate(followUpUpdate, { args: [{ prompt: 'read the notes', attachments: files }] });
+      assert.deepEqual(fake.inputs('stageAttachments'), [{ sandboxId: 'sbx-1', provider: 'local', turn: 1, files }]);
+      assert.equal(
+        fake.inputs<RunClaudeInput>('runClaude')[0]?.prompt,
+        '[Attachments available at the following absolute paths]\n- /staged/turn-1/1-notes.md\n\nread the notes',
+      );
+      await h.signal(closeSignal);
+      await h.result();
+    });
+  });
+});
+
 describe('turn keys', () => {
   test("the task's own prompt runs under 'start', corrective resumes under their turn's key", async () => {
     await withWorker(

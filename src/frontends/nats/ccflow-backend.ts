@@ -18,6 +18,7 @@ import {
   type ListedTask,
   type TaskSpecInput,
 } from '../../client/index.js';
+import { MAX_ATTACHMENT_BYTES } from '../../domain/prompts.js';
 import type { SessionBackend, SessionInfo, SessionSettings, TurnEvent, TurnInput, TurnOutcome } from './backend.js';
 import { SEED_PERMISSION_MODES } from './controller-requests.js';
 import { LiveRelay } from './live-relay.js';
@@ -44,6 +45,7 @@ const SessionMemo = z.object({
 });
 type SessionMemo = z.infer<typeof SessionMemo>;
 const MEMO_KEY = 'natsSession';
+const CLOSING_PHASES = new Set(['closing', 'destroying-sandbox', 'done', 'failed']);
 
 export interface CcflowBackendOpts {
   client: CcflowClient;
@@ -58,8 +60,8 @@ export interface CcflowBackendOpts {
 }
 
 export class CcflowSessionBackend implements SessionBackend {
-  /** Files of a prompt would have to travel through the task's history into its sandbox: not offered yet. */
-  readonly attachments = false;
+  /** Attachments ride in the follow-up (so in history: at most 512 KB) and are staged in the sandbox. */
+  readonly attachments = true;
   readonly #client: CcflowClient;
   readonly #relay: LiveRelay;
   readonly #origin: string;
@@ -119,13 +121,21 @@ export class CcflowSessionBackend implements SessionBackend {
   }
 
   async prompt(sessionId: string, input: TurnInput, onEvent: (event: TurnEvent) => void): Promise<TurnOutcome> {
-    if (input.attachments.length > 0) throw new AgentError(400, 'attachments are not supported by ccflow sessions');
+    const bytes = input.attachments.reduce((n, a) => n + a.content.length, 0);
+    if (bytes > MAX_ATTACHMENT_BYTES) {
+      throw new AgentError(400, `failed to stage attachments: more than ${MAX_ATTACHMENT_BYTES / 1024} KB in all`);
+    }
     const workflowId = this.taskId(sessionId);
     // The Update's id names this turn's live events: listen before sending, so none is missed.
     const updateId = randomUUID();
     const tap = await this.#relay.tap(workflowId, updateId, onEvent);
     try {
-      const out = await this.#client.followUp(workflowId, { prompt: input.prompt }, { updateId, continueClosed: false });
+      const attachments = input.attachments.map((a) => ({ filename: a.filename, contentBase64: a.content.toString('base64') }));
+      const out = await this.#client.followUp(
+        workflowId,
+        { prompt: input.prompt, ...(attachments.length > 0 ? { attachments } : {}) },
+        { updateId, continueClosed: false },
+      );
       if (out.kind !== 'update') throw new AgentError(503, 'session stopped');
       await tap.drain();
       const text = out.result.result['text'];
@@ -171,6 +181,8 @@ export class CcflowSessionBackend implements SessionBackend {
     const memo = SessionMemo.safeParse(task.memo?.[MEMO_KEY]);
     if (!memo.success) return undefined;
     const status = await this.#client.taskStatus(task.workflowId).catch(() => undefined);
+    // A task that is closing has been stopped (or expired): it takes no more prompts.
+    if (status && CLOSING_PHASES.has(status.phase)) return undefined;
     const { createdAt, ...settings } = memo.data;
     const turns = status?.turns ?? [];
     const lastDone = turns.filter((t) => t.result !== undefined || t.error !== undefined).length;

@@ -113,6 +113,9 @@ export class Controller {
   async #stop(msg: Msg): Promise<Record<string, unknown>> {
     const sessionId = parseStopRequest(msg.data);
     const local = this.sessions.get(sessionId);
+    // Not registered here: stop only what the backend still holds open (a session stopped a
+    // moment ago may still be closing there, and is gone all the same).
+    if (!local && !(await this.ctx.backend.get(sessionId))) throw new AgentError(404, `no such session: ${sessionId}`);
     try {
       await this.ctx.backend.stop(sessionId);
     } catch (err) {

@@ -71,20 +71,3 @@ function parseAttachment(raw: unknown, i: number): Attachment {
   }
   return { filename: parsed.data.filename, content: Buffer.from(parsed.data.content, 'base64') };
 }
-
-const FILENAME_MAX = 255;
-
-/** A filename that is safe on any file system: odd runs become `_`, no leading dots. */
-export function safeFilename(name: string): string {
-  const safe = name
-    .replace(/[^A-Za-z0-9._-]+/g, '_')
-    .replace(/^\.+/, (dots) => '_'.repeat(dots.length))
-    .slice(0, FILENAME_MAX);
-  return safe.length > 0 ? safe : 'file';
-}
-
-/** The prompt text with the staged paths announced first, as seed 002 words it. */
-export function withAttachmentPaths(prompt: string, paths: readonly string[]): string {
-  if (paths.length === 0) return prompt;
-  return ['[Attachments available at the following absolute paths]', ...paths.map((p) => `- ${p}`), '', prompt].join('\n');
-}

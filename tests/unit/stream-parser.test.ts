@@ -50,7 +50,11 @@ const lines = {
     permission_denials: [],
   },
   otherSystem: { type: 'system', subtype: 'api_retry', session_id: SESSION },
-  partial: { type: 'stream_event', uuid: 'u1', event: { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Hel' } } },
+  partial: {
+    type: 'stream_event',
+    uuid: 'u1',
+    event: { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Hel' } },
+  },
   future: { type: 'hook_event', hook: 'PreToolUse' },
 };
 const jsonl = (...objs: unknown[]) => objs.map((o) => JSON.stringify(o)).join('\n') + '\n';

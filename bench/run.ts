@@ -1,11 +1,12 @@
 /**
  * `npm run bench`: ccflow's overhead against raw `claude -p`, concurrency, worker memory and
- * event-loop lag, stream parsing and history size, all with the scripted model, in one run.
+ * event-loop lag, stream parsing, history size, and the cost of working on a git repository,
+ * all with the scripted model, in one run.
  * Writes bench/results.md and bench/results.json. `npm run bench -- --quick` is a fast sanity
  * pass with fewer iterations and smaller sizes, written to bench/tmp/results-quick.{md,json}
  * (git-ignored) so it never replaces the numbers of a full run.
  *
- * Options: --quick, --only <overhead,history,concurrency,parse> (comma-separated), --iterations N,
+ * Options: --quick, --only <overhead,history,concurrency,parse,git> (comma-separated), --iterations N,
  * --render (only write the Markdown again from the JSON of the last run, e.g. after changing report.ts).
  */
 import { readFile, writeFile } from 'node:fs/promises';
@@ -13,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { concurrencyLevel, type ConcurrencyLevel } from './concurrency.js';
+import { gitBench } from './git.js';
 import { historyBench } from './history-size.js';
 import { summarizeCpuProfile, type ProfileSummary } from './lib/cpu-profile.js';
 import { BENCH_API_KEY, HOST_TASK_QUEUE, TASK_QUEUE, startBenchEnv, type BenchEnv } from './lib/env.js';
@@ -94,7 +96,7 @@ async function main(): Promise<void> {
   if (needsEnv) {
     const env = await startBenchEnv();
     try {
-      if (cfg.sections.includes('overhead') || cfg.sections.includes('history')) {
+      if (cfg.sections.includes('overhead') || cfg.sections.includes('history') || cfg.sections.includes('git')) {
         // The worker as `ccflow worker` runs by default (CCFLOW_MAX_CONCURRENT_AGENTS unset: 8).
         const worker = await env.startWorker({ name: 'default', maxConcurrentAgents: 8 });
         try {
@@ -102,6 +104,9 @@ async function main(): Promise<void> {
             results.overhead = await section('overhead', () => overheadBench(env, worker, { iterations: cfg.iterations, log }));
           }
           if (cfg.sections.includes('history')) results.history = await section('history', () => historyBench(env, log));
+          if (cfg.sections.includes('git')) {
+            results.git = await section('git', () => gitBench(env, worker, { iterations: cfg.iterations, quick: cfg.quick, log }));
+          }
         } finally {
           await worker.stop();
         }

@@ -21,7 +21,7 @@ export const BOUNDARIES = {
   domain: { units: [], only: [] },
   schemas: { units: ['domain'], only: [/^zod$/] },
   activities: {
-    units: ['claude', 'sandbox', 'domain', 'schemas'],
+    units: ['claude', 'sandbox', 'domain', 'schemas', 'git'],
     types: ['artifacts'],
     deny: [/^@temporalio\/(workflow|client|worker)$/, /^e2b$/],
     noProcessEnv: true,
@@ -31,8 +31,11 @@ export const BOUNDARIES = {
   'sandbox/e2b': { units: ['sandbox', 'domain'], deny: [/^@temporalio\//] },
   claude: { units: ['domain', 'schemas', 'sandbox'], deny: [/^@temporalio\//] },
   artifacts: { units: [], deny: [/^@temporalio\//] },
+  // git on a host (the worker's, or the user's for diff/apply/checkout): Node and pure helpers.
+  git: { units: ['domain'], deny: [/^@temporalio\//, /^e2b$/] },
   client: {
-    units: ['schemas', 'domain'],
+    // git and artifacts: a task's change is read from its artifacts and applied with local git.
+    units: ['schemas', 'domain', 'git', 'artifacts', 'root'],
     files: ['workflows/messages.ts', 'workflows/search-attributes.ts'],
     deny: [/^@temporalio\/(worker|activity)$/, /^e2b$/],
   },

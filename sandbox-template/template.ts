@@ -62,6 +62,8 @@ export function ccflowTemplate(): TemplateBuilder {
       )
       .copy('result-server/package.json', `${LAYOUT.resultServer}/package.json`)
       .copy('result-server/server.mjs', `${LAYOUT.resultServer}/server.mjs`)
+      // The approval hook: node built-ins only, so it needs nothing installed.
+      .copy('result-server/approval-hook.mjs', `${LAYOUT.resultServer}/approval-hook.mjs`)
       .runCmd(`cd ${LAYOUT.resultServer} && npm install --omit=dev --no-audit --no-fund`, { user: 'root' })
       .runCmd(
         [

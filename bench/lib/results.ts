@@ -1,5 +1,6 @@
 /** The shape of a benchmark run's results (bench/results.json), shared by the runner and the report. */
 import type { ConcurrencyLevel } from '../concurrency.js';
+import type { GitResult } from '../git.js';
 import type { HistoryResult } from '../history-size.js';
 import type { OverheadResult } from '../overhead.js';
 import type { ParseResult } from '../parse.js';
@@ -8,7 +9,7 @@ import type { WorkerStats } from './ipc.js';
 import type { MachineInfo, Versions } from './machine.js';
 import type { RssStep } from './worker-handle.js';
 
-export const SECTIONS = ['overhead', 'history', 'concurrency', 'parse'] as const;
+export const SECTIONS = ['overhead', 'history', 'concurrency', 'parse', 'git'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface BenchConfig {
@@ -53,4 +54,5 @@ export interface BenchResults {
   concurrency?: ConcurrencyResult;
   parse?: ParseResult;
   history?: HistoryResult;
+  git?: GitResult;
 }

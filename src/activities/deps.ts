@@ -4,6 +4,7 @@ import type { RunTiming } from '../claude/runner.js';
 import type { ProviderName } from '../domain/constants.js';
 import type { SandboxProvider } from '../sandbox/types.js';
 import type { LiveSink } from '../schemas/live-events.js';
+import type { GitDeps } from './git.js';
 
 /** Everything activities need from the outside world, injected by the worker (or a test). */
 export interface ActivityDeps {
@@ -21,4 +22,6 @@ export interface ActivityDeps {
    * for front ends that relay it; absent: nothing is published and claude prints no deltas.
    */
   live?: LiveSink;
+  /** git on this host, with the worker's credentials (tasks with a `repo`). */
+  git: GitDeps;
 }

@@ -1,6 +1,7 @@
 import { DEFAULT_RUN_TIMING, type RunTiming } from '../claude/runner.js';
 import type { ActivityDeps } from './deps.js';
 import { createAttachmentActivities } from './attachments.js';
+import { createGitActivities } from './git.js';
 import { createLifecycleActivities } from './lifecycle.js';
 import { createResultActivities } from './result.js';
 import { createRunClaudeActivity } from './run-claude.js';
@@ -9,6 +10,7 @@ import { createSessionActivities } from './sessions.js';
 import { createValidationActivities } from './validate.js';
 
 export type { ActivityDeps } from './deps.js';
+export type { GitDeps } from './git.js';
 
 /**
  * Every activity the workflows call, built from injected dependencies (the worker passes the
@@ -26,6 +28,7 @@ export const createActivities = (deps: ActivityDeps) => {
     ...createResultActivities(sandboxes),
     ...createAttachmentActivities(sandboxes),
     ...createSessionActivities({ sandboxes, providers: deps.providers, artifacts: deps.artifacts, pollIntervalMs: timing.pollIntervalMs }),
+    ...createGitActivities({ sandboxes, artifacts: deps.artifacts, git: deps.git, pollIntervalMs: timing.pollIntervalMs }),
   };
 };
 

@@ -65,6 +65,7 @@ async function archiveRuns(sandbox: Sandbox, store: ArtifactStore, taskId: strin
       await save(f.stdout, `${prefix}/transcript.jsonl`);
       await save(f.stderr, `${prefix}/stderr.log`);
       await save(f.exitCode, `${prefix}/exit-code`);
+      await save(f.approvalLog, `${prefix}/approval-hook.jsonl`);
     }
   }
   await save(SANDBOX_FILES.result, 'result.json');

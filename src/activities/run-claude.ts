@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { CancelledFailure, Context } from '@temporalio/activity';
 import { buildClaudeArgs, buildClaudeEnv, buildMcpConfig } from '../claude/args.js';
-import { classifyResult } from '../claude/classify.js';
+import { classifyRunEnd } from '../claude/deferred.js';
 import { RunState } from '../claude/run-state.js';
 import { RunCancelled, readRunPid, runAgent, runFiles, type RunTiming } from '../claude/runner.js';
 import { StreamJsonParser } from '../claude/stream.js';
@@ -23,6 +23,7 @@ import type { StreamEvent } from '../claude/events.js';
 import { liveBodies } from '../claude/live.js';
 import { LIVE_EVENTS_VERSION, type LiveSink } from '../schemas/live-events.js';
 import { MAX_TEXT_RESULT_CHARS } from '../schemas/task-spec.js';
+import { prepareApprovals, summarizeDeferred } from './approvals.js';
 import { applicationFailure, toApplicationFailure } from './failures.js';
 import { MAX_ATTEMPT_DIRS } from './lifecycle.js';
 import type { SandboxAccess } from './sandboxes.js';
@@ -51,6 +52,7 @@ export const createRunClaudeActivity = (deps: ActivityDeps, sandboxes: SandboxAc
       await sandbox.writeFile(SANDBOX_FILES.mcpConfig, JSON.stringify(mcpConfig));
     }
     const live = liveFeed(deps.live, ctx.info.workflowExecution?.workflowId, input.liveKey);
+    const settings = input.approval ? await prepareApprovals(sandbox, input.approval, runDir, reattach === undefined) : undefined;
     const argv = buildClaudeArgs({
       claudeBin: SANDBOX_CLAUDE_BIN,
       ...(submits ? { mcpConfigPath: SANDBOX_FILES.mcpConfig } : {}),
@@ -64,6 +66,7 @@ export const createRunClaudeActivity = (deps: ActivityDeps, sandboxes: SandboxAc
       resumeSessionId: input.resumeSessionId,
       // A retried fresh run cannot reuse the id an earlier attempt may have taken.
       newSessionId: input.resumeSessionId ? undefined : attempt === 1 ? input.newSessionId : randomUUID(),
+      settings,
     });
     const env = buildClaudeEnv({ home: SANDBOX_HOME, path: SANDBOX_PATH, model: deps.model });
 
@@ -84,7 +87,14 @@ export const createRunClaudeActivity = (deps: ActivityDeps, sandboxes: SandboxAc
         ...(submits ? {} : { resultTextChars: MAX_TEXT_RESULT_CHARS }),
         ...(live ? { onEvent: live.onEvent } : {}),
       });
-      return { ...summary, runDir };
+      const { deferred, lastText, ...rest } = summary;
+      // A resumed claude reports the whole session's cost: this run's is what it added.
+      const costs = {
+        costUsd: Math.max(0, summary.costUsd - (input.resumeSessionId ? (input.sessionCostUsd ?? 0) : 0)),
+        sessionCostUsd: summary.costUsd,
+      };
+      if (!deferred) return { ...rest, ...costs, runDir };
+      return { ...rest, ...costs, runDir, deferred: await summarizeDeferred(sandbox, input.approval, runDir, deferred, lastText) };
     } catch (err) {
       if (err instanceof RunCancelled) throw new CancelledFailure(err.message, [err.progress]);
       if (err instanceof CcflowFailure && err.type === 'ResultServerUnavailable' && !isRetryable(err.type, attempt)) {
@@ -165,5 +175,6 @@ async function endedWithSuccess(sandbox: Sandbox, runDir: string): Promise<boole
   const parser = new StreamJsonParser();
   const state = new RunState();
   for (const e of [...parser.push(out), ...parser.end()]) state.apply(e);
-  return state.result !== undefined && classifyResult(state.result) === undefined;
+  // A run that ended holding a call for a human ended well too: it is waiting.
+  return state.result !== undefined && classifyRunEnd(state.result).kind !== 'failed';
 }

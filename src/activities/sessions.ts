@@ -1,13 +1,13 @@
-import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import type { ArtifactStore } from '../artifacts/types.js';
 import type { ProviderName } from '../domain/constants.js';
 import { SandboxError, SandboxNotFoundError } from '../sandbox/errors.js';
-import { CLAUDE_PROJECT_DIR, SANDBOX_FILES, SANDBOX_HOME, SANDBOX_WORKDIR } from '../sandbox/layout.js';
+import { CLAUDE_PROJECT_DIR, SANDBOX_FILES, SANDBOX_WORKDIR } from '../sandbox/layout.js';
 import type { Sandbox, SandboxProvider } from '../sandbox/types.js';
 import type { SandboxRef } from '../schemas/activities.js';
 import type { ProbedSandbox, RestoreSessionInput, RestoredSession, SaveSessionInput, SavedSession } from '../schemas/sessions.js';
 import { applicationFailure } from './failures.js';
+import { runTool } from './sandbox-tool.js';
 import type { SandboxAccess } from './sandboxes.js';
 
 /**
@@ -31,7 +31,6 @@ export const sessionArtifacts = {
  */
 export const MAX_WORKSPACE_TARBALL_BYTES = 256 * 1024 * 1024;
 const SESSION_ID_RE = /^[A-Za-z0-9][A-Za-z0-9-]{0,127}$/;
-const TOOL_ENV = { PATH: '/usr/bin:/bin', HOME: SANDBOX_HOME, LANG: 'C.UTF-8' };
 
 interface Manifest {
   sessionId: string;
@@ -76,7 +75,10 @@ export const createSessionActivities = (deps: SessionDeps) => {
     /** Removes the previous turn's result files, so this turn's result is this turn's. */
     async clearResult(input: SandboxRef): Promise<void> {
       const sandbox = await connect(input);
-      await runTool(sandbox, ['rm', '-f', '--', SANDBOX_FILES.result, SANDBOX_FILES.attempts], `${SANDBOX_FILES.session}/rm`, pollMs);
+      await runTool(sandbox, ['rm', '-f', '--', SANDBOX_FILES.result, SANDBOX_FILES.attempts], {
+        prefix: `${SANDBOX_FILES.session}/rm`,
+        pollMs,
+      });
     },
 
     /** Saves the session transcript, a workspace tarball and the turn's result. */
@@ -97,7 +99,10 @@ export const createSessionActivities = (deps: SessionDeps) => {
       // tar runs inside the sandbox (it is in the read-only system directories of every
       // provider); exit code 1 means "a file changed while it was read", which is fine here.
       const tarball = `${SANDBOX_FILES.session}/workspace.tar.gz`;
-      const tar = await runTool(sandbox, ['tar', '-czf', tarball, '-C', SANDBOX_WORKDIR, '.'], `${SANDBOX_FILES.session}/tar`, pollMs);
+      const tar = await runTool(sandbox, ['tar', '-czf', tarball, '-C', SANDBOX_WORKDIR, '.'], {
+        prefix: `${SANDBOX_FILES.session}/tar`,
+        pollMs,
+      });
       let workspaceBytes: number | null = null;
       let workspaceError: string | undefined;
       if (tar.exitCode !== 0 && tar.exitCode !== 1) {
@@ -178,41 +183,19 @@ export const createSessionActivities = (deps: SessionDeps) => {
       }
       const tarball = `${SANDBOX_FILES.session}/restore.tar.gz`;
       await sandbox.writeFile(tarball, workspace);
-      const tar = await runTool(sandbox, ['tar', '-xzf', tarball, '-C', SANDBOX_WORKDIR], `${SANDBOX_FILES.session}/untar`, pollMs);
+      const tar = await runTool(sandbox, ['tar', '-xzf', tarball, '-C', SANDBOX_WORKDIR], {
+        prefix: `${SANDBOX_FILES.session}/untar`,
+        pollMs,
+      });
       if (tar.exitCode !== 0) {
         throw applicationFailure(
           'SandboxUnavailable',
           `could not unpack the saved workspace of task ${from}: tar exited with ${tar.exitCode}: ${tar.stderr.slice(-500)}`,
         );
       }
-      await runTool(sandbox, ['rm', '-f', '--', tarball], `${SANDBOX_FILES.session}/rm`, pollMs);
+      await runTool(sandbox, ['rm', '-f', '--', tarball], { prefix: `${SANDBOX_FILES.session}/rm`, pollMs });
       Context.current().log.info('session restored', { from, sessionId, sandboxId: input.sandboxId });
       return { sessionId, transcriptBytes, workspaceBytes: workspace.length };
     },
   };
 };
-
-/** Runs a short helper command in the sandbox and waits for it (output to files, like agents). */
-async function runTool(sandbox: Sandbox, argv: string[], prefix: string, pollMs: number): Promise<{ exitCode: number; stderr: string }> {
-  // A directory of its own: an exit code left by an earlier run would read as "already done".
-  const dir = `${prefix}-${randomUUID().slice(0, 8)}`;
-  const files = { stdout: `${dir}/stdout`, stderr: `${dir}/stderr`, exitCode: `${dir}/exit-code` };
-  await sandbox.writeFile(files.stdout, '');
-  const { pid } = await sandbox.execDetached(argv, {
-    cwd: SANDBOX_HOME,
-    env: TOOL_ENV,
-    stdoutPath: files.stdout,
-    stderrPath: files.stderr,
-    exitCodePath: files.exitCode,
-  });
-  const ctx = Context.current();
-  for (;;) {
-    const state = await sandbox.processState(pid, files.exitCode);
-    if (state.state === 'exited') {
-      const stderr = (await sandbox.readFile(files.stderr))?.toString('utf8') ?? '';
-      return { exitCode: state.exitCode ?? -1, stderr };
-    }
-    ctx.heartbeat();
-    await ctx.sleep(pollMs);
-  }
-}

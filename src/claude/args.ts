@@ -5,6 +5,7 @@
 
 import { DEFAULT_ALLOWED_TOOLS } from '../domain/constants.js';
 import { RESULT_SERVER_NAME, SUBMIT_RESULT_TOOL } from '../domain/prompts.js';
+import { settingsArgs, type ClaudeSettings } from './approval-settings.js';
 
 export { RESULT_SERVER_NAME, SUBMIT_RESULT_TOOL };
 
@@ -27,6 +28,8 @@ export interface ClaudeRunOptions {
   resumeSessionId?: string;
   /** Start a new session under this id (`--session-id`), so the id is known before the run. */
   newSessionId?: string;
+  /** ccflow's own settings (the approval hooks), passed inline; no settings file is ever read. */
+  settings?: ClaudeSettings;
 }
 
 /** Built-in tools a task may use when it lists none (defined with the other names ccflow agrees on). */
@@ -66,6 +69,7 @@ export function buildClaudeArgs(o: ClaudeRunOptions): string[] {
   if (o.appendSystemPrompt) args.push('--append-system-prompt', o.appendSystemPrompt);
   if (o.resumeSessionId) args.push('--resume', o.resumeSessionId);
   if (o.newSessionId) args.push('--session-id', o.newSessionId);
+  args.push(...settingsArgs(o.settings));
   return args;
 }
 

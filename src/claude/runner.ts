@@ -7,7 +7,7 @@ import { StreamJsonParser } from './stream.js';
 import type { StreamEvent } from './events.js';
 import { capText } from '../schemas/live-events.js';
 import { RunState } from './run-state.js';
-import { classifyResult } from './classify.js';
+import { classifyRunEnd, type DeferredCall } from './deferred.js';
 import { SUBMIT_RESULT_TOOL } from './args.js';
 import { tokenUsage } from './usage.js';
 import type { TokenUsage } from '../schemas/activities.js';
@@ -20,6 +20,10 @@ export function runFiles(runDir: string) {
     stderr: `${runDir}/stderr.log`,
     exitCode: `${runDir}/exit-code`,
     pid: `${runDir}/pid`,
+    /** What the approval hook reads (rules, decisions), where it parks a call, and its log. */
+    approvals: `${runDir}/approvals.json`,
+    approvalParked: `${runDir}/approval-parked.json`,
+    approvalLog: `${runDir}/approval-hook.jsonl`,
   };
 }
 
@@ -85,6 +89,10 @@ export interface AgentRunSummary {
   durationMs: number;
   reattached: boolean;
   garbageLines: number;
+  /** The run ended holding this call for a human: it neither succeeded nor failed, it waits. */
+  deferred?: DeferredCall;
+  /** The agent's latest text (cut short). */
+  lastText?: string;
 }
 
 const READ_CHUNK_BYTES = 1 << 20;
@@ -233,8 +241,8 @@ export async function runAgent(req: AgentRunRequest): Promise<AgentRunSummary> {
   if (!result) {
     throw new CcflowFailure('AgentFailed', 'claude exited without a result line', await failureDetails());
   }
-  const failure = classifyResult(result);
-  if (failure) throw new CcflowFailure(failure.type, failure.message, await failureDetails());
+  const end = classifyRunEnd(result);
+  if (end.kind === 'failed') throw new CcflowFailure(end.type, end.message, await failureDetails());
 
   return {
     sessionId: result.session_id,
@@ -246,6 +254,8 @@ export async function runAgent(req: AgentRunRequest): Promise<AgentRunSummary> {
     durationMs: Date.now() - startedAt,
     reattached: previous?.pid !== undefined,
     garbageLines: state.garbageLines,
+    ...(end.kind === 'deferred' ? { deferred: end.call } : {}),
+    ...(state.lastText !== undefined ? { lastText: state.lastText } : {}),
   };
 }
 

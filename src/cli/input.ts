@@ -1,5 +1,7 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { InvalidArgumentError } from 'commander';
+import { classifyRepoUrl } from '../domain/git.js';
 import { describeZodError } from '../schemas/describe-error.js';
 import { compileResultSchema } from '../schemas/result-schema.js';
 import { JsonSchemaObject } from '../schemas/task-spec.js';
@@ -20,6 +22,28 @@ export function positiveInteger(raw: string): number {
   const n = number(raw);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`must be a positive integer, not "${raw}"`);
   return n;
+}
+
+/** A commander argument parser for counts that may be 0 (`--depth 0`). */
+export function nonNegativeInteger(raw: string): number {
+  const n = number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`must be 0 or a positive integer, not "${raw}"`);
+  return n;
+}
+
+/**
+ * `--repo`: a URL as it is; anything else is a local path, made absolute (the worker reads it,
+ * from its own working directory) and checked to exist here.
+ */
+export async function repoLocation(raw: string): Promise<string> {
+  const kind = classifyRepoUrl(raw);
+  if ('kind' in kind && kind.kind !== 'path') return raw;
+  const abs = path.resolve(raw);
+  const info = await stat(abs).catch(() => undefined);
+  if (!info?.isDirectory()) {
+    throw new UsageError(`--repo: ${raw} is neither a repository URL (https, ssh, git, file) nor a directory here`);
+  }
+  return abs;
 }
 
 /** Reads a JSON file named by a flag. */

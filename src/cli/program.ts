@@ -2,9 +2,9 @@ import { Command, Option } from 'commander';
 import type { CcflowClient } from '../client/index.js';
 import { PROVIDER_NAMES } from '../domain/constants.js';
 import { STATUS_QUERIES } from '../client/list.js';
-import { EXIT_CODES_HELP } from './errors.js';
-import { number, positiveInteger } from './input.js';
-import type { Io } from './output.js';
+import { EXIT_CODES_HELP, UsageError } from './errors.js';
+import { nonNegativeInteger, number, positiveInteger } from './input.js';
+import { interruptSignal, type Io } from './output.js';
 
 const ENVIRONMENT_HELP = `Environment:
   TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE     where the Temporal server is (default localhost:7233, default)
@@ -20,6 +20,8 @@ const ENVIRONMENT_HELP = `Environment:
 const tasks = () => import('./commands/tasks.js');
 const sessions = () => import('./commands/sessions.js');
 const infra = () => import('./commands/infra.js');
+const approvals = () => import('./commands/approvals.js');
+const changes = () => import('./commands/changes.js');
 
 /** Runs a command that needs a connected client. */
 async function withClient<T>(fn: (client: CcflowClient) => Promise<T>): Promise<T> {
@@ -62,6 +64,16 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option('--json', 'print progress events and the result as JSON lines')
     .option('--quiet', 'no progress, only the result')
     .option('--keep-alive <seconds>', 'stay open for follow-ups this long after each result; prints the first result and returns', number)
+    .option(
+      '--ask <rule>',
+      'calls matching this permission rule wait for `ccflow approve`, e.g. "Bash(git push:*)" (repeatable)',
+      (rule: string, rules: string[] = []) => [...rules, rule],
+    )
+    .option('--ask-timeout <seconds>', 'how long a call waits for an answer before it is denied (default: no limit)', positiveInteger)
+    .option('--repo <url|path>', 'work on this git repository (fetched by the worker with its own credentials)')
+    .option('--ref <rev>', "branch, tag or commit of --repo to start from (default: the remote's HEAD)")
+    .option('--depth <n>', 'commits of history to fetch (0: all; default 1)', nonNegativeInteger)
+    .option('--push <branch>', 'push the commits to this branch of --repo after each turn')
     .action((words: string[], o) => done(import('./commands/run.js').then((m) => m.runCommand(words.join(' ').trim(), o, io))));
 
   program
@@ -111,6 +123,31 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .action((id: string, o) => done(withClient(async (c) => (await tasks()).logsCommand(id, o, c, io))));
 
   program
+    .command('diff')
+    .description("a task's change to its repository as a patch (a pipeline's final change, given the pipeline's id)")
+    .argument('<workflowId>')
+    .option('--turn <n>', "only this turn's change (1 = the task prompt)", positiveInteger)
+    .option('--stat', 'a diffstat instead of the patch')
+    .option('--artifacts <dir>', "the task's artifacts directory (default: from the task, else CCFLOW_ARTIFACT_DIR)")
+    .action((id: string, o) => done(changes().then((m) => m.diffCommand(id, o, io))));
+
+  program
+    .command('apply')
+    .description("apply a task's change to a checkout, 3-way; exit 1 on conflicts, naming the files")
+    .argument('<workflowId>')
+    .option('--dir <checkout>', 'the checkout (default: the current directory)')
+    .option('--artifacts <dir>', "the task's artifacts directory (default: from the task, else CCFLOW_ARTIFACT_DIR)")
+    .action((id: string, o) => done(changes().then((m) => m.applyCommand(id, o, io))));
+
+  program
+    .command('checkout')
+    .description("the task's final tree as a new git checkout, its commits on the task's branch")
+    .argument('<workflowId>')
+    .argument('<dir>', 'a new or empty directory')
+    .option('--artifacts <dir>', "the task's artifacts directory (default: from the task, else CCFLOW_ARTIFACT_DIR)")
+    .action((id: string, dir: string, o) => done(changes().then((m) => m.checkoutCommand(id, dir, o, io))));
+
+  program
     .command('list')
     .description('recent tasks: status, turns, cost, duration')
     .addOption(new Option('--status <status>', 'only tasks in this state').choices(Object.keys(STATUS_QUERIES)))
@@ -125,6 +162,29 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .argument('<workflowId>')
     .option('--no-wait', 'return once the cancellation is requested')
     .action((id: string, o) => done(withClient(async (c) => (await tasks()).cancelCommand(id, o, c, io))));
+
+  program
+    .command('approvals')
+    .description('tool calls waiting for a human, across all tasks (found through the CcflowWaiting search attribute)')
+    .option('--watch', 'keep watching: a line when a request appears and when it goes away')
+    .option('--json', 'one JSON line per request')
+    .action((o: { watch?: boolean; json?: boolean }) =>
+      done(withClient(async (c) => (await approvals()).approvalsCommand(o.watch ? { ...o, signal: interruptSignal() } : o, c, io))),
+    );
+
+  program
+    .command('approve')
+    .description('answer a tool call waiting for a human: allow it (the default) or deny it with a reason the agent reads')
+    .argument('<id>', 'a task, a pipeline, or one request (<workflowId>/<requestId>, as `ccflow approvals` shows it)')
+    .option('--deny', 'refuse the call; the agent gets the reason as the tool error and goes on')
+    .option('--reason <text>', 'why (the agent reads it on --deny)')
+    .option('--remember', 'allow the rules this call matched for the rest of the task (with allow only)')
+    .option('--request <requestId>', 'the request to answer, when the id names several or to be sure it is the one you saw')
+    .option('--json', 'print the answer as JSON')
+    .action((id: string, o: { deny?: boolean; reason?: string; remember?: boolean; request?: string; json?: boolean }) => {
+      if (o.deny && o.remember) throw new UsageError('--remember allows the rule for the rest of the task; it does not go with --deny');
+      return done(withClient(async (c) => (await approvals()).approveCommand(id, o, c, io)));
+    });
 
   program
     .command('pipeline')

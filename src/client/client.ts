@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { taskDetails, taskSummary } from '../domain/task-summary.js';
 import { describeZodError } from '../schemas/describe-error.js';
+import type { ApproveResult } from '../schemas/approvals.js';
 import type { FollowUpInput } from '../schemas/messages.js';
 import type { PipelineResult } from '../schemas/messages.js';
 import type { ProgressEvent } from '../schemas/progress.js';
@@ -9,6 +10,8 @@ import { TaskSpec, type TaskResult, type TaskSpecInput } from '../schemas/task-s
 import type { TaskStatus } from '../schemas/messages.js';
 import { closeSignal, statusQuery, type AgentTaskWorkflow, type PipelineWorkflow } from '../workflows/messages.js';
 import { CcflowOrigin } from '../workflows/search-attributes.js';
+import { approve, approvalsOf, listApprovals, type ApproveOpts, type PendingApproval } from './approvals.js';
+import { StoredChange, type AppliedChange, type ChangesOpts, type CheckedOutChange, type DiffOpts } from './changes.js';
 import { connectTemporal, resolveConnectOpts, type ConnectOpts } from './connection.js';
 import { InvalidInputError, TaskNotFoundError, taskFailed } from './errors.js';
 import { sendFollowUp, type FollowUpOpts, type FollowUpOutcome } from './follow-up.js';
@@ -146,6 +149,22 @@ export class CcflowClient {
     }
   }
 
+  /**
+   * Tool calls waiting for a human: across every task on this client's queue (found through
+   * the CcflowWaiting search attribute), or under one task, pipeline or request id.
+   */
+  async approvals(o: { target?: string } = {}): Promise<PendingApproval[]> {
+    return o.target === undefined ? listApprovals(this.temporal, this.taskQueue) : approvalsOf(this.temporal, o.target);
+  }
+
+  /**
+   * Answers the call waiting under `target` (a task id, a pipeline id, or `<workflowId>/<requestId>`):
+   * allow runs it, deny tells the agent why. Returns once the task accepted the answer.
+   */
+  async approve(target: string, o: ApproveOpts): Promise<{ request: PendingApproval; result: ApproveResult }> {
+    return approve(this.temporal, target, o);
+  }
+
   /** Recent tasks on this client's queue, newest first. */
   list(o: ListOpts = {}): Promise<ListedTask[]> {
     return listTasks(this.temporal, this.taskQueue, o);
@@ -167,6 +186,29 @@ export class CcflowClient {
   }
 
   /** Closes the connection to Temporal. */
+  /**
+   * A task's stored change to its repository (from its artifacts): the patch, a 3-way apply,
+   * a checkout. A finished pipeline's id stands for its final change.
+   */
+  async changes(workflowId: string, o: ChangesOpts = {}): Promise<StoredChange> {
+    return StoredChange.open(this.temporal, workflowId, o);
+  }
+
+  /** The patch of a task's whole change (or of one turn, or its diffstat); '' when nothing changed. */
+  async diff(workflowId: string, o: DiffOpts = {}): Promise<string> {
+    return (await this.changes(workflowId, o)).diff(o);
+  }
+
+  /** Applies a task's change to a checkout (default: the current directory), 3-way; conflicts throw ChangesError. */
+  async apply(workflowId: string, o: ChangesOpts & { dir?: string } = {}): Promise<AppliedChange> {
+    return (await this.changes(workflowId, o)).apply(o.dir ?? process.cwd());
+  }
+
+  /** Checks a task's final tree out into a new directory, its commits on the task's branch. */
+  async checkout(workflowId: string, dir: string, o: ChangesOpts = {}): Promise<CheckedOutChange> {
+    return (await this.changes(workflowId, o)).checkout(dir);
+  }
+
   async disconnect(): Promise<void> {
     await this.temporal.connection.close();
   }

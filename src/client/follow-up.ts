@@ -1,3 +1,4 @@
+import type { ChangeSummary, PushRecord } from '../schemas/git.js';
 import { CcflowError, TaskClosedError } from './errors.js';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -28,6 +29,9 @@ export interface FirstResult {
   totalCostUsd: number;
   durationMs: number;
   artifactsDir?: string;
+  /** The repository change (turn 1's, or the whole task's) and its push, for tasks on a repository. */
+  changes?: ChangeSummary;
+  push?: PushRecord;
 }
 
 export interface FollowUpOpts {
@@ -159,6 +163,8 @@ export async function waitForFirstTurn(client: Client, workflowId: string, o: { 
         numTurns: first.numTurns,
         totalCostUsd: first.costUsd,
         durationMs: first.durationMs,
+        ...(first.changes ? { changes: first.changes } : {}),
+        ...(first.push ? { push: first.push } : {}),
       };
     }
     const { status: state } = await handle.describe();
@@ -172,6 +178,8 @@ export async function waitForFirstTurn(client: Client, workflowId: string, o: { 
         totalCostUsd: r.totalCostUsd,
         durationMs: r.durationMs,
         ...(r.artifactsDir ? { artifactsDir: r.artifactsDir } : {}),
+        ...(r.changes ? { changes: r.changes } : {}),
+        ...(r.push ? { push: r.push } : {}),
       };
     }
     await sleep(o.pollIntervalMs ?? 500);

@@ -3,6 +3,16 @@
  * Temporal, follow them, and talk to open tasks, with typed inputs, results and errors.
  */
 export { CcflowClient, type StartOpts } from './client.js';
+export { ApprovalError, type ApproveOpts, type PendingApproval } from './approvals.js';
+export {
+  ChangesError,
+  StoredChange,
+  locateArtifacts,
+  type AppliedChange,
+  type ChangesOpts,
+  type CheckedOutChange,
+  type DiffOpts,
+} from './changes.js';
 export { resolveConnectOpts, type ConnectOpts } from './connection.js';
 export {
   CcflowError,
@@ -20,6 +30,15 @@ export { MAX_SEED_BYTES, readWorkspaceFiles } from './workspace-files.js';
 export type { WatchOpts } from './progress.js';
 export { TaskSpec, type TaskResult, type TaskSpecInput, type TurnSummary } from '../schemas/task-spec.js';
 export type { FollowUpInput, FollowUpResult, PipelineResult, PipelineStepStatus, TaskStatus } from '../schemas/messages.js';
+export type {
+  ApprovalAnswer,
+  ApprovalRequest,
+  ApprovalSpecInput,
+  ApprovalStatus,
+  ApproveInput,
+  ApproveResult,
+} from '../schemas/approvals.js';
 export type { PipelineSpecInput } from '../schemas/pipeline-spec.js';
+export type { ChangeSummary, PushRecord, RepoRecord, RepoSpec, PushSpec } from '../schemas/git.js';
 export type { ProgressEvent, ProgressFailure, ProgressResult, ProgressSnapshot } from '../schemas/progress.js';
 export { FAILURE_TYPES, type FailureType } from '../domain/failures.js';

@@ -7,6 +7,7 @@ import {
   type WorkflowExecutionDescription,
   type WorkflowHandle,
 } from '@temporalio/client';
+import { ApprovalRequest } from '../schemas/approvals.js';
 import { RunProgress } from '../schemas/run-progress.js';
 import { z } from 'zod';
 import {
@@ -48,6 +49,7 @@ const StatusView = z.looseObject({
     .array(z.looseObject({ name: z.string(), state: z.string() }))
     .optional()
     .catch(undefined),
+  approval: z.looseObject({ pending: ApprovalRequest.optional() }).optional().catch(undefined),
 });
 
 type RawPending = NonNullable<WorkflowExecutionDescription['raw']['pendingActivities']>[number];
@@ -160,6 +162,7 @@ export async function readProgress(client: Client, workflowId: string): Promise<
   if (live?.lastText) snapshot.text = live.lastText;
   if (status?.lastResultErrors?.length) snapshot.lastResultErrors = status.lastResultErrors;
   if (status?.steps?.length) snapshot.steps = status.steps.map((s) => ({ name: s.name, state: s.state }));
+  if (status?.approval?.pending) snapshot.approval = status.approval.pending;
   return snapshot;
 }
 

@@ -24,6 +24,10 @@ export const FAILURE_TYPES = {
     meaning: 'A follow-up was refused because the task is closing; `ccflow followup` continues it in a new task.',
   },
   TaskClosed: { retryable: false, meaning: 'The task ended before a queued follow-up could run.' },
+  ApprovalTimedOut: {
+    retryable: false,
+    meaning: 'A tool call waited for a human longer than approval.timeoutSeconds, and approval.onTimeout is "fail".',
+  },
   SessionNotFound: {
     retryable: false,
     meaning: 'A follow-up or continuation found no saved session: the message says whether the transcript or the workspace is missing.',
@@ -36,6 +40,25 @@ export const FAILURE_TYPES = {
     retryable: false,
     meaning: 'A pipeline step failed under onFailure "stop"; the other steps\' states are attached.',
   },
+  RepoUnavailable: {
+    retryable: false,
+    meaning:
+      "The repository cannot be read with the worker's git credentials (refused or missing), does not exist, or is a location this worker may not read.",
+  },
+  RefNotFound: { retryable: false, meaning: 'repo.ref is not a branch, tag or commit of the repository; the message names it.' },
+  RepoTooLarge: {
+    retryable: false,
+    meaning: "The repository is over the worker's size limit (CCFLOW_GIT_MAX_BYTES); fetch less history or raise it.",
+  },
+  ChangeCaptureFailed: {
+    retryable: false,
+    meaning: "The workspace's change could not be recorded: its .git was removed or damaged, or the change is over the size limit.",
+  },
+  PushRejected: {
+    retryable: false,
+    meaning: 'The remote refused the push: the branch moved since the task recorded it, or it is protected. Nothing was overwritten.',
+  },
+  GitRemoteError: { retryable: true, meaning: 'git could not talk to a remote (network, server error, timeout); retried with backoff.' },
   ModelUnavailable: { retryable: true, meaning: 'Rate limit, overload, 5xx or network error talking to the model.' },
   ResultServerUnavailable: {
     retryable: true,

@@ -23,6 +23,8 @@ export const SANDBOX_NODE_BIN = `${SANDBOX_BIN_DIR}/node`;
 /** The result MCP server's directory and entry point. */
 export const SANDBOX_RESULT_SERVER_DIR = `${SANDBOX_OPT_DIR}/result-server`;
 export const SANDBOX_RESULT_SERVER = `${SANDBOX_RESULT_SERVER_DIR}/server.mjs`;
+/** The approval hook (PreToolUse), beside the result server: plain JS on node built-ins. */
+export const SANDBOX_APPROVAL_HOOK = `${SANDBOX_RESULT_SERVER_DIR}/approval-hook.mjs`;
 /** node_modules the result server imports from (fastmcp), for providers that mount it. */
 export const SANDBOX_NODE_MODULES_DIR = `${SANDBOX_OPT_DIR}/node_modules`;
 /** PATH of processes ccflow starts in a sandbox. */

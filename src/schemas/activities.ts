@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PROVIDER_NAMES } from '../domain/constants.js';
+import { DeferredCallSummary, RunApproval } from './approvals.js';
 
 /**
  * Inputs and outputs of the activities: what crosses workflow history. Small by design: no
@@ -48,6 +49,13 @@ export const RunClaudeInput = SandboxRef.extend({
   resultMode: z.enum(['submit', 'text']).optional(),
   /** Which turn this run serves, named in the live events it publishes (schemas/live-events.ts). */
   liveKey: z.string().optional(),
+  /**
+   * What the resumed session's runs reported so far. claude reports a resumed session's whole
+   * cost as `total_cost_usd` (2.1.330), so the run's own cost is the difference.
+   */
+  sessionCostUsd: z.number().optional(),
+  /** The task's approval rules, the rules allowed for the session, and the answer this run resumes with. */
+  approval: RunApproval.optional(),
 });
 export type RunClaudeInput = z.infer<typeof RunClaudeInput>;
 
@@ -63,7 +71,10 @@ export type TokenUsage = z.infer<typeof TokenUsage>;
 export const RunClaudeOutput = z.object({
   sessionId: z.string(),
   numTurns: z.number(),
+  /** This run's own cost. */
   costUsd: z.number(),
+  /** The session's cost so far as claude reported it (this run included). */
+  sessionCostUsd: z.number().optional(),
   usage: TokenUsage.optional(),
   subtype: z.string(),
   resultText: z.string().optional(),
@@ -71,6 +82,8 @@ export const RunClaudeOutput = z.object({
   reattached: z.boolean(),
   garbageLines: z.number(),
   runDir: z.string(),
+  /** The run ended holding this call for a human (`stop_reason: "tool_deferred"`). */
+  deferred: DeferredCallSummary.optional(),
 });
 export type RunClaudeOutput = z.infer<typeof RunClaudeOutput>;
 

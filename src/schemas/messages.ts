@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { MAX_ATTACHMENT_BYTES } from '../domain/prompts.js';
+import { ApprovalStatus } from './approvals.js';
+import { ChangeSummary, PushRecord, RepoState } from './git.js';
 import { JsonSchemaObject, TurnSummary } from './task-spec.js';
 
 /**
@@ -48,6 +50,10 @@ export const FollowUpResult = z.object({
   totalCostUsd: z.number(),
   /** The sandbox was gone: the session was restored into a new one for this turn. */
   restored: z.boolean(),
+  /** This turn's change to the repository, when the task works on one. */
+  changes: ChangeSummary.optional(),
+  /** Where the head commit was pushed after this turn. */
+  push: PushRecord.optional(),
 });
 export type FollowUpResult = z.infer<typeof FollowUpResult>;
 
@@ -65,6 +71,10 @@ export const TASK_PHASES = [
   'open',
   'following-up',
   'closing',
+  'waiting-approval',
+  'checking-out',
+  'committing',
+  'pushing',
 ] as const;
 export const TaskPhase = z.enum(TASK_PHASES);
 export type TaskPhase = z.infer<typeof TaskPhase>;
@@ -99,10 +109,16 @@ export const TaskStatus = z.object({
   continuedFrom: z.string().optional(),
   /** Why the last session save failed, if it did (a later restore would then fail). */
   sessionSaveError: z.string().optional(),
+  /** What each session's runs reported in all (claude reports a resumed session's whole cost). */
+  sessionCosts: z.record(z.string(), z.number()).optional(),
+  /** Tool calls held for a human (tasks with `approval` rules). */
+  approval: ApprovalStatus.optional(),
+  /** The repository the task works on, its head commit and its change so far. */
+  repo: RepoState.optional(),
 });
 export type TaskStatus = z.infer<typeof TaskStatus>;
 
-export const STEP_STATES = ['pending', 'running', 'done', 'failed', 'skipped', 'cancelled'] as const;
+export const STEP_STATES = ['pending', 'running', 'waiting', 'done', 'failed', 'skipped', 'cancelled'] as const;
 export const StepState = z.enum(STEP_STATES);
 export type StepState = z.infer<typeof StepState>;
 
@@ -120,6 +136,11 @@ export const PipelineStepStatus = z.object({
   numTurns: z.number().int(),
   costUsd: z.number(),
   durationMs: z.number(),
+  /** While the step waits for a human: the request to answer (`ccflow approve <workflowId>`). */
+  approval: z.object({ requestId: z.string(), toolName: z.string() }).optional(),
+  /** The step's whole change to the repository (base to its head). */
+  changes: ChangeSummary.optional(),
+  push: PushRecord.optional(),
 });
 export type PipelineStepStatus = z.infer<typeof PipelineStepStatus>;
 
@@ -147,5 +168,9 @@ export const PipelineResult = z.object({
   numTurns: z.number().int(),
   totalCostUsd: z.number(),
   durationMs: z.number(),
+  /** The final change: that of the last step, in spec order, that recorded one. */
+  changes: ChangeSummary.optional(),
+  /** Which step `changes` is from (`ccflow diff <pipeline id>.<step>` shows it). */
+  changesStep: z.string().optional(),
 });
 export type PipelineResult = z.infer<typeof PipelineResult>;

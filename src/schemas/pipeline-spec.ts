@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { checkPipelineGraph } from '../domain/pipeline-graph.js';
+import { checkPipelineGraph, sessionSource, workspaceSource } from '../domain/pipeline-graph.js';
 import { compileResultSchema } from './result-schema.js';
 import { TaskSpec } from './task-spec.js';
 import { describeZodError } from './describe-error.js';
@@ -118,8 +118,20 @@ export function checkPipelineSpec(input: unknown): PipelineCheck {
     for (const key of MANAGED_TASK_FIELDS) {
       if (key in own) errors.push(`${where}: ${key}: not allowed in a step (use session: continue:<step> to resume)`);
     }
-    const task = { ...spec.defaults, ...own };
-    const checked = TaskSpec.safeParse({ ...task, prompt: 'x' });
+    const task: Record<string, unknown> = { ...spec.defaults, ...own };
+    // A step that continues another, or copies its workspace, works on that step's repository
+    // (its history comes along): `repo` from the defaults does not apply to it.
+    const carried = sessionSource(step) ?? workspaceSource(step);
+    if (carried !== undefined) {
+      if ('repo' in own)
+        errors.push(`${where}: repo: not allowed with session/workspace from step "${carried}": its repository carries over`);
+      delete task.repo;
+    }
+    const checked = TaskSpec.safeParse({
+      ...task,
+      prompt: 'x',
+      ...(carried !== undefined ? { continueFrom: { workflowId: carried } } : {}),
+    });
     if (!checked.success) {
       errors.push(
         ...describeZodError(checked.error)

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ApprovalRequest } from './approvals.js';
 
 /**
  * A task's progress as `ccflow watch --json` prints it and the client's watch() yields it:
@@ -43,6 +44,8 @@ export const ProgressSnapshot = z.object({
   lastResultErrors: z.array(z.string()).optional(),
   /** A pipeline's steps and their states. */
   steps: z.array(z.object({ name: z.string(), state: z.string() })).optional(),
+  /** The tool call waiting for a human, while one does. */
+  approval: ApprovalRequest.optional(),
 });
 export type ProgressSnapshot = z.infer<typeof ProgressSnapshot>;
 

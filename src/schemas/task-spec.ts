@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { ApprovalSpec } from './approvals.js';
+import { ChangeSummary, PushRecord, PushSpec, RepoRecord, RepoSpec } from './git.js';
 
 /**
  * The wire shapes of an agent task. These zod schemas are the single source of truth: the
@@ -125,10 +127,25 @@ const TaskSpecFields = z.strictObject({
     .describe('How long the task stays open for follow-ups after each result (0: it ends with its first result).'),
   continueFrom: ContinueFrom.optional().describe("Start from an earlier task's saved session and workspace."),
   resultMode: z.enum(RESULT_MODES).default('submit').describe('`submit`: a validated JSON result; `text`: the final message.'),
+  repo: RepoSpec.optional().describe('A git repository the worker fetches and checks out as the workspace.'),
+  push: PushSpec.optional().describe("Push the task's commits to this branch after each turn with a valid result."),
+  approval: ApprovalSpec.optional().describe('Tool calls that wait for a human to allow or deny them (see README, Approvals).'),
 });
 export const TaskSpec = TaskSpecFields.superRefine((spec, ctx) => {
   if (spec.prompt === undefined && spec.keepAliveSeconds === 0) {
     ctx.addIssue({ code: 'custom', path: ['prompt'], message: 'is required unless keepAliveSeconds keeps the task open for follow-ups' });
+  }
+  // A continued task works on the repository of the task it continues: naming another would
+  // silently start a second history.
+  if (spec.repo && spec.continueFrom) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['repo'],
+      message: "not allowed with continueFrom: the continued task's repository carries over",
+    });
+  }
+  if (spec.push && !spec.repo && !spec.continueFrom) {
+    ctx.addIssue({ code: 'custom', path: ['push'], message: 'needs repo: there is nothing to push without a repository' });
   }
 });
 /** What a user writes. */
@@ -148,6 +165,8 @@ export const TurnSummary = z.object({
   costUsd: z.number(),
   durationMs: z.number(),
   restored: z.boolean().optional().describe('The session was restored into a new sandbox for this turn.'),
+  changes: ChangeSummary.optional().describe("This turn's change to the repository (its own commit)."),
+  push: PushRecord.optional().describe('Where the head commit was pushed after this turn.'),
 });
 export type TurnSummary = z.infer<typeof TurnSummary>;
 
@@ -163,5 +182,8 @@ export const TaskResult = z.object({
   artifactsDir: z.string().optional(),
   turns: z.array(TurnSummary).optional().describe('Every turn of the task: its first prompt, then each follow-up.'),
   continuedFrom: z.string().optional().describe('The task this one continued (continueFrom.workflowId).'),
+  repo: RepoRecord.optional().describe('The repository the task worked on: where from, which base commit, which branch.'),
+  changes: ChangeSummary.optional().describe('The whole change to the repository, base to head.'),
+  push: PushRecord.optional().describe('Where the head commit was pushed.'),
 });
 export type TaskResult = z.infer<typeof TaskResult>;

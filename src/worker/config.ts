@@ -13,6 +13,7 @@ import {
 } from '../domain/constants.js';
 import { PACKAGE_ROOT, ccflowHome } from '../home.js';
 import { DEFAULT_LIVE_SUBJECT_PREFIX } from '../schemas/live-events.js';
+import { loadGitConfig, type GitConfig } from './git-config.js';
 
 /**
  * Everything ccflow reads from its environment, read in one place. Only the worker and the
@@ -38,6 +39,8 @@ export interface WorkerConfig {
   logFormat: 'json' | 'text';
   /** E2B sandboxes; absent when E2B_API_KEY is not set (tasks asking for e2b then fail at once). */
   e2b?: E2BConfig;
+  /** git on this host: the worker's own credentials and limits (see git-config.ts). */
+  git: GitConfig;
   /** Live events on NATS (CCFLOW_NATS_URL), for front ends that relay them; none when absent. */
   live?: LiveConfig;
 }
@@ -94,6 +97,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
       'CCFLOW_LOG_LEVEL',
     ),
     logFormat: oneOf(env.CCFLOW_LOG_FORMAT ?? 'json', ['json', 'text'] as const, 'CCFLOW_LOG_FORMAT'),
+    git: loadGitConfig(env),
     e2b: e2bKey
       ? {
           apiKey: e2bKey,

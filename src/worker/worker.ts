@@ -1,6 +1,8 @@
+import os from 'node:os';
 import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities/index.js';
 import { LocalArtifactStore } from '../artifacts/local.js';
+import { createGitHost } from '../git/index.js';
 import { bundleWorkflows } from './bundle.js';
 import { loadWorkerConfig, type WorkerConfig } from './config.js';
 import { buildProviders } from './providers.js';
@@ -23,6 +25,7 @@ export function buildActivityDeps(config: WorkerConfig): ActivityDeps {
     model: { baseUrl: config.model.baseUrl, apiKey: config.model.apiKey },
     artifacts: new LocalArtifactStore(config.artifactDir),
     hostTaskQueue: config.hostTaskQueue,
+    git: { host: createGitHost(config.git), scratchDir: os.tmpdir() },
     ...(config.live
       ? {
           live: new NatsLiveSink({

@@ -35,6 +35,13 @@ const sessionCall = {
   retry: { ...retry, initialInterval: '1s', maximumAttempts: 4 },
 } as const satisfies ActivityOptions;
 
+/** Fetching a repository and checking it out, or pushing one: minutes for a big one, with heartbeats. */
+const repoCall = {
+  startToCloseTimeout: '30m',
+  heartbeatTimeout: '1m',
+  retry: { ...retry, initialInterval: '2s', maximumAttempts: 4 },
+} as const satisfies ActivityOptions;
+
 /** Input checks run in the worker, next to the workflow: zod stays out of workflow code. */
 export const validation = proxyLocalActivities<Activities>({
   startToCloseTimeout: '30s',
@@ -52,6 +59,7 @@ export const { createSandbox } = proxyActivities<Activities>(shortCall);
 export function sandboxActivities(sandbox: CreatedSandbox, timeouts: TaskTimeouts) {
   const short = proxyActivities<Activities>({ ...shortCall, taskQueue: sandbox.taskQueue });
   const session = proxyActivities<Activities>({ ...sessionCall, taskQueue: sandbox.taskQueue });
+  const repo = proxyActivities<Activities>({ ...repoCall, taskQueue: sandbox.taskQueue });
   const long = proxyActivities<Activities>({
     taskQueue: sandbox.taskQueue,
     scheduleToCloseTimeout: `${timeouts.taskSeconds}s`,
@@ -68,6 +76,10 @@ export function sandboxActivities(sandbox: CreatedSandbox, timeouts: TaskTimeout
     stageAttachments: session.stageAttachments,
     saveSession: session.saveSession,
     restoreSession: session.restoreSession,
+    prepareRepo: repo.prepareRepo,
+    captureChanges: session.captureChanges,
+    // On the sandbox's queue: that host's artifact store holds the bundles it pushes.
+    pushChanges: repo.pushChanges,
   };
 }
 export type SandboxActivities = ReturnType<typeof sandboxActivities>;

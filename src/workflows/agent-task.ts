@@ -11,12 +11,15 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { FollowUpResult, TaskStatus } from '../schemas/messages.js';
+import type { CapturedChanges, PushRecord } from '../schemas/git.js';
 import type { TaskResult, TaskSpec, TurnSummary } from '../schemas/task-spec.js';
 import { validation } from './activities.js';
+import { ApprovalGate } from './approval-gate.js';
 import { asUpdateFailure, describeFailure, surface } from './failures.js';
 import { FollowUpInbox, MAX_PROMPT_RECORD, type FollowUpTicket } from './follow-up-inbox.js';
 import { statusQuery } from './messages.js';
 import { SandboxPool, type SandboxEntry } from './sandbox-pool.js';
+import { TaskRepo } from './task-repo.js';
 import { TaskSession, type TurnOutcome } from './task-session.js';
 
 /** The patch id that marks tasks which save their session and serve follow-ups. */
@@ -40,8 +43,9 @@ export interface OpenTask {
 }
 
 /** The task's result so far, from its status and the last turn. */
-function resultOf(status: TaskStatus, last: TurnOutcome, startedAt: number): TaskResult {
+function resultOf(status: TaskStatus, last: TurnOutcome, startedAt: number, repo: TaskRepo): TaskResult {
   return {
+    ...repo.result(),
     workflowId: workflowInfo().workflowId,
     result: last.result,
     sessionId: last.sessionId,
@@ -53,8 +57,10 @@ function resultOf(status: TaskStatus, last: TurnOutcome, startedAt: number): Tas
   };
 }
 
-function record(target: TurnSummary, out: TurnOutcome): void {
+function record(target: TurnSummary, out: TurnOutcome, changes?: CapturedChanges, pushed?: PushRecord): void {
   Object.assign(target, {
+    ...(changes ? { changes: changes.turn } : {}),
+    ...(pushed ? { push: pushed } : {}),
     result: out.result,
     sessionId: out.sessionId,
     sandboxId: out.entry.sandbox.sandboxId,
@@ -81,6 +87,7 @@ export async function agentTask(input: unknown, open?: OpenTask): Promise<TaskRe
   if (!open) status.turns.push(firstRecord);
   // Registered first, so a follow-up sent while the first turn runs is queued, not refused.
   const inbox = new FollowUpInbox(status);
+  const approvals = new ApprovalGate(status);
 
   let spec: TaskSpec;
   try {
@@ -89,19 +96,23 @@ export async function agentTask(input: unknown, open?: OpenTask): Promise<TaskRe
     throw surface(err, 'invalid task');
   }
   const startedAt = open?.startedAt ?? Date.now();
+  approvals.configure(spec);
   const pool = new SandboxPool(spec, open?.sandboxes);
-  const session = new TaskSession(spec, status, pool, open?.runCount);
+  const repo = new TaskRepo(spec, status);
+  const session = new TaskSession(spec, status, pool, approvals, repo, open?.runCount);
 
   // The task's wall-clock limit: past it the work is cancelled (killing the agent) and the
-  // task fails with TaskTimedOut after teardown.
+  // task fails with TaskTimedOut after teardown. Time spent waiting for a human's answer does
+  // not count: it costs nothing, and approval.timeoutSeconds bounds it.
   let timedOut = false;
   const work = new CancellationScope();
-  const deadline = CancellationScope.cancellable(() =>
-    sleep(startedAt + spec.timeouts.taskSeconds * 1000 - Date.now()).then(() => {
-      timedOut = true;
-      work.cancel();
-    }),
-  );
+  const deadline = CancellationScope.cancellable(async () => {
+    const limitMs = spec.timeouts.taskSeconds * 1000;
+    if (spec.approval) await deadlinePassed(startedAt, limitMs, approvals);
+    else await sleep(startedAt + limitMs - Date.now());
+    timedOut = true;
+    work.cancel();
+  });
   deadline.catch(() => undefined);
 
   let last: TurnOutcome | undefined;
@@ -120,11 +131,18 @@ export async function agentTask(input: unknown, open?: OpenTask): Promise<TaskRe
       } else if (!open && prompt !== undefined) {
         firstRecord.prompt = prompt.slice(0, MAX_PROMPT_RECORD);
         last = await session.first();
-        record(firstRecord, last);
+        // The turn's commit goes into the saved workspace, so it is captured before the save.
+        const changes = await repo.capture(pool.activities(last.entry), refOf(last), 1, prompt);
         // Histories from before sessions were saved go straight to teardown, as they did then.
-        if (!patched(SESSION_PERSISTENCE_PATCH)) return;
+        if (!patched(SESSION_PERSISTENCE_PATCH)) {
+          record(firstRecord, last, changes);
+          return;
+        }
         serving = true;
         await session.save(last.entry, last.sessionId, 1);
+        const pushed = await repo.push(pool.activities(last.entry));
+        // Recorded last: whoever waits for turn 1 (ccflow run --keep-alive) sees its push too.
+        record(firstRecord, last, changes, pushed);
       }
       inbox.open();
       // The turn loop: each follow-up in order, until the window passes or `close` arrives.
@@ -157,7 +175,7 @@ export async function agentTask(input: unknown, open?: OpenTask): Promise<TaskRe
 
   if (failure === undefined && last) {
     status.phase = 'done';
-    const result = resultOf(status, last, startedAt);
+    const result = resultOf(status, last, startedAt, repo);
     if (!serving) return { ...result, artifactsDir };
     return {
       ...result,
@@ -201,9 +219,15 @@ export async function agentTask(input: unknown, open?: OpenTask): Promise<TaskRe
     const before = { numTurns: status.numTurns, costUsd: status.totalCostUsd };
     try {
       const out = await session.followUp(ticket.input, ticket.liveKey, ticket.record.turn);
+      const changes = await repo.capture(pool.activities(out.entry), refOf(out), ticket.record.turn, ticket.input.prompt);
       await session.save(out.entry, out.sessionId, ticket.record.turn);
-      record(ticket.record, out);
-      ticket.resolve(followUpResult(ticket.record.turn, out));
+      const pushed = await repo.push(pool.activities(out.entry));
+      record(ticket.record, out, changes, pushed);
+      ticket.resolve({
+        ...followUpResult(ticket.record.turn, out),
+        ...(changes ? { changes: changes.turn } : {}),
+        ...(pushed ? { push: pushed } : {}),
+      });
       return out;
     } catch (err) {
       Object.assign(ticket.record, {
@@ -235,6 +259,23 @@ export async function agentTask(input: unknown, open?: OpenTask): Promise<TaskRe
       restored: out.restored,
     };
   }
+}
+
+/** Resolves once the task has worked `limitMs` since `startedAt`, not counting time spent waiting for approvals. */
+async function deadlinePassed(startedAt: number, limitMs: number, approvals: ApprovalGate): Promise<void> {
+  for (;;) {
+    if (approvals.waiting) {
+      await condition(() => !approvals.waiting);
+      continue;
+    }
+    const left = startedAt + limitMs + approvals.waitedMs - Date.now();
+    if (left <= 0) return;
+    if (!(await condition(() => approvals.waiting, left))) return;
+  }
+}
+
+function refOf(out: TurnOutcome): { sandboxId: string; provider: TurnOutcome['entry']['sandbox']['provider'] } {
+  return { sandboxId: out.entry.sandbox.sandboxId, provider: out.entry.sandbox.provider };
 }
 
 function historyIsLong(): boolean {

@@ -1,9 +1,10 @@
 /**
- * Every message of ccflow's workflows, in one module: queries, the follow-up Update and the
- * close signal, with their payload types. Clients import this module (definitions and types
+ * Every message of ccflow's workflows, in one module: queries, the follow-up and approve
+ * Updates, the close and step-waiting signals, with their payload types. Clients import this module (definitions and types
  * only); the workflows register the handlers.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { ApproveInput, ApproveResult, StepWaiting } from '../schemas/approvals.js';
 import type { FollowUpInput, FollowUpResult, PipelineResult, PipelineStatus, TaskStatus } from '../schemas/messages.js';
 import type { TaskResult, TaskSpecInput } from '../schemas/task-spec.js';
 
@@ -18,6 +19,7 @@ export type {
   TaskRunRecord,
   TaskStatus,
 } from '../schemas/messages.js';
+export type { ApprovalAnswer, ApprovalRequest, ApprovalStatus, ApproveInput, ApproveResult, StepWaiting } from '../schemas/approvals.js';
 
 /** The agentTask workflow as a client starts it (`workflow.start<AgentTaskWorkflow>('agentTask', ...)`). */
 export type AgentTaskWorkflow = (spec: TaskSpecInput) => Promise<TaskResult>;
@@ -30,6 +32,13 @@ export const statusQuery = defineQuery<TaskStatus>('status');
 export const followUpUpdate = defineUpdate<FollowUpResult, [FollowUpInput]>('followUp');
 /** agentTask: end the keep-alive window now; follow-ups already accepted still run. */
 export const closeSignal = defineSignal('close');
+/**
+ * agentTask: answer the tool call waiting for a human (`status` shows it). Returns at once;
+ * the agent goes on in the background. A validator refuses an unknown or answered request.
+ */
+export const approveUpdate = defineUpdate<ApproveResult, [ApproveInput]>('approve');
+/** pipeline: one of its steps started or stopped waiting for a human (sent by the step's task). */
+export const stepWaitingSignal = defineSignal<[StepWaiting]>('stepWaiting');
 /** pipeline: every step's state. Same name as agentTask's, so `ccflow status` reads both. */
 export const pipelineStatusQuery = defineQuery<PipelineStatus>('status');
 

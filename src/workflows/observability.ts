@@ -32,8 +32,18 @@ import { taskDetails, taskSummary } from '../domain/task-summary.js';
 import type { OpenTask } from './agent-task.js';
 import { failureType as classifiedType } from './failures.js';
 
+/** A tool call the task holds for a human, as the current details show it. */
+interface Waiting {
+  toolName: string;
+  input: string;
+  rules: string[];
+  since: number;
+  sandboxReleased: boolean;
+}
+
 interface Observed {
   state: TaskState;
+  waiting?: Waiting;
   activity?: string;
   spec?: TaskSpec;
   provider?: string;
@@ -57,6 +67,10 @@ export function activitySummary(activityType: string, args: readonly unknown[]):
     case 'runClaude': {
       const run = arg as Partial<RunClaudeInput>;
       const model = run.model ? ` on ${run.model}` : '';
+      if (run.approval?.decision) {
+        const answer = run.approval.decision.decision === 'allow' ? 'allowed' : 'denied';
+        return `${run.runName ?? 'run'}: resume session ${(run.resumeSessionId ?? '?').slice(0, 8)} with the held call ${answer}${model}`;
+      }
       return run.resumeSessionId
         ? `${run.runName ?? 'run'}: resume session ${run.resumeSessionId.slice(0, 8)} to correct the result${model}`
         : `${run.runName ?? 'run'}: claude -p in sandbox ${run.sandboxId ?? '?'}${model}`;
@@ -71,14 +85,24 @@ export function activitySummary(activityType: string, args: readonly unknown[]):
 }
 
 /** The Markdown shown as the workflow's current details. */
-export function currentDetailsMarkdown(o: Observed): string {
+export function currentDetailsMarkdown(o: Observed, workflowId: string): string {
+  const w = o.state === 'running' ? o.waiting : undefined;
+  const doing = w ? ' · **waiting for approval**' : o.activity && o.state === 'running' ? ` · ${o.activity}` : '';
   const lines = [
-    `**Status:** ${o.state}${o.activity && o.state === 'running' ? ` · ${o.activity}` : ''}${o.failure ? ` · ${o.failure}` : ''}`,
+    `**Status:** ${o.state}${doing}${o.failure ? ` · ${o.failure}` : ''}`,
     `**Turns:** ${o.turns} · **Cost:** $${o.costUsd.toFixed(4)} · **Agent runs:** ${o.runs}`,
   ];
+  if (w) {
+    lines.push(
+      `**Waiting for approval** since ${new Date(w.since).toISOString()}: a \`${w.toolName}\` call${w.rules.length ? ` (rule ${w.rules.map((r) => `\`${r}\``).join(', ')})` : ''}`,
+      `\`\`\`\n${w.input}\n\`\`\``,
+      `No agent runs while it waits${w.sandboxReleased ? ', and its sandbox was saved and released (it is restored on the answer)' : ''}. ` +
+        `Answer with \`ccflow approve ${workflowId}\` (\`--deny --reason "..."\` to refuse), or the \`approve\` Update.`,
+    );
+  }
   if (o.provider) lines.push(`**Sandbox:** ${o.provider}${o.sandboxId ? ` \`${o.sandboxId}\`` : ''}`);
   if (o.spec) lines.push(`**Task:** ${taskSummary(o.spec.prompt)}`, taskDetails(o.spec));
-  if (o.state === 'running') {
+  if (o.state === 'running' && !w) {
     lines.push("Live progress (tool in use, latest text) is in the pending activity's heartbeat details, and in `ccflow watch`.");
   }
   return lines.join('\n\n');
@@ -107,7 +131,7 @@ function resume(o: Observed, open: OpenTask): void {
 
 export const interceptors = (): WorkflowInterceptors => {
   const o: Observed = { state: 'running', runs: 0, turns: 0, costUsd: 0 };
-  const publish = () => setCurrentDetails(currentDetailsMarkdown(o));
+  const publish = () => setCurrentDetails(currentDetailsMarkdown(o, workflowInfo().workflowId));
 
   const inbound: WorkflowInboundCallsInterceptor = {
     async execute(input, next) {
@@ -130,6 +154,7 @@ export const interceptors = (): WorkflowInterceptors => {
         throw err;
       } finally {
         if (o.state !== 'running') {
+          o.waiting = undefined;
           upsertSearchAttributes([{ key: CcflowStatus, value: o.state }]);
           o.activity = undefined;
           publish();
@@ -146,10 +171,22 @@ export const interceptors = (): WorkflowInterceptors => {
     },
   };
 
+  // The `approve` Update ends a wait: the agent goes on from here.
+  inbound.handleUpdate = async (input, next) => {
+    const result = await next(input);
+    if (input.name === 'approve') {
+      o.waiting = undefined;
+      publish();
+    }
+    return result;
+  };
+
   const outbound: WorkflowOutboundCallsInterceptor = {
     async scheduleActivity(input: ActivityInput, next: Next<WorkflowOutboundCallsInterceptor, 'scheduleActivity'>) {
       const summary = input.options.summary ?? activitySummary(input.activityType, input.args);
       o.activity = summary ?? input.activityType;
+      // The next agent run is the answer at work (or the timeout's): nothing waits any more.
+      if (input.activityType === 'runClaude') o.waiting = undefined;
       publish();
       const result = await next(summary ? { ...input, options: { ...input.options, summary } } : input);
       if (input.activityType === 'createSandbox' && isRecord(result)) {
@@ -166,6 +203,12 @@ export const interceptors = (): WorkflowInterceptors => {
           { key: CcflowTurns, value: o.turns },
           { key: CcflowCostUsd, value: o.costUsd },
         ]);
+        if (run.deferred) {
+          const d = run.deferred;
+          o.waiting = { toolName: d.toolName, input: d.input, rules: d.rules, since: Date.now(), sandboxReleased: false };
+        }
+      } else if (input.activityType === 'destroySandbox' && o.waiting) {
+        o.waiting.sandboxReleased = true;
       }
       publish();
       return result;

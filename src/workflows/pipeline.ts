@@ -16,7 +16,7 @@ import type { TaskResult } from '../schemas/task-spec.js';
 import { validation } from './activities.js';
 import { agentTask } from './agent-task.js';
 import { describeFailure, surface } from './failures.js';
-import { pipelineStatusQuery, stepWorkflowId } from './messages.js';
+import { pipelineStatusQuery, stepWaitingSignal, stepWorkflowId } from './messages.js';
 
 /**
  * A pipeline: named steps, each an agentTask child workflow, run in dependency order with
@@ -46,6 +46,14 @@ export async function pipeline(input: unknown): Promise<PipelineResult> {
     plan.steps.map((s) => [s.name, { name: s.name, state: 'pending', dependsOn: s.dependsOn, numTurns: 0, costUsd: 0, durationMs: 0 }]),
   );
   status.steps = [...states.values()];
+  // A step's task says when a tool call of its waits for a human, and when that is over.
+  setHandler(stepWaitingSignal, (w) => {
+    const st = [...states.values()].find((x) => stepWorkflowId(pipelineId, x.name) === w.workflowId);
+    if (!st || (st.state !== 'running' && st.state !== 'waiting')) return;
+    st.state = w.waiting ? 'waiting' : 'running';
+    if (w.waiting && w.requestId && w.toolName) st.approval = { requestId: w.requestId, toolName: w.toolName };
+    else delete st.approval;
+  });
   const sorted = topologicalOrder(plan.steps);
   const order = 'order' in sorted ? sorted.order : plan.steps.map((s) => s.name); // validated acyclic
   const stateOf = (name: string): PipelineStepStatus => states.get(name) as PipelineStepStatus;
@@ -106,6 +114,8 @@ export async function pipeline(input: unknown): Promise<PipelineResult> {
           st.sessionId = r.sessionId;
           st.numTurns = r.numTurns;
           st.costUsd = r.totalCostUsd;
+          if (r.changes) st.changes = r.changes;
+          if (r.push) st.push = r.push;
         } catch (err) {
           if (isCancellation(err)) {
             st.state = 'cancelled';
@@ -117,6 +127,7 @@ export async function pipeline(input: unknown): Promise<PipelineResult> {
         }
       })
       .finally(() => {
+        delete st.approval;
         st.durationMs = Date.now() - stepStartedAt;
         status.numTurns += st.numTurns;
         status.totalCostUsd += st.costUsd;
@@ -193,5 +204,12 @@ export async function pipeline(input: unknown): Promise<PipelineResult> {
     numTurns: status.numTurns,
     totalCostUsd: status.totalCostUsd,
     durationMs: Date.now() - startedAt,
+    ...finalChange(all),
   };
+}
+
+/** The pipeline's final change: the last step, in spec order, that recorded one. */
+function finalChange(steps: readonly PipelineStepStatus[]): Pick<PipelineResult, 'changes' | 'changesStep'> {
+  const last = [...steps].reverse().find((s) => s.changes !== undefined);
+  return last?.changes ? { changes: last.changes, changesStep: last.name } : {};
 }

@@ -1,4 +1,4 @@
-import { CancellationScope, log } from '@temporalio/workflow';
+import { CancellationScope, isCancellation, log } from '@temporalio/workflow';
 import type { CreatedSandbox } from '../schemas/activities.js';
 import type { TaskSpec } from '../schemas/task-spec.js';
 import { createSandbox, sandboxActivities, type SandboxActivities } from './activities.js';
@@ -7,6 +7,8 @@ import { createSandbox, sandboxActivities, type SandboxActivities } from './acti
 export interface SandboxEntry {
   sandbox: CreatedSandbox;
   runNames: string[];
+  /** Destroyed before the task ended (its session saved first), while a call waited for a human. */
+  released?: boolean;
 }
 
 /**
@@ -15,12 +17,14 @@ export interface SandboxEntry {
  */
 export class SandboxPool {
   readonly entries: SandboxEntry[];
+  /** Where a released sandbox's transcripts went. */
+  private artifactsDir: string | undefined;
 
   constructor(
     private readonly spec: TaskSpec,
     carried: readonly SandboxEntry[] = [],
   ) {
-    this.entries = carried.map((e) => ({ sandbox: e.sandbox, runNames: [...e.runNames] }));
+    this.entries = carried.map((e) => ({ sandbox: e.sandbox, runNames: [...e.runNames], ...(e.released ? { released: true } : {}) }));
   }
 
   /** The sandbox the task works in now. */
@@ -45,13 +49,30 @@ export class SandboxPool {
   }
 
   /**
+   * Destroys a sandbox before the task ends (its transcripts archived first), so a task that
+   * waits long holds none. A failure is logged, not fatal: the sweeper removes what is left.
+   */
+  async release(entry: SandboxEntry): Promise<void> {
+    const { sandboxId, provider } = entry.sandbox;
+    try {
+      const destroyed = await this.activities(entry).destroySandbox({ sandboxId, provider, runNames: entry.runNames });
+      entry.released = true;
+      this.artifactsDir = destroyed.artifactsDir;
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      log.error('could not release the sandbox of a waiting task', { sandboxId, error: String(err) });
+    }
+  }
+
+  /**
    * Saves the transcripts and destroys every sandbox, whatever happened, cancellation
    * included. Returns where the transcripts went.
    */
   async teardown(): Promise<string | undefined> {
-    let artifactsDir: string | undefined;
+    let artifactsDir = this.artifactsDir;
     await CancellationScope.nonCancellable(async () => {
       for (const entry of this.entries) {
+        if (entry.released) continue;
         const { sandboxId, provider } = entry.sandbox;
         try {
           const destroyed = await this.activities(entry).destroySandbox({ sandboxId, provider, runNames: entry.runNames });

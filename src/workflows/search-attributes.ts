@@ -26,7 +26,20 @@ export const CcflowSandbox = defineSearchAttributeKey('CcflowSandbox', SearchAtt
  */
 export const CcflowOrigin = defineSearchAttributeKey('CcflowOrigin', SearchAttributeType.KEYWORD);
 
-export const CCFLOW_SEARCH_ATTRIBUTES = [CcflowStatus, CcflowModel, CcflowCostUsd, CcflowTurns, CcflowSandbox, CcflowOrigin] as const;
+/** What a running task waits for (`approval`: a tool call held for a human); unset otherwise. */
+export const CcflowWaiting = defineSearchAttributeKey('CcflowWaiting', SearchAttributeType.KEYWORD);
+/** The value of CcflowWaiting while a tool call waits for a human. */
+export const WAITING_APPROVAL = 'approval';
+
+export const CCFLOW_SEARCH_ATTRIBUTES = [
+  CcflowStatus,
+  CcflowModel,
+  CcflowCostUsd,
+  CcflowTurns,
+  CcflowSandbox,
+  CcflowOrigin,
+  CcflowWaiting,
+] as const;
 
 /** How the Temporal CLI names the types (`--search-attribute CcflowStatus=Keyword`). */
 const CLI_TYPE_NAMES: Partial<Record<SearchAttributeType, string>> = {

@@ -3,8 +3,10 @@ import { correctivePromptText, taskPromptText, withAttachmentPaths } from '../do
 import type { FetchedResult, RunClaudeOutput } from '../schemas/activities.js';
 import type { FollowUpInput, TaskStatus } from '../schemas/messages.js';
 import type { TaskSpec } from '../schemas/task-spec.js';
+import type { ApprovalGate, Decision } from './approval-gate.js';
 import { describeFailure, failureType } from './failures.js';
 import type { SandboxEntry, SandboxPool } from './sandbox-pool.js';
+import type { TaskRepo } from './task-repo.js';
 
 /** How often a turn starts over in a fresh sandbox when its sandbox is lost under the agent. */
 export const MAX_SANDBOX_RESTARTS = 2;
@@ -41,6 +43,8 @@ export class TaskSession {
     private readonly spec: TaskSpec,
     private readonly status: TaskStatus,
     private readonly pool: SandboxPool,
+    private readonly approvals: ApprovalGate,
+    private readonly repo: TaskRepo,
     private runCount = 0,
   ) {}
 
@@ -59,8 +63,9 @@ export class TaskSession {
       this.status.sandboxId = entry.sandbox.sandboxId;
       try {
         const turn = await this.firstTurn(entry);
-        const out = await this.untilValid(entry, turn);
-        return { ...out, entry, ...this.since(before, startedAt), restored: false };
+        await this.repo.prepare(this.pool.activities(entry), { sandboxId: entry.sandbox.sandboxId, provider: entry.sandbox.provider });
+        const out = await this.untilValid(entry, turn, 1);
+        return { ...out, ...this.since(before, startedAt) };
       } catch (err) {
         if (restart < MAX_SANDBOX_RESTARTS && failureType(err) === 'SandboxLost') {
           log.warn('sandbox lost under the agent; starting over in a fresh sandbox', { sandboxId: entry.sandbox.sandboxId });
@@ -73,24 +78,28 @@ export class TaskSession {
   }
 
   /**
-   * A task without a prompt: its sandbox now (seeded, or holding an earlier task's session), so a
-   * bad seed shows at once, and no turn. Its first follow-up starts the session.
+   * A task without a prompt: its sandbox now (seeded, or holding an earlier task's session, or
+   * its repository checked out), so a bad seed shows at once, and no turn. Its first follow-up
+   * starts the session.
    */
   async openIdle(): Promise<void> {
     this.status.phase = 'creating-sandbox';
     const entry = await this.pool.create(true);
     this.status.sandboxId = entry.sandbox.sandboxId;
     const from = this.spec.continueFrom;
-    if (!from) return;
-    const restored = await this.restore(entry, from);
-    if (!from.workspaceOnly) this.status.sessionId = restored;
+    if (from) {
+      const restored = await this.restore(entry, from);
+      if (!from.workspaceOnly) this.status.sessionId = restored;
+    }
+    await this.repo.prepare(this.pool.activities(entry), { sandboxId: entry.sandbox.sandboxId, provider: entry.sandbox.provider });
   }
 
   /**
-   * A follow-up: `--resume` in the current sandbox, or in a new one where the saved session is
-   * restored. A task that opened without a prompt starts its session with its first follow-up.
+   * A follow-up (turn `turnNo`): `--resume` in the current sandbox, or in a new one where the
+   * saved session is restored. A task that opened without a prompt starts its session with its
+   * first follow-up.
    */
-  async followUp(input: FollowUpInput, liveKey: string, turnNumber: number): Promise<TurnOutcome> {
+  async followUp(input: FollowUpInput, liveKey: string, turnNo: number): Promise<TurnOutcome> {
     const startedAt = Date.now();
     const before = this.totals();
     const sessionId = this.status.sessionId;
@@ -115,6 +124,7 @@ export class TaskSession {
         this.status.phase = 'creating-sandbox';
         entry = await this.pool.create(true);
         this.status.sandboxId = entry.sandbox.sandboxId;
+        await this.repo.prepare(this.pool.activities(entry), { sandboxId: entry.sandbox.sandboxId, provider: entry.sandbox.provider });
         this.status.phase = 'following-up';
       } else {
         log.info('the sandbox is gone; restoring the session into a new one', { sandboxId: entry.sandbox.sandboxId });
@@ -132,12 +142,13 @@ export class TaskSession {
         this.status.phase = 'following-up';
       }
       try {
-        const staged = await this.stage(entry, input, turnNumber);
+        const staged = await this.stage(entry, input, turnNo);
         const out = await this.untilValid(
           entry,
           staged ? { ...turn, prompt: this.promptText(withAttachmentPaths(input.prompt, staged)) } : turn,
+          turnNo,
         );
-        return { ...out, entry, ...this.since(before, startedAt), restored };
+        return { ...out, ...this.since(before, startedAt), restored: restored || out.restored };
       } catch (err) {
         if (restart < MAX_SANDBOX_RESTARTS && failureType(err) === 'SandboxLost') continue;
         throw err;
@@ -145,8 +156,11 @@ export class TaskSession {
     }
   }
 
-  /** Saves the session after a turn; a failed save is recorded, not fatal (the turn succeeded). */
-  async save(entry: SandboxEntry, sessionId: string, turn: number): Promise<void> {
+  /**
+   * Saves the session after a turn; a failed save is recorded, not fatal (the turn succeeded).
+   * Returns whether the session could be restored from what was saved.
+   */
+  async save(entry: SandboxEntry, sessionId: string, turn: number): Promise<boolean> {
     const previous = this.status.phase;
     this.status.phase = 'saving-session';
     try {
@@ -157,10 +171,12 @@ export class TaskSession {
         turn,
       });
       this.status.sessionSaveError = saved.workspaceError;
+      return saved.workspaceError === undefined;
     } catch (err) {
       if (isCancellation(err)) throw err;
       this.status.sessionSaveError = describeFailure(err);
       log.warn('session not saved', { sessionId, error: this.status.sessionSaveError });
+      return false;
     } finally {
       this.status.phase = previous;
     }
@@ -209,23 +225,44 @@ export class TaskSession {
     return this.spec.resultMode === 'text' ? prompt : taskPromptText(prompt);
   }
 
-  /** Runs a turn in a sandbox, resuming the session with a correction while the result is missing or invalid. */
-  private async untilValid(entry: SandboxEntry, turn: Turn): Promise<{ result: Record<string, unknown>; sessionId: string }> {
-    const acts = this.pool.activities(entry);
-    const ref = { sandboxId: entry.sandbox.sandboxId, provider: entry.sandbox.provider };
+  /**
+   * Runs a turn in a sandbox, resuming the session with a correction while the result is
+   * missing or invalid. A run that ends holding a call for a human waits for the answer and
+   * resumes with it (in a restored sandbox when the wait outlived the first), so the turn may
+   * end in another sandbox than it began.
+   */
+  private async untilValid(
+    entry: SandboxEntry,
+    turn: Turn,
+    turnNo: number,
+  ): Promise<{ result: Record<string, unknown>; sessionId: string; entry: SandboxEntry; restored: boolean }> {
+    let current = entry;
+    let restored = false;
+    const settled = async (out: RunClaudeOutput): Promise<RunClaudeOutput> => {
+      while (out.deferred) {
+        const next = await this.awaitApproval(current, out, turnNo);
+        current = next.entry;
+        restored ||= next.restored;
+        this.status.phase = 'running';
+        out = await this.run(current, '', { resume: out.sessionId }, turn.resultSchema, turn.liveKey, next.decision);
+      }
+      return out;
+    };
     const attemptsBefore = this.status.resultAttempts;
     this.status.phase = 'running';
-    let last = await this.run(entry, turn.prompt, turn.session, turn.resultSchema, turn.liveKey);
+    let last = await settled(await this.run(current, turn.prompt, turn.session, turn.resultSchema, turn.liveKey));
     if (this.spec.resultMode === 'text') {
       // The final message is the result: nothing to fetch, nothing to correct.
       this.status.resultAttempts += 1;
-      return { result: { text: last.resultText ?? '' }, sessionId: last.sessionId };
+      return { result: { text: last.resultText ?? '' }, sessionId: last.sessionId, entry: current, restored };
     }
     for (;;) {
+      const acts = this.pool.activities(current);
+      const ref = { sandboxId: current.sandbox.sandboxId, provider: current.sandbox.provider };
       this.status.phase = 'fetching-result';
       this.status.resultAttempts += 1;
       const fetched: FetchedResult = await acts.fetchResult({ ...ref, resultSchema: turn.resultSchema });
-      if (fetched.status === 'valid') return { result: fetched.result, sessionId: last.sessionId };
+      if (fetched.status === 'valid') return { result: fetched.result, sessionId: last.sessionId, entry: current, restored };
       const errors = fetched.status === 'invalid' ? fetched.errors : ['no result was submitted'];
       this.status.lastResultErrors = errors;
       const details = [{ errors, lastAttempt: fetched.lastAttempt, sessionId: last.sessionId }];
@@ -241,8 +278,47 @@ export class TaskSession {
       }
       this.status.phase = 'correcting';
       const problem = fetched.status === 'invalid' ? { kind: 'invalid' as const, errors } : { kind: 'missing' as const };
-      last = await this.run(entry, correctivePromptText(problem), { resume: last.sessionId }, turn.resultSchema, turn.liveKey);
+      last = await settled(
+        await this.run(current, correctivePromptText(problem), { resume: last.sessionId }, turn.resultSchema, turn.liveKey),
+      );
     }
+  }
+
+  /**
+   * A run ended holding a call for a human: save the session (so the sandbox may go while the
+   * task waits), wait for the answer, then find a sandbox to resume in, restoring the session
+   * into a new one when the old one was released or lost meanwhile.
+   */
+  private async awaitApproval(
+    entry: SandboxEntry,
+    out: RunClaudeOutput,
+    turnNo: number,
+  ): Promise<{ entry: SandboxEntry; restored: boolean; decision: Decision }> {
+    const call = out.deferred as NonNullable<RunClaudeOutput['deferred']>;
+    const sessionId = out.sessionId;
+    const saved = await this.save(entry, sessionId, turnNo);
+    const decision = await this.approvals.wait(call, {
+      turn: turnNo,
+      sessionId,
+      // Without a restorable save, the sandbox is the only copy of the session: keep it.
+      release: () => (saved ? this.pool.release(entry) : Promise.resolve()),
+    });
+    if (!entry.released) {
+      const ref = { sandboxId: entry.sandbox.sandboxId, provider: entry.sandbox.provider };
+      const { alive } = await this.pool.activities(entry).probeSandbox(ref);
+      if (alive) return { entry, restored: false, decision };
+    }
+    this.status.phase = 'creating-sandbox';
+    const fresh = await this.pool.create(false);
+    this.status.sandboxId = fresh.sandbox.sandboxId;
+    this.status.phase = 'restoring-session';
+    await this.pool.activities(fresh).restoreSession({
+      sandboxId: fresh.sandbox.sandboxId,
+      provider: fresh.sandbox.provider,
+      fromWorkflowId: workflowInfo().workflowId,
+      sessionId,
+    });
+    return { entry: fresh, restored: true, decision };
   }
 
   /** One agent run (one claude process) in a sandbox. */
@@ -252,10 +328,13 @@ export class TaskSession {
     session: Turn['session'],
     resultSchema: Record<string, unknown>,
     liveKey: string,
+    decision?: Decision,
   ): Promise<RunClaudeOutput> {
     const runName = `run-${++this.runCount}`;
     entry.runNames.push(runName);
     const spec = this.spec;
+    const approval = this.approvals.runInput(decision);
+    const sessionCostUsd = 'resume' in session ? this.status.sessionCosts?.[session.resume] : undefined;
     const out = await this.pool.activities(entry).runClaude({
       sandboxId: entry.sandbox.sandboxId,
       provider: entry.sandbox.provider,
@@ -273,8 +352,12 @@ export class TaskSession {
       liveKey,
       ...(spec.resultMode === 'text' ? { resultMode: 'text' as const } : {}),
       ...('resume' in session ? { resumeSessionId: session.resume } : { newSessionId: session.fresh }),
+      ...(sessionCostUsd !== undefined ? { sessionCostUsd } : {}),
+      ...(approval ? { approval } : {}),
     });
-    // total_cost_usd is per process: the task's cost is the sum over its runs.
+    // costUsd is the run's own (the activity subtracts what the resumed session had cost): the
+    // task's cost is the sum over its runs.
+    this.status.sessionCosts = { ...this.status.sessionCosts, [out.sessionId]: out.sessionCostUsd ?? (sessionCostUsd ?? 0) + out.costUsd };
     this.status.runs.push({ runName, sessionId: out.sessionId, numTurns: out.numTurns, costUsd: out.costUsd, subtype: out.subtype });
     this.status.numTurns += out.numTurns;
     this.status.totalCostUsd += out.costUsd;

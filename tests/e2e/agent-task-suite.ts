@@ -15,6 +15,8 @@ import type { TaskResult } from '../../src/schemas/task-spec.js';
 import type { Sandbox, SandboxProvider } from '../../src/sandbox/types.js';
 import { SANDBOX_WORKDIR } from '../../src/sandbox/layout.js';
 import { PACKAGE_ROOT } from '../../src/home.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { approveUpdate, statusQuery } from '../../src/workflows/messages.js';
 import { recordHistory } from '../helpers/histories.js';
 import { startHarness, TEST_API_KEY, type Harness, type ProviderFactory } from '../helpers/harness.js';
 
@@ -47,6 +49,14 @@ const script = {
     {
       match: '\\[never-valid\\]',
       steps: [submit({ summary: 1 }), { text: 'Stopping.' }, submit({ summary: 2 }), { text: 'Stopping again.' }],
+    },
+    {
+      match: '\\[approve\\]',
+      steps: [
+        { toolUse: [{ name: 'Bash', input: { command: 'git push origin main 2>/dev/null; echo pushed > report.txt' } }] },
+        submit({ summary: 'pushed' }),
+        { text: 'Done.' },
+      ],
     },
     {
       match: '\\[cli\\]',
@@ -153,6 +163,29 @@ export function agentTaskSuite(name: string, providerFactory?: ProviderFactory):
       assert.ok(main.every((r) => r.hasApiKey));
     });
 
+    test('a call under an approval rule waits; its sandbox is released, and the answer restores it and runs the call', async () => {
+      const handle = await h.client.workflow.start('agentTask', {
+        taskQueue: h.taskQueue,
+        workflowId: 'e2e-approve',
+        args: [{ prompt: '[approve] Push.', approval: { tools: ['Bash(git push:*)'], keepSandboxSeconds: 1 } }],
+      });
+      const deadline = Date.now() + 120_000;
+      let status = await handle.query(statusQuery);
+      while (!status.approval?.pending?.sandboxReleased) {
+        assert.ok(Date.now() < deadline, `the call never waited with its sandbox released (phase ${status.phase})`);
+        await sleep(200);
+        status = await handle.query(statusQuery);
+      }
+      const first = status.sandboxId;
+      assert.equal(seenBeforeDestroy.get(first ?? ''), undefined, 'the held command had not run when the sandbox went');
+      await handle.executeUpdate(approveUpdate, { args: [{ requestId: 'req-1', decision: 'allow' }] });
+      const result = (await handle.result()) as TaskResult;
+      assert.deepEqual(result.result, { summary: 'pushed' });
+      assert.notEqual(result.sandboxId, first);
+      assert.equal(seenBeforeDestroy.get(result.sandboxId), 'pushed\n', 'the command ran in the restored sandbox');
+      assert.deepEqual(await h.provider.list({ metadata: { workflowId: 'e2e-approve' } }), []);
+    });
+
     test('an invalid result gets one corrective resume that quotes the validation errors', async () => {
       const handle = await h.client.workflow.start('agentTask', {
         taskQueue: h.taskQueue,
@@ -197,6 +230,7 @@ export function agentTaskSuite(name: string, providerFactory?: ProviderFactory):
         [{}, /prompt: /],
         [{ prompt: 'x', resultSchema: { type: 'string' } }, /resultSchema: must be a JSON Schema object/],
         [{ prompt: 'x', permissionMode: 'yolo' }, /permissionMode: /],
+        [{ prompt: 'x', approval: { tools: ['Bash(git push:*)', 'Bahs'] } }, /approval\.tools\[1\]: rule "Bahs": unknown tool "Bahs"/],
         [{ prompt: 'x', files: { '../escape': 'x' } }, /files\["\.\.\/escape"\]: must be a relative path inside the workspace/],
       ];
       for (const [i, [input, pattern]] of cases.entries()) {

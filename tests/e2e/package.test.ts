@@ -56,6 +56,7 @@ test('the tarball holds the build, its declarations and the result server, and n
   assert.ok(files.includes('package/dist/client/index.d.ts'));
   assert.ok(files.includes('package/dist/testing/index.d.ts'));
   assert.ok(files.includes('package/sandbox-template/result-server/server.mjs'));
+  assert.ok(files.includes('package/sandbox-template/result-server/approval-hook.mjs'), 'the approval hook ships beside the result server');
   assert.ok(files.includes('package/bin/ccflow.js'));
   for (const f of files) assert.doesNotMatch(f, /^package\/(src|tests|bench|scripts|\.venv|node_modules)\//, f);
 });

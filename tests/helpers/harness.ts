@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -6,6 +6,7 @@ import path from 'node:path';
 import { NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import { createActivities, type ActivityDeps } from '../../src/activities/index.js';
+import { createGitHost, type GitHostConfig } from '../../src/git/index.js';
 import { LocalArtifactStore } from '../../src/artifacts/local.js';
 import { localSandboxMounts } from '../../src/worker/index.js';
 import { PACKAGE_ROOT } from '../../src/home.js';
@@ -84,6 +85,8 @@ export async function startHarness(o: {
   ui?: boolean;
   /** The queue workers poll. @default DEFAULT_TASK_QUEUE */
   taskQueue?: string;
+  /** The worker's git setup (credentials, limits); its HOME is a fresh directory, so no user config leaks in. */
+  git?: Omit<GitHostConfig, 'env'>;
 }): Promise<Harness> {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'ccflow-test-'));
   // Started one after another so a failure closes what already runs (no hung test process).
@@ -102,6 +105,8 @@ export async function startHarness(o: {
   const artifacts = new LocalArtifactStore(path.join(tmp, 'artifacts'));
   const taskQueue = o.taskQueue ?? DEFAULT_TASK_QUEUE;
   const apiKey = `${TEST_API_KEY}-${randomBytes(6).toString('hex')}`;
+  const gitHome = path.join(tmp, 'git-home');
+  await mkdir(gitHome, { recursive: true });
   const hostTaskQueue = hostTaskQueueName(taskQueue, `test-${path.basename(tmp)}`);
   const deps: ActivityDeps = {
     providers: { [provider.name]: provider },
@@ -110,6 +115,10 @@ export async function startHarness(o: {
     artifacts,
     hostTaskQueue,
     timing: { pollIntervalMs: 50, progressIntervalMs: 500, resultGraceMs: 3_000, ...o.timing },
+    git: {
+      host: createGitHost({ env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: gitHome, GIT_CONFIG_NOSYSTEM: '1' }, ...o.git }),
+      scratchDir: tmp,
+    },
   };
   const workers: Array<{ w: CcflowWorkers; running: Promise<void> }> = [];
   const children: ChildProcess[] = [];

@@ -21,6 +21,14 @@ import type {
   SandboxRef,
   StageAttachmentsInput,
 } from '../../src/schemas/activities.js';
+import type {
+  CaptureChangesInput,
+  CapturedChanges,
+  PrepareRepoInput,
+  PreparedRepo,
+  PushChangesInput,
+  PushRecord,
+} from '../../src/schemas/git.js';
 import type { RestoreSessionInput, SaveSessionInput } from '../../src/schemas/sessions.js';
 import { bundleWorkflows } from '../../src/worker/index.js';
 import { indexedSearchAttributes } from '../../src/worker/search-attributes.js';
@@ -57,6 +65,11 @@ export interface FakeScript {
   fetch?: (input: FetchResultInput, n: number) => FetchedResult;
   create?: (input: CreateSandboxInput, n: number) => void;
   alive?: (sandboxId: string) => boolean;
+  /** The repository a task starts from (null: none); default: base commit `base0` of the spec's URL. */
+  prepare?: (input: PrepareRepoInput, n: number) => PreparedRepo | null;
+  /** Whether a turn changed anything; default: every turn does. */
+  changed?: (input: CaptureChangesInput, n: number) => boolean;
+  push?: (input: PushChangesInput, n: number) => PushRecord['status'];
 }
 
 /** Fake activities recording their calls: sandboxes are ids, a run costs $0.01 and one turn. */
@@ -116,6 +129,39 @@ export function fakeActivities(taskQueue: string, script: FakeScript = {}) {
     async restoreSession(input: RestoreSessionInput) {
       record('restoreSession', input);
       return { sessionId: input.sessionId ?? 'session', transcriptBytes: 1, workspaceBytes: 1 };
+    },
+    async prepareRepo(input: PrepareRepoInput): Promise<PreparedRepo | null> {
+      const n = record('prepareRepo', input);
+      if (script.prepare) return script.prepare(input, n);
+      if (!input.repo) return null;
+      return {
+        url: input.repo.url,
+        ref: 'HEAD',
+        refName: 'refs/heads/main',
+        baseCommit: 'base0',
+        branch: 'ccflow/t',
+        headCommit: 'base0',
+        pushLease: null,
+      };
+    },
+    async captureChanges(input: CaptureChangesInput): Promise<CapturedChanges> {
+      const n = record('captureChanges', input);
+      const committed = script.changed?.(input, n) ?? true;
+      const headCommit = committed ? `commit${n + 1}` : input.parentCommit;
+      const summary = (base: string, files: number) => ({
+        baseCommit: base,
+        headCommit,
+        files: files ? [{ path: `f${n + 1}.txt`, status: 'added' as const, insertions: 1, deletions: 0 }] : [],
+        insertions: files,
+        deletions: 0,
+        filesChanged: files,
+      });
+      return { headCommit, committed, turn: summary(input.parentCommit, committed ? 1 : 0), total: summary(input.baseCommit, n + 1) };
+    },
+    async pushChanges(input: PushChangesInput): Promise<PushRecord> {
+      const n = record('pushChanges', input);
+      const status = script.push?.(input, n) ?? (input.lease === null ? 'created' : 'updated');
+      return { remote: input.remote, branch: input.branch, ref: `refs/heads/${input.branch}`, commit: input.commit, status };
     },
   };
   return { activities, calls, inputs: <T>(name: string) => calls.filter((c) => c.name === name).map((c) => c.input as T) };

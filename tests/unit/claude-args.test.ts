@@ -62,6 +62,16 @@ describe('buildClaudeArgs', () => {
     }
   });
 
+  test('loads no settings file, ever; ccflow settings (approval hooks) come inline', () => {
+    const plain = buildClaudeArgs(base);
+    assert.equal(flag(plain, '--setting-sources'), '', 'workspace and user settings could add hooks or widen permissions');
+    assert.equal(plain.includes('--settings'), false);
+    const settings = { hooks: { PreToolUse: [{ matcher: 'Bash', hooks: [] }] } };
+    const withHooks = buildClaudeArgs({ ...base, settings });
+    assert.equal(flag(withHooks, '--setting-sources'), '');
+    assert.deepEqual(JSON.parse(flag(withHooks, '--settings') ?? ''), settings);
+  });
+
   test('resumes a session by id, and refuses to both resume and start one', () => {
     assert.equal(flag(buildClaudeArgs({ ...base, resumeSessionId: 'abc' }), '--resume'), 'abc');
     assert.throws(() => buildClaudeArgs({ ...base, resumeSessionId: 'a', newSessionId: 'b' }), /not both/);

@@ -64,6 +64,19 @@ test('local input errors are reported before connecting, in one line, exit 2', a
     [['followup', 'task-1', 'next', '--schema', notObject], /--schema: .*"type": "object"/],
     [['pipeline', 'run', path.join(dir, 'missing.yaml')], /cannot read .*missing\.yaml/],
     [['frobnicate'], /unknown command 'frobnicate'/],
+    [['run', 'x', '--ask', 'Bahs(git push:*)'], /approval\.tools\[0\]: rule "Bahs\(git push:\*\)": unknown tool "Bahs"/],
+    [['run', 'x', '--ask-timeout', '60'], /--ask-timeout needs at least one --ask rule/],
+    [['approve', 'task-1', '--deny', '--remember'], /--remember .* does not go with --deny/],
+    [['run', 'x', '--ref', 'main'], /--ref, --depth and --push need --repo/],
+    [['run', 'x', '--repo', path.join(dir, 'no-such-repo')], /--repo: .*no-such-repo is neither a repository URL .* nor a directory here/],
+    [['run', 'x', '--repo', 'ext::sh -c id'], /--repo: ext::sh -c id is neither a repository URL/],
+    [
+      ['run', 'x', '--repo', 'https://git.example.com/app.git', '--ref', 'main;reboot'],
+      /invalid task: repo\.ref: must not contain .*shell metacharacters/,
+    ],
+    [['run', 'x', '--repo', dir, '--depth', '-1'], /--depth <n>.*must be 0 or a positive integer/],
+    [['diff', 'task-1', '--turn', 'two'], /--turn <n>.*must be a number/],
+    [['checkout', 'task-1'], /missing required argument 'dir'/],
   ];
   for (const [args, message] of cases) {
     const r = await ccflow(args);
@@ -81,6 +94,14 @@ test('--help is generated per command from its options and documents the exit co
   assert.match(watch.stdout, /--quiet/);
   const followup = await ccflow(['followup', '--help']);
   assert.match(followup.stdout, /--id <workflowId>/);
+  const approve = await ccflow(['approve', '--help']);
+  for (const flag of ['--deny', '--reason <text>', '--remember', '--request <requestId>']) assert.match(approve.stdout, new RegExp(flag));
+  const approvals = await ccflow(['approvals', '--help']);
+  assert.match(approvals.stdout, /--watch/);
+  const diff = await ccflow(['diff', '--help']);
+  for (const flag of ['--turn', '--stat', '--artifacts']) assert.match(diff.stdout, new RegExp(flag));
+  const run = await ccflow(['run', '--help']);
+  for (const flag of ['--repo', '--ref', '--depth', '--push']) assert.match(run.stdout, new RegExp(flag));
   const top = await ccflow(['--help']);
   assert.match(top.stdout, /Exit codes:[\s\S]*3 +no Temporal server/);
   assert.match(top.stdout, /CCFLOW_TASK_QUEUE/);

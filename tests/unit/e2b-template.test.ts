@@ -6,7 +6,13 @@ import path from 'node:path';
 import { Template } from 'e2b';
 
 import { PACKAGE_ROOT } from '../../src/home.js';
-import { SANDBOX_CLAUDE_BIN, SANDBOX_NODE_BIN, SANDBOX_RESULT_SERVER, SANDBOX_WORKDIR } from '../../src/sandbox/layout.js';
+import {
+  SANDBOX_APPROVAL_HOOK,
+  SANDBOX_CLAUDE_BIN,
+  SANDBOX_NODE_BIN,
+  SANDBOX_RESULT_SERVER,
+  SANDBOX_WORKDIR,
+} from '../../src/sandbox/layout.js';
 import { ccflowTemplate, CLAUDE_CODE_VERSION } from '../../sandbox-template/template.js';
 
 const pkg = JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
@@ -30,9 +36,11 @@ test('copies the result MCP server and installs its dependencies where the provi
   assert.equal(SANDBOX_RESULT_SERVER, '/opt/ccflow/result-server/server.mjs');
   assert.ok(lines.includes('COPY result-server/server.mjs /opt/ccflow/result-server/server.mjs'), dockerfile);
   assert.ok(lines.includes('COPY result-server/package.json /opt/ccflow/result-server/package.json'), dockerfile);
+  assert.equal(SANDBOX_APPROVAL_HOOK, '/opt/ccflow/result-server/approval-hook.mjs');
+  assert.ok(lines.includes('COPY result-server/approval-hook.mjs /opt/ccflow/result-server/approval-hook.mjs'), dockerfile);
   assert.match(dockerfile, /RUN cd \/opt\/ccflow\/result-server && npm install --omit=dev/);
   // The copied sources exist (the build uploads them from the template's directory).
-  for (const f of ['server.mjs', 'package.json']) {
+  for (const f of ['server.mjs', 'package.json', 'approval-hook.mjs']) {
     assert.ok(readFileSync(path.join(PACKAGE_ROOT, 'sandbox-template', 'result-server', f)).length > 0);
   }
 });

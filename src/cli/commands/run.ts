@@ -1,7 +1,9 @@
-import { CcflowClient, type TaskSpecInput } from '../../client/index.js';
+import { CcflowClient, TaskSpec, type TaskSpecInput } from '../../client/index.js';
+import { describeZodError } from '../../schemas/describe-error.js';
 import { waitForFirstTurn } from '../../client/follow-up.js';
 import type { ProviderName } from '../../domain/constants.js';
-import { readSchemaFile, readWorkspaceFiles } from '../input.js';
+import { UsageError } from '../errors.js';
+import { readSchemaFile, readWorkspaceFiles, repoLocation } from '../input.js';
 import { defaultIo, formatResult, interruptSignal, type Io } from '../output.js';
 import { followTask } from './tasks.js';
 
@@ -17,6 +19,13 @@ export interface RunOptions {
   json?: boolean;
   quiet?: boolean;
   keepAlive?: number;
+  /** Approval rules (`--ask`, repeatable): calls matching one wait for `ccflow approve`. */
+  ask?: string[];
+  askTimeout?: number;
+  repo?: string;
+  ref?: string;
+  depth?: number;
+  push?: string;
 }
 
 /** The TaskSpec a `ccflow run` asks for, read from local files first: nothing connects before it is valid. */
@@ -29,6 +38,17 @@ export async function specFromOptions(prompt: string, o: RunOptions): Promise<Ta
   if (o.maxBudgetUsd !== undefined) spec.maxBudgetUsd = o.maxBudgetUsd;
   if (o.provider) spec.sandbox = { provider: o.provider };
   if (o.keepAlive !== undefined) spec.keepAliveSeconds = o.keepAlive;
+  if (o.ask?.length) spec.approval = { tools: o.ask, ...(o.askTimeout !== undefined ? { timeoutSeconds: o.askTimeout } : {}) };
+  else if (o.askTimeout !== undefined) throw new UsageError('--ask-timeout needs at least one --ask rule');
+  if (o.repo) {
+    spec.repo = { url: await repoLocation(o.repo), ...(o.ref ? { ref: o.ref } : {}), ...(o.depth !== undefined ? { depth: o.depth } : {}) };
+    if (o.push) spec.push = { branch: o.push };
+  } else if (o.ref || o.depth !== undefined || o.push) {
+    throw new UsageError('--ref, --depth and --push need --repo');
+  }
+  // Checked here, so a bad --ask rule or --ref is reported before anything connects.
+  const checked = TaskSpec.safeParse(spec);
+  if (!checked.success) throw new UsageError(`invalid task: ${describeZodError(checked.error)}`);
   return spec;
 }
 

@@ -5,7 +5,7 @@ import { CcflowClient, FollowUpError, describeFailure } from '../../client/index
 import { checkPipelineSpec } from '../../schemas/pipeline-spec.js';
 import { EXIT, UsageError } from '../errors.js';
 import { readSchemaFile } from '../input.js';
-import { defaultIo, formatResult, type Io } from '../output.js';
+import { defaultIo, formatChanges, formatResult, type Io } from '../output.js';
 import { formatPipelineResult, formatStepChange } from '../views/pipeline-view.js';
 
 export async function followupCommand(
@@ -39,6 +39,7 @@ export async function followupCommand(
           JSON.stringify(r.result, null, 2),
           `this turn: ${r.numTurns} turns · $${r.costUsd.toFixed(4)} · ${(r.durationMs / 1000).toFixed(1)} s` +
             ` · task so far: ${r.totalNumTurns} turns · $${r.totalCostUsd.toFixed(4)}`,
+          ...formatChanges(r.workflowId, r.changes, r.push, r.turn),
         ].join('\n') + '\n',
       );
     } else {

@@ -1,10 +1,8 @@
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
-import { LocalArtifactStore } from '../../artifacts/local.js';
-import { describeFailure, type CcflowClient, type ListOpts, type ListedTask } from '../../client/index.js';
-import { readProgress, watchProgress } from '../../client/progress.js';
-import { ccflowHome } from '../../home.js';
+import { describeFailure, locateArtifacts, type CcflowClient, type ListOpts, type ListedTask } from '../../client/index.js';
+import { watchProgress } from '../../client/progress.js';
 import { EXIT } from '../errors.js';
 import { defaultIo, interruptSignal, tidy, type Io } from '../output.js';
 import {
@@ -15,7 +13,6 @@ import {
   renderEnd,
   renderFrame,
   resultValue,
-  taskResultOf,
   type ProgressEvent,
 } from '../views/progress-view.js';
 import { renderTranscript, runHeader } from '../views/transcript-view.js';
@@ -185,15 +182,6 @@ export async function listCommand(o: ListOpts & { json?: boolean }, client: Ccfl
 }
 
 /** Where a task's transcripts are: from its result or failure, else the local artifact store. */
-async function artifactsDirOf(client: CcflowClient, id: string): Promise<string> {
-  const event = await readProgress(client.temporal, id).catch(() => undefined);
-  const fromResult = event?.type === 'result' ? taskResultOf(event)?.artifactsDir : undefined;
-  if (fromResult) return fromResult;
-  if (event?.type === 'failure' && event.artifactsDir) return event.artifactsDir;
-  const root = process.env.CCFLOW_ARTIFACT_DIR ?? path.join(ccflowHome(), 'artifacts');
-  return new LocalArtifactStore(root).location(id);
-}
-
 async function transcriptFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true }).catch(() => [] as string[]);
   return entries
@@ -208,7 +196,7 @@ export async function logsCommand(
   client: CcflowClient,
   io: Io = defaultIo,
 ): Promise<number> {
-  const dir = o.dir ?? (await artifactsDirOf(client, id));
+  const dir = o.dir ?? (await locateArtifacts(client.temporal, id));
   const files = await transcriptFiles(dir);
   if (files.length === 0) {
     io.stderr.write(

@@ -7,6 +7,8 @@ export function formatStepChange(step: PipelineStepStatus): string {
   switch (step.state) {
     case 'running':
       return `  ${name} ${state} ${step.workflowId ?? ''}`.trimEnd();
+    case 'waiting':
+      return `  ${name} ${state} ${step.approval ? `${step.approval.toolName} call ${step.approval.requestId} waits for approval: ccflow approve ${step.workflowId ?? ''}`.trimEnd() : 'for approval'}`;
     case 'done':
       return `  ${name} ${state} ${step.numTurns} turns · $${step.costUsd.toFixed(4)} · ${(step.durationMs / 1000).toFixed(1)} s`;
     case 'failed':

@@ -1,4 +1,5 @@
 import { TaskResult } from '../../schemas/task-spec.js';
+import { formatChanges } from '../output.js';
 import type { PendingActivity, ProgressEvent, ProgressFailure, ProgressResult, ProgressSnapshot } from '../../schemas/progress.js';
 
 /**
@@ -64,6 +65,7 @@ export function renderEnd(e: ProgressResult | ProgressFailure): string[] {
       `✓ succeeded in ${formatDuration(r.durationMs)} · ${r.numTurns} turns · ${formatCost(r.totalCostUsd)}` +
         ` · ${r.resultAttempts} result attempt${r.resultAttempts === 1 ? '' : 's'}`,
     ];
+    lines.push(...formatChanges(e.workflowId, r.changes, r.push).map((l) => `  ${l}`));
     if (r.artifactsDir) lines.push(`  transcripts: ${r.artifactsDir} (ccflow logs ${e.workflowId})`);
     return lines;
   }
@@ -85,7 +87,22 @@ export function renderFrame(e: ProgressSnapshot, width = 100): string[] {
   if (e.text) lines.push(`  agent: ${oneLine(e.text, 200)}`);
   if (e.steps?.length) lines.push(`  steps: ${describeSteps(e.steps)}`);
   if (e.lastResultErrors?.length && e.phase === 'correcting') lines.push(`  fixing result: ${oneLine(e.lastResultErrors.join('; '), 200)}`);
+  if (e.approval) lines.push(...describeApproval(e.workflowId, e.approval, e.at));
   return lines.map((l) => cut(l, width));
+}
+
+/** The lines that say a call waits for a human, and how to answer. */
+export function describeApproval(workflowId: string, a: NonNullable<ProgressSnapshot['approval']>, now: number): string[] {
+  const lines = [`  waits: ${a.requestId} ${a.toolName} ${oneLine(a.input, 160)} (for ${formatDuration(now - a.requestedAt)})`];
+  const about = [
+    ...(a.rules.length ? [`rule ${a.rules.join(', ')}`] : []),
+    ...(a.expiresAt !== undefined ? [`answer within ${formatDuration(a.expiresAt - now)}`] : []),
+    a.sandboxReleased ? 'sandbox released (restored on the answer)' : 'sandbox kept',
+  ];
+  lines.push(`         ${about.join(' · ')}`);
+  if (a.agentText) lines.push(`         agent: ${oneLine(a.agentText, 160)}`);
+  lines.push(`         ccflow approve ${workflowId}   (or --deny --reason "...")`);
+  return lines;
 }
 
 function describeSteps(steps: NonNullable<ProgressSnapshot['steps']>): string {
@@ -114,6 +131,7 @@ export class LineProgressView {
   #text?: string;
   #resultErrors?: string;
   #steps?: string;
+  #approval?: string;
 
   update(e: ProgressEvent): string[] {
     const t = `[${formatDuration(e.elapsedMs).padStart(6)}]`;
@@ -136,6 +154,10 @@ export class LineProgressView {
     this.#text = e.text ?? this.#text;
     if (e.tool && e.tool !== this.#tool) out.push(`${t} tool: ${oneLine(e.tool, 200)}`);
     this.#tool = e.tool ?? this.#tool;
+    const approval = e.approval ? `${e.approval.requestId}:${e.approval.sandboxReleased ? 'released' : 'kept'}` : undefined;
+    if (e.approval && approval !== this.#approval)
+      out.push(...describeApproval(e.workflowId, e.approval, e.at).map((l) => `${t} ${l.trim()}`));
+    this.#approval = approval;
     return out;
   }
 }

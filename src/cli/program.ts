@@ -242,19 +242,25 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option('--default-model <name>', 'model of a spawn that names none (default claude-sonnet-4-6)')
     .option('--default-allowed-tools <list>', 'comma-separated tools of a spawn that lists none (default Read,Glob,Grep)')
     .addOption(
-      new Option('--default-permission-mode <mode>', 'permission mode of a spawn that names none (default dontAsk)').choices([
-        'default',
-        'acceptEdits',
-        'bypassPermissions',
-        'plan',
-        'dontAsk',
-        'auto',
-      ]),
+      new Option(
+        '--default-permission-mode <mode>',
+        'permission mode of a spawn that names none (default dontAsk); default, acceptEdits, plan and auto hold calls for §7 queries',
+      ).choices(['default', 'acceptEdits', 'bypassPermissions', 'plan', 'dontAsk', 'auto']),
     )
     .option('--default-max-turns <n>', 'turn limit of a spawn that sets none (default 50)', positiveInteger)
     .option('--default-max-lifetime <seconds>', 'lifetime of a spawn that sets none; 0: no limit (default 1800)', number)
     .addOption(new Option('--provider <name>', "sessions' sandbox provider (default: the worker default)").choices(PROVIDER_NAMES))
     .option('--live-subject-prefix <prefix>', 'where workers publish live events (their CCFLOW_LIVE_SUBJECT_PREFIX)', 'ccflow.live')
+    .addHelpText(
+      'after',
+      `
+Permission queries: a spawn whose permission_mode asks (default, acceptEdits, plan, auto) or that
+lists ask_tools rules gets ccflow approval rules. A held call is asked about with a query chunk
+on the prompt's stream; the reply (yes/y/allow/approve/ok allow, no/n/deny/reject/cancel deny,
+anything else denies with the reply as the reason) answers the task's approve Update. Nobody
+answering leaves the call waiting in the task, through restarts of this process: answer it with
+ccflow approve, or it is denied when the session's max_lifetime_s has passed.`,
+    )
     .action((o) => done(import('./commands/nats.js').then((m) => m.natsCommand({ ...o, server: o.server }, io))));
 
   program

@@ -17,6 +17,8 @@ export interface SessionSettings {
   maxTurns: number;
   /** 0: no limit. */
   maxLifetimeS: number;
+  /** Rules whose calls wait for a person on top of what the permission mode asks (ccflow's `ask_tools`). */
+  askTools?: string[];
 }
 
 export interface SessionInfo extends SessionSettings {

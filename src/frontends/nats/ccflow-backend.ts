@@ -6,6 +6,7 @@
  * sessions in Temporal. Turn output streams from the worker's live events, relayed per turn.
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
 import {
@@ -16,12 +17,23 @@ import {
   readWorkspaceFiles,
   type CcflowClient,
   type ListedTask,
+  type PendingApproval,
   type TaskSpecInput,
 } from '../../client/index.js';
 import { MAX_ATTACHMENT_BYTES } from '../../domain/prompts.js';
-import type { SessionBackend, SessionInfo, SessionSettings, TurnEvent, TurnInput, TurnOutcome } from './backend.js';
+import type {
+  PermissionDecision,
+  PermissionRequest,
+  SessionBackend,
+  SessionInfo,
+  SessionSettings,
+  TurnEvent,
+  TurnInput,
+  TurnOutcome,
+} from './backend.js';
 import { SEED_PERMISSION_MODES } from './controller-requests.js';
 import { LiveRelay } from './live-relay.js';
+import { sessionPermissions } from './permission-rules.js';
 import { AgentError } from './reply.js';
 import type { AgentIdentity } from './subjects.js';
 
@@ -41,6 +53,7 @@ const SessionMemo = z.object({
   permissionMode: z.enum(SEED_PERMISSION_MODES),
   maxTurns: z.number(),
   maxLifetimeS: z.number(),
+  askTools: z.array(z.string()).optional(),
   createdAt: z.string(),
 });
 type SessionMemo = z.infer<typeof SessionMemo>;
@@ -57,6 +70,12 @@ export interface CcflowBackendOpts {
   taskDefaults?: Partial<TaskSpecInput>;
   /** @default 'ccflow.live' */
   liveSubjectPrefix?: string;
+  /**
+   * How often a turn in flight looks for a call held for approval (a status query). Answers
+   * come at a person's pace; the one query a second is all a waiting turn costs.
+   * @default 1000
+   */
+  approvalPollMs?: number;
 }
 
 export class CcflowSessionBackend implements SessionBackend {
@@ -97,13 +116,25 @@ export class CcflowSessionBackend implements SessionBackend {
     const createdAt = new Date();
     const lifetime = s.maxLifetimeS > 0 ? Math.ceil(s.maxLifetimeS) : undefined;
     const defaults = this.opts.taskDefaults ?? {};
+    const permissions = sessionPermissions(s);
     const spec: TaskSpecInput = {
       ...defaults,
       resultMode: 'text',
       ...(Object.keys(files).length > 0 ? { files } : {}),
       model: s.model,
-      allowedTools: s.allowedTools,
+      allowedTools: permissions.allowedTools,
       permissionMode: s.permissionMode,
+      // Calls the seed's host would ask about wait in the task, for as long as the session may
+      // live (then the agent is told nobody answered); without a lifetime, until answered.
+      ...(permissions.rules.length > 0
+        ? {
+            approval: {
+              tools: permissions.rules,
+              onTimeout: 'deny' as const,
+              ...(lifetime !== undefined ? { timeoutSeconds: lifetime } : {}),
+            },
+          }
+        : {}),
       maxTurns: s.maxTurns,
       // The front end closes the session when its lifetime ends; the keep-alive window and the
       // deadline end it too when no front end is running then.
@@ -129,6 +160,7 @@ export class CcflowSessionBackend implements SessionBackend {
     // The Update's id names this turn's live events: listen before sending, so none is missed.
     const updateId = randomUUID();
     const tap = await this.#relay.tap(workflowId, updateId, onEvent);
+    const held = this.#watchApprovals(workflowId, onEvent);
     try {
       const attachments = input.attachments.map((a) => ({ filename: a.filename, contentBase64: a.content.toString('base64') }));
       const out = await this.#client.followUp(
@@ -149,8 +181,70 @@ export class CcflowSessionBackend implements SessionBackend {
       if (err instanceof TaskClosedError || err instanceof TaskNotFoundError) throw new AgentError(503, 'session stopped');
       throw new AgentError(500, describeFailure(err));
     } finally {
+      held.stop();
       tap.close();
     }
+  }
+
+  /**
+   * For the length of one turn: each call the task holds for approval becomes a permission
+   * request, once. Its answer is the task's `approve` Update; it settles when the task no longer
+   * holds it (answered here, through `ccflow approve`, or timed out) or the turn ends. A call
+   * held before this turn began (its caller gone, the front end restarted since) is asked about
+   * too: this turn waits behind it.
+   */
+  #watchApprovals(workflowId: string, onEvent: (event: TurnEvent) => void): { stop(): void } {
+    const pollMs = this.opts.approvalPollMs ?? 1000;
+    const seen = new Set<string>();
+    const open = new Map<string, () => void>();
+    let stopped = false;
+    const settle = (requestId: string): void => {
+      open.get(requestId)?.();
+      open.delete(requestId);
+    };
+    void (async () => {
+      while (!stopped) {
+        const pending = await this.#client.approvals({ target: workflowId }).catch(() => undefined);
+        if (stopped) break;
+        if (pending) {
+          const waiting = new Set(pending.map((p) => p.requestId));
+          for (const id of [...open.keys()]) if (!waiting.has(id)) settle(id);
+          for (const p of pending) {
+            if (seen.has(p.requestId)) continue;
+            seen.add(p.requestId);
+            let done!: () => void;
+            const settled = new Promise<void>((resolve) => (done = resolve));
+            open.set(p.requestId, done);
+            onEvent({ type: 'permission', request: this.#permissionRequest(p, settled) });
+          }
+        }
+        await sleep(pollMs);
+      }
+    })();
+    return {
+      stop: () => {
+        stopped = true;
+        for (const id of [...open.keys()]) settle(id);
+      },
+    };
+  }
+
+  #permissionRequest(p: PendingApproval, settled: Promise<void>): PermissionRequest {
+    let input: unknown = p.input;
+    try {
+      input = JSON.parse(p.input);
+    } catch {
+      // Cut for history (over 2,000 characters): shown as the text it is.
+    }
+    return {
+      id: p.toolUseId,
+      toolName: p.toolName,
+      input,
+      settled,
+      answer: async (d: PermissionDecision) => {
+        await this.#client.approve(p.id, d.allow ? { decision: 'allow' } : { decision: 'deny', reason: d.reason });
+      },
+    };
   }
 
   async stop(sessionId: string): Promise<void> {

@@ -36,6 +36,8 @@ export interface SpawnSpec {
   maxTurns: number;
   /** 0: no limit. */
   maxLifetimeS: number;
+  /** ccflow's extension `ask_tools`: rules whose calls wait for a person (see permission-rules.ts). */
+  askTools?: string[];
 }
 
 const SESSION_ID_MESSAGE = 'session_id must be a non-empty string';
@@ -44,6 +46,7 @@ const TOOLS_MESSAGE = 'allowed_tools must be an array of strings';
 const TOOL_ENTRY_MESSAGE = 'allowed_tools entries must be non-empty strings';
 const TURNS_MESSAGE = 'max_turns must be a positive integer';
 const LIFETIME_MESSAGE = 'max_lifetime_s must be a non-negative number';
+const ASK_MESSAGE = 'ask_tools must be an array of non-empty strings';
 
 /** Seed 002 reads numbers with `Number(v)`, so `"5"` is accepted; so is it here. */
 const SpawnRequest = z.looseObject({
@@ -64,6 +67,8 @@ const SpawnRequest = z.looseObject({
     .nonnegative(LIFETIME_MESSAGE)
     .refine(Number.isFinite, LIFETIME_MESSAGE)
     .optional(),
+  // Not in seed 002: checked last, and the rules themselves by the task spec.
+  ask_tools: z.array(z.string({ error: ASK_MESSAGE }).min(1, ASK_MESSAGE), { error: ASK_MESSAGE }).optional(),
 });
 
 /** The JSON body of a controller request; an empty body is `{}`. */
@@ -78,7 +83,7 @@ function parseJsonBody(data: Uint8Array): Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
 }
 
-const FIELD_ORDER = ['cwd', 'session_id', 'model', 'allowed_tools', 'permission_mode', 'max_turns', 'max_lifetime_s'];
+const FIELD_ORDER = ['cwd', 'session_id', 'model', 'allowed_tools', 'permission_mode', 'max_turns', 'max_lifetime_s', 'ask_tools'];
 
 /** Parses a spawn request, or throws a 400 naming the first bad field in seed 002's order. */
 export function parseSpawnRequest(data: Uint8Array, defaults: SpawnDefaults): SpawnSpec {
@@ -110,6 +115,7 @@ export function parseSpawnRequest(data: Uint8Array, defaults: SpawnDefaults): Sp
     permissionMode: req.permission_mode ?? defaults.permissionMode,
     maxTurns: req.max_turns ?? defaults.maxTurns,
     maxLifetimeS: req.max_lifetime_s ?? defaults.maxLifetimeS,
+    ...(req.ask_tools !== undefined && req.ask_tools.length > 0 ? { askTools: req.ask_tools } : {}),
   };
 }
 

@@ -1,6 +1,7 @@
 /** The NATS half of `ccflow dev --nats`: a nats-server and `ccflow nats` on it, in this process. */
 import { CcflowClient } from '../../client/index.js';
 import { startNatsServer } from '../../testing/nats-server.js';
+import { ensureSearchAttributes } from '../../worker/search-attributes.js';
 import type { Io } from '../output.js';
 import { startFrontend } from './nats.js';
 
@@ -13,6 +14,9 @@ export async function startDevNats(o: {
   o.io.stderr.write(`nats-server on ${server.url}\n`);
   try {
     const client = await CcflowClient.connect({ address: o.temporalAddress });
+    // The front end lists its sessions by CcflowOrigin at once, before the worker (which adds
+    // missing search attributes) has started: a dev database made by an older ccflow lacks it.
+    await ensureSearchAttributes(client.temporal.connection.operatorService, client.temporal.options.namespace);
     const frontend = await startFrontend({ server: server.url, agent: 'cc-headless' }, client, o.io).catch(async (err: unknown) => {
       await client.disconnect();
       throw err;

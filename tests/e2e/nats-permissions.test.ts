@@ -36,6 +36,8 @@ const script = {
         { toolUse: [bash('echo restart > restart.txt')] },
         { text: 'restart.txt is written.' },
         { text: 'Still here.' },
+        { toolUse: [bash('echo never > never.txt')] },
+        { text: 'never.txt was not written.' },
       ],
     },
   ],
@@ -243,5 +245,15 @@ describe('ccflow nats: permission queries are durable approvals', () => {
     assert.deepEqual(status.turns[4]?.result, { text: 'Still here.' });
     assert.equal(await sandboxFile('restart.txt'), 'restart\n');
     assert.equal(status.runs.length, 9, 'one run per model step: no turn was started twice');
+  });
+
+  test('stopping the session denies the call it waits on, and the task ends', async () => {
+    await promptUntilQuery(nc, session.subject, 'one last thing');
+    const stopped = await requestJson(nc, ctl('stop'), JSON.stringify({ session_id: session.session_id }));
+    assert.deepEqual(stopped.json, { ok: true, session_id: session.session_id });
+    const result = await client.result(taskId);
+    assert.deepEqual(result.turns?.[5]?.result, { text: 'never.txt was not written.' });
+    const status = await client.taskStatus(taskId);
+    assert.deepEqual(status.approval?.answered.map((a) => [a.decision, a.reason]).at(-1), ['deny', 'session stopped']);
   });
 });

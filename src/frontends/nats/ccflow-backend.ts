@@ -248,8 +248,14 @@ export class CcflowSessionBackend implements SessionBackend {
   }
 
   async stop(sessionId: string): Promise<void> {
+    const workflowId = this.taskId(sessionId);
     try {
-      await this.#client.close(this.taskId(sessionId));
+      const held = await this.#client.approvals({ target: workflowId }).catch(() => []);
+      await this.#client.close(workflowId);
+      // As in seed 002, stopping a session denies the call it waits on: the turn then ends, and the task with it.
+      for (const p of held) {
+        await this.#client.approve(p.id, { decision: 'deny', reason: 'session stopped' }).catch(() => undefined);
+      }
     } catch (err) {
       if (err instanceof TaskNotFoundError) throw new AgentError(404, `no such session: ${sessionId}`);
       throw err;

@@ -259,7 +259,8 @@ lists ask_tools rules gets ccflow approval rules. A held call is asked about wit
 on the prompt's stream; the reply (yes/y/allow/approve/ok allow, no/n/deny/reject/cancel deny,
 anything else denies with the reply as the reason) answers the task's approve Update. Nobody
 answering leaves the call waiting in the task, through restarts of this process: answer it with
-ccflow approve, or it is denied when the session's max_lifetime_s has passed.`,
+ccflow approve. It is denied when the session is stopped, or max_lifetime_s after it was held
+(with max_lifetime_s 0 it waits until answered).`,
     )
     .action((o) => done(import('./commands/nats.js').then((m) => m.natsCommand({ ...o, server: o.server }, io))));
 

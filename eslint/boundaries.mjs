@@ -48,6 +48,8 @@ export const BOUNDARIES = {
     files: ['workflows/search-attributes.ts', 'worker/index.ts'],
     deny: [/^e2b$/],
   },
+  // Front ends drive sessions from outside: through the client library and their own transport
+  // (@nats-io/*, an MCP SDK), never activities, providers, the worker or Temporal directly.
   root: { units: [], deny: [/^@temporalio\//] },
   // Ways to drive ccflow from outside (MCP, NATS): the client and the wire shapes, and their
   // own transport; never activities, providers or the worker.

@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureWeed } from './seaweedfs.mjs';
+import { installNatsServer } from './setup-nats.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const venv = path.join(root, '.venv');
@@ -116,6 +117,7 @@ if (process.env.CCFLOW_SKIP_SETUP === '1') {
 } else {
   for (const tool of TOOLS) install(tool);
   installSeaweed();
+  installNatsServer(root, pins['nats-server'], log);
   build();
   if (spawnSync('bwrap', ['--version']).status !== 0) {
     log('note: bubblewrap (bwrap) is not installed; local sandboxes need it: `sudo apt-get install -y bubblewrap`');

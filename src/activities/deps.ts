@@ -4,6 +4,7 @@ import type { ProviderName } from '../domain/constants.js';
 import type { EgressPolicy, EgressPolicyKind } from '../domain/network.js';
 import type { RunUsage } from '../proxy/state.js';
 import type { SandboxProvider } from '../sandbox/types.js';
+import type { LiveSink } from '../schemas/live-events.js';
 import type { GitDeps } from './git.js';
 
 /**
@@ -58,6 +59,11 @@ export interface ActivityDeps {
    */
   hostStartTimeoutSeconds?: number;
   timing?: Partial<RunTiming>;
+  /**
+   * Where runs publish what the agent does as it happens (token deltas, tool calls and results),
+   * for front ends that relay it; absent: nothing is published and claude prints no deltas.
+   */
+  live?: LiveSink;
   /** git on this host, with the worker's credentials (tasks with a `repo`). */
   git: GitDeps;
   /**

@@ -1,4 +1,5 @@
 import { DEFAULT_RUN_TIMING, type RunTiming } from '../claude/runner.js';
+import { createAttachmentActivities } from './attachments.js';
 import { createGitActivities } from './git.js';
 import { AgentSlots } from './agent-slots.js';
 import { DEFAULT_MAX_CONCURRENT_AGENTS, type ActivityDeps } from './deps.js';
@@ -27,6 +28,7 @@ export const createActivities = (deps: ActivityDeps) => {
     ...createLifecycleActivities(deps, sandboxes),
     ...createRunClaudeActivity(deps, sandboxes, timing, slots),
     ...createResultActivities(sandboxes),
+    ...createAttachmentActivities(sandboxes),
     ...createSessionActivities({ sandboxes, providers: deps.providers, artifacts: deps.artifacts, pollIntervalMs: timing.pollIntervalMs }),
     ...createGitActivities({ sandboxes, artifacts: deps.artifacts, git: deps.git, pollIntervalMs: timing.pollIntervalMs }),
   };

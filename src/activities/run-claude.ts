@@ -22,6 +22,10 @@ import { RunProgress } from '../schemas/run-progress.js';
 import type { RunUsage } from '../proxy/state.js';
 import type { AgentSlots } from './agent-slots.js';
 import type { ActivityDeps } from './deps.js';
+import type { StreamEvent } from '../claude/events.js';
+import { liveBodies } from '../claude/live.js';
+import { LIVE_EVENTS_VERSION, type LiveSink } from '../schemas/live-events.js';
+import { MAX_TEXT_RESULT_CHARS } from '../schemas/task-spec.js';
 import { prepareApprovals, summarizeDeferred } from './approvals.js';
 import { applicationFailure, toApplicationFailure } from './failures.js';
 import { MAX_ARCHIVED_FILE_BYTES, MAX_ATTEMPT_DIRS } from './lifecycle.js';
@@ -38,19 +42,25 @@ export const createRunClaudeActivity = (deps: ActivityDeps, sandboxes: SandboxAc
     const reattach = await findEarlierAttempt(sandbox, baseDir, attempt, ctx.info.heartbeatDetails);
     const runDir = reattach?.runDir ?? `${baseDir}/a${attempt}`;
 
-    await sandbox.writeFile(SANDBOX_FILES.resultSchema, JSON.stringify(input.resultSchema));
-    const mcpConfig = buildMcpConfig({
-      nodeBin: SANDBOX_NODE_BIN,
-      serverPath: SANDBOX_RESULT_SERVER,
-      schemaFile: SANDBOX_FILES.resultSchema,
-      resultFile: SANDBOX_FILES.result,
-      attemptsFile: SANDBOX_FILES.attempts,
-    });
-    await sandbox.writeFile(SANDBOX_FILES.mcpConfig, JSON.stringify(mcpConfig));
+    // A text result is the final message: no result server, no result tool.
+    const submits = input.resultMode !== 'text';
+    if (submits) {
+      await sandbox.writeFile(SANDBOX_FILES.resultSchema, JSON.stringify(input.resultSchema));
+      const mcpConfig = buildMcpConfig({
+        nodeBin: SANDBOX_NODE_BIN,
+        serverPath: SANDBOX_RESULT_SERVER,
+        schemaFile: SANDBOX_FILES.resultSchema,
+        resultFile: SANDBOX_FILES.result,
+        attemptsFile: SANDBOX_FILES.attempts,
+      });
+      await sandbox.writeFile(SANDBOX_FILES.mcpConfig, JSON.stringify(mcpConfig));
+    }
+    const live = liveFeed(deps.live, ctx.info.workflowExecution?.workflowId, input.liveKey);
     const settings = input.approval ? await prepareApprovals(sandbox, input.approval, runDir, reattach === undefined) : undefined;
     const argv = buildClaudeArgs({
       claudeBin: SANDBOX_CLAUDE_BIN,
-      mcpConfigPath: SANDBOX_FILES.mcpConfig,
+      ...(submits ? { mcpConfigPath: SANDBOX_FILES.mcpConfig } : {}),
+      includePartialMessages: live !== undefined,
       permissionMode: input.permissionMode,
       allowedTools: input.allowedTools,
       model: input.model,
@@ -94,6 +104,9 @@ export const createRunClaudeActivity = (deps: ActivityDeps, sandboxes: SandboxAc
         stallMs: input.stallSeconds === undefined ? undefined : input.stallSeconds * 1000,
         onProgress: (p) => ctx.heartbeat(p),
         reattach,
+        expectResultServer: submits,
+        ...(submits ? {} : { resultTextChars: MAX_TEXT_RESULT_CHARS }),
+        ...(live ? { onEvent: live.onEvent } : {}),
       });
       const { deferred, lastText, ...rest } = summary;
       // A resumed claude reports the whole session's cost: this run's is what it added.
@@ -131,10 +144,26 @@ export const createRunClaudeActivity = (deps: ActivityDeps, sandboxes: SandboxAc
       }
       throw toApplicationFailure(err, attempt);
     } finally {
+      // Before the run reports its end, so a relay that sees the turn end has every event (see LiveSink).
+      await live?.flush();
       release();
     }
   },
 });
+
+/**
+ * The run's live events: each stream-json event becomes zero or more events named by task and
+ * turn; undefined when the worker publishes none or the run serves no turn.
+ */
+function liveFeed(sink: LiveSink | undefined, taskId: string | undefined, key: string | undefined) {
+  if (!sink || taskId === undefined || key === undefined) return undefined;
+  return {
+    onEvent: (e: StreamEvent): void => {
+      for (const { eid, body } of liveBodies(e)) sink.publish({ v: LIVE_EVENTS_VERSION, taskId, key, eid, ...body });
+    },
+    flush: () => sink.flush(),
+  };
+}
 
 /**
  * Finds the process an earlier attempt of this run started, so a retry follows it instead of

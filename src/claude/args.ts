@@ -11,8 +11,13 @@ export { RESULT_SERVER_NAME, SUBMIT_RESULT_TOOL };
 
 export interface ClaudeRunOptions {
   claudeBin: string;
-  /** Path (inside the sandbox) of the `--mcp-config` JSON file. */
-  mcpConfigPath: string;
+  /**
+   * Path (inside the sandbox) of the `--mcp-config` JSON file with the result server; absent for
+   * a run whose final message is its result (no MCP server, no result tool).
+   */
+  mcpConfigPath?: string;
+  /** Token deltas as `stream_event` lines, for live relays (`--include-partial-messages`). */
+  includePartialMessages?: boolean;
   permissionMode: string;
   allowedTools?: readonly string[];
   model?: string;
@@ -39,7 +44,7 @@ export function buildClaudeArgs(o: ClaudeRunOptions): string[] {
     throw new Error('a run either resumes a session or starts a new one, not both');
   }
   const tools = [...(o.allowedTools ?? DEFAULT_ALLOWED_TOOLS)];
-  if (!tools.includes(SUBMIT_RESULT_TOOL)) tools.push(SUBMIT_RESULT_TOOL);
+  if (o.mcpConfigPath !== undefined && !tools.includes(SUBMIT_RESULT_TOOL)) tools.push(SUBMIT_RESULT_TOOL);
 
   // Variadic options (--allowedTools, --mcp-config) take one comma-joined value each and are
   // always followed by another option, so the CLI never swallows a later argument.
@@ -49,14 +54,15 @@ export function buildClaudeArgs(o: ClaudeRunOptions): string[] {
     '--output-format',
     'stream-json',
     '--verbose',
-    '--mcp-config',
-    o.mcpConfigPath,
+    // Only ccflow's own servers, never ones configured in the sandbox's home or workspace.
+    ...(o.mcpConfigPath !== undefined ? ['--mcp-config', o.mcpConfigPath] : []),
     '--strict-mcp-config',
     '--allowedTools',
     tools.join(','),
     '--permission-mode',
     o.permissionMode,
   ];
+  if (o.includePartialMessages) args.push('--include-partial-messages');
   if (o.model) args.push('--model', o.model);
   if (o.maxTurns !== undefined) args.push('--max-turns', String(o.maxTurns));
   if (o.maxBudgetUsd !== undefined) args.push('--max-budget-usd', String(o.maxBudgetUsd));

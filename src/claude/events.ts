@@ -63,6 +63,23 @@ export const UserEvent = z.looseObject({
   }),
 });
 
+/**
+ * With `--include-partial-messages` the CLI also prints the model's raw stream events, wrapped;
+ * ccflow reads only text deltas from them (per-token text for live relays). The complete
+ * `assistant` lines still follow, so nothing else depends on these.
+ */
+export const PartialEvent = z.looseObject({
+  type: z.literal('stream_event'),
+  uuid: z.string().optional(),
+  session_id: z.string().optional(),
+  parent_tool_use_id: z.string().nullable().optional(),
+  event: z.looseObject({
+    type: z.string(),
+    index: z.number().optional(),
+    delta: z.looseObject({ type: z.string(), text: z.string().optional() }).optional(),
+  }),
+});
+
 export const RESULT_SUBTYPES = ['success', 'error_max_turns', 'error_during_execution', 'error_max_budget_usd'] as const;
 
 export const ResultEvent = z.looseObject({
@@ -88,6 +105,7 @@ export type SystemOtherEvent = z.infer<typeof SystemOtherEvent>;
 export type AssistantEvent = z.infer<typeof AssistantEvent>;
 export type UserEvent = z.infer<typeof UserEvent>;
 export type ResultEvent = z.infer<typeof ResultEvent>;
+export type PartialEvent = z.infer<typeof PartialEvent>;
 
 export type StreamEvent =
   | { kind: 'init'; event: SystemInitEvent }
@@ -95,6 +113,7 @@ export type StreamEvent =
   | { kind: 'assistant'; event: AssistantEvent }
   | { kind: 'user'; event: UserEvent }
   | { kind: 'result'; event: ResultEvent }
+  | { kind: 'partial'; event: PartialEvent }
   /** Valid JSON with a `type` ccflow does not know (newer CLI, partial messages, hooks). */
   | { kind: 'unknown'; type: string }
   /** A line that is not JSON, or JSON that does not fit its type's schema. */
@@ -133,6 +152,8 @@ export function parseStreamLine(line: string): StreamEvent {
       return check('user', UserEvent);
     case 'result':
       return check('result', ResultEvent);
+    case 'stream_event':
+      return check('partial', PartialEvent);
     default:
       return typeof type === 'string'
         ? { kind: 'unknown', type }

@@ -5,6 +5,8 @@ import { SandboxNotFoundError } from '../sandbox/errors.js';
 import { CcflowFailure, type FailureDetails } from '../domain/failures.js';
 import type { RunProgress } from '../schemas/run-progress.js';
 import { StreamJsonParser } from './stream.js';
+import type { StreamEvent } from './events.js';
+import { capText } from '../schemas/live-events.js';
 import { RunState } from './run-state.js';
 import { classifyRunEnd, type DeferredCall } from './deferred.js';
 import { SUBMIT_RESULT_TOOL } from './args.js';
@@ -58,6 +60,19 @@ export interface AgentRunRequest {
   /** No stream output for this long while no tool runs means the agent stalled. */
   stallMs?: number;
   onProgress: (p: RunProgress) => void;
+  /** Every stream-json event, as it is read (live relays; must not throw or block). */
+  onEvent?: (e: StreamEvent) => void;
+  /**
+   * Whether the run hands its result back through the result MCP server, so an init line
+   * without it is fatal. False for a run whose final message is its result.
+   * @default true
+   */
+  expectResultServer?: boolean;
+  /**
+   * How much of the final message the summary keeps (it travels in workflow history).
+   * @default 500
+   */
+  resultTextChars?: number;
   /**
    * Progress of an earlier attempt whose process may still run: follow it (from its output
    * offset) instead of starting the agent again. `runDir` must be the earlier attempt's.
@@ -128,6 +143,10 @@ export async function runAgent(req: AgentRunRequest): Promise<AgentRunSummary> {
     state.sessionId = previous.sessionId;
     state.turns = previous.turns;
   }
+  const apply = (event: StreamEvent): void => {
+    state.apply(event);
+    req.onEvent?.(event);
+  };
   let lastReport = 0;
   let lastLimitCheck = 0;
   let lastOutputAt = Date.now();
@@ -184,9 +203,10 @@ export async function runAgent(req: AgentRunRequest): Promise<AgentRunSummary> {
         if (chunk.length === 0) break;
         readOffset += chunk.length;
         lastOutputAt = Date.now();
-        for (const event of parser.push(chunk)) state.apply(event);
+        for (const event of parser.push(chunk)) apply(event);
       }
-      const resultServerProblem = state.init && !state.result ? describeResultServerProblem(state) : undefined;
+      const resultServerProblem =
+        req.expectResultServer !== false && state.init && !state.result ? describeResultServerProblem(state) : undefined;
       if (resultServerProblem) {
         await sandbox.kill(pid, 'SIGKILL');
         throw new CcflowFailure('ResultServerUnavailable', resultServerProblem, await failureDetails());
@@ -235,7 +255,7 @@ export async function runAgent(req: AgentRunRequest): Promise<AgentRunSummary> {
     throw err;
   }
 
-  for (const event of parser.end()) state.apply(event);
+  for (const event of parser.end()) apply(event);
   req.onProgress(progress());
 
   const result = state.result;
@@ -255,7 +275,7 @@ export async function runAgent(req: AgentRunRequest): Promise<AgentRunSummary> {
     costUsd: result.total_cost_usd,
     usage: tokenUsage(result.usage),
     subtype: result.subtype,
-    resultText: result.result?.slice(0, 500),
+    resultText: capText(result.result, req.resultTextChars ?? 500),
     durationMs: Date.now() - startedAt,
     reattached: previous?.pid !== undefined,
     garbageLines: state.garbageLines,

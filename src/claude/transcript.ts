@@ -82,6 +82,7 @@ function renderEvent(e: StreamEvent): string[] {
     case 'system':
       return [`system: ${e.event.subtype}`];
     case 'unknown':
+    case 'partial': // token deltas; the complete assistant lines that follow are rendered
       return [];
     case 'garbage':
       return [`(unparsed line: ${e.reason})`];

@@ -17,7 +17,9 @@ const ENVIRONMENT_HELP = `Environment:
   CCFLOW_ARTIFACT_DIR                      the local artifact store (default $CCFLOW_HOME/artifacts)
   CCFLOW_UNSAFE_NO_SANDBOX=1               run agents without bubblewrap (no isolation)
   CCFLOW_MODEL_PROXY_URL                   the worker's model proxy as E2B sandboxes reach it
-  CCFLOW_NETWORK_MAX=none|model|allow|open the most a task's network policy may allow (worker)`;
+  CCFLOW_NETWORK_MAX=none|model|allow|open the most a task's network policy may allow (worker)
+  CCFLOW_NATS_URL, CCFLOW_NATS_CREDS       workers publish live events (token deltas, tool calls) there
+  NATS_URL, NATS_CONTEXT, NATS_CREDS, ...  where \`ccflow nats\` connects (as the nats CLI reads them)`;
 
 /** Loads a command module only when its command runs, so `ccflow status` never loads the worker. */
 const tasks = () => import('./commands/tasks.js');
@@ -249,7 +251,51 @@ The worker checks the artifact store (CCFLOW_ARTIFACTS) at start and refuses a w
     .option('--port <port>', 'gRPC port', positiveInteger, 7233)
     .option('--ui-port <port>', 'Web UI port', positiveInteger)
     .option('--db <file>', 'SQLite file')
+    .option('--nats', 'also a nats-server, workers publishing live events to it, and `ccflow nats` on it')
+    .option('--nats-port <port>', 'nats-server client port', positiveInteger, 4222)
     .action((o) => done(infra().then((m) => m.devCommand(o, io))));
+
+  program
+    .command('nats')
+    .description("seed 002's Claude Code agent host on NATS: spawn, prompt and stop sessions, each a durable task")
+    .option('-s, --server <urls>', 'NATS server URLs, comma-separated (default: NATS_URL, the context, nats://127.0.0.1:4222)')
+    .option('--context <name>', 'a nats CLI context (default: NATS_CONTEXT, else the selected one)')
+    .option('--creds <file>', 'user credentials file (JWT and seed)')
+    .option('--nkey <file>', 'nkey seed file')
+    .option('--user <user>', 'user name')
+    .option('--password <password>', 'password')
+    .option('--token <token>', 'authentication token')
+    .option('--tlscert <file>', 'TLS client certificate')
+    .option('--tlskey <file>', 'TLS client key')
+    .option('--tlsca <file>', 'TLS certificate authority')
+    .option('--tlsfirst', 'TLS handshake before the NATS protocol')
+    .option('--owner <token>', 'subject token 4 (default: your user name)')
+    .option('--name <token>', 'controller name, token 5 (default: control, or control-2, ... when taken)')
+    .option('--agent <token>', 'agent token, subject token 3', 'cc-headless')
+    .option('--default-model <name>', 'model of a spawn that names none (default claude-sonnet-4-6)')
+    .option('--default-allowed-tools <list>', 'comma-separated tools of a spawn that lists none (default Read,Glob,Grep)')
+    .addOption(
+      new Option(
+        '--default-permission-mode <mode>',
+        'permission mode of a spawn that names none (default dontAsk); default, acceptEdits, plan and auto hold calls for §7 queries',
+      ).choices(['default', 'acceptEdits', 'bypassPermissions', 'plan', 'dontAsk', 'auto']),
+    )
+    .option('--default-max-turns <n>', 'turn limit of a spawn that sets none (default 50)', positiveInteger)
+    .option('--default-max-lifetime <seconds>', 'lifetime of a spawn that sets none; 0: no limit (default 1800)', number)
+    .addOption(new Option('--provider <name>', "sessions' sandbox provider (default: the worker default)").choices(PROVIDER_NAMES))
+    .option('--live-subject-prefix <prefix>', 'where workers publish live events (their CCFLOW_LIVE_SUBJECT_PREFIX)', 'ccflow.live')
+    .addHelpText(
+      'after',
+      `
+Permission queries: a spawn whose permission_mode asks (default, acceptEdits, plan, auto) or that
+lists ask_tools rules gets ccflow approval rules. A held call is asked about with a query chunk
+on the prompt's stream; the reply (yes/y/allow/approve/ok allow, no/n/deny/reject/cancel deny,
+anything else denies with the reply as the reason) answers the task's approve Update. Nobody
+answering leaves the call waiting in the task, through restarts of this process: answer it with
+ccflow approve. It is denied when the session is stopped, or max_lifetime_s after it was held
+(with max_lifetime_s 0 it waits until answered).`,
+    )
+    .action((o) => done(import('./commands/nats.js').then((m) => m.natsCommand({ ...o, server: o.server }, io))));
 
   program
     .command('temporal')

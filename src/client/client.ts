@@ -7,13 +7,15 @@ import type { FollowUpInput } from '../schemas/messages.js';
 import type { PipelineResult } from '../schemas/messages.js';
 import type { ProgressEvent } from '../schemas/progress.js';
 import { TaskSpec, type TaskResult, type TaskSpecInput } from '../schemas/task-spec.js';
-import { closeSignal, type AgentTaskWorkflow, type PipelineWorkflow } from '../workflows/messages.js';
+import type { TaskStatus } from '../schemas/messages.js';
+import { closeSignal, statusQuery, type AgentTaskWorkflow, type PipelineWorkflow } from '../workflows/messages.js';
+import { CcflowOrigin } from '../workflows/search-attributes.js';
 import { approve, approvalsOf, listApprovals, type ApproveOpts, type PendingApproval } from './approvals.js';
 import { StoredChange, type AppliedChange, type ChangesOpts, type CheckedOutChange, type DiffOpts } from './changes.js';
 import { connectTemporal, resolveConnectOpts, type ConnectOpts } from './connection.js';
 import { InvalidInputError, TaskNotFoundError, taskFailed } from './errors.js';
 import { sendFollowUp, startFollowUp, type FollowUpOpts, type FollowUpOutcome, type StartedFollowUp } from './follow-up.js';
-import { listTasks, type ListOpts, type ListedTask } from './list.js';
+import { listTasks, listedTask, type ListOpts, type ListedTask } from './list.js';
 import { followPipeline, startPipeline } from './pipeline.js';
 import { readProgress, watchProgress, type WatchOpts } from './progress.js';
 import { readTranscriptFiles, type TaskTranscript, type TranscriptOpts } from './transcript.js';
@@ -24,6 +26,13 @@ import { queuePollers, type QueuePoller } from './workers.js';
 export interface StartOpts {
   /** @default `task-<uuid>` (tasks), `pipeline-<uuid>` (pipelines) */
   workflowId?: string;
+  /**
+   * Who starts the task (the `CcflowOrigin` search attribute), so its starter can find its open
+   * tasks again: `list({ origin })`. Front ends set it, e.g. `nats:<agent>.<owner>.<name>`.
+   */
+  origin?: string;
+  /** Small facts kept with the task and returned by `list` and `describe` (Temporal's memo). */
+  memo?: Record<string, unknown>;
 }
 
 /**
@@ -65,6 +74,8 @@ export class CcflowClient {
       // What Web UI shows for the run: the prompt's first line, and model/tools/schema.
       staticSummary: taskSummary(parsed.data.prompt),
       staticDetails: taskDetails(parsed.data),
+      ...(o.origin !== undefined ? { typedSearchAttributes: [{ key: CcflowOrigin, value: o.origin }] } : {}),
+      ...(o.memo !== undefined ? { memo: o.memo } : {}),
     });
   }
 
@@ -129,6 +140,24 @@ export class CcflowClient {
   /** Follows a task: progress snapshots as they change, then its result or failure. */
   watch(workflowId: string, o: WatchOpts = {}): AsyncGenerator<ProgressEvent> {
     return watchProgress(this.temporal, workflowId, o);
+  }
+
+  /** One task as `list` shows it (status, cost, turns, origin, memo), or TaskNotFoundError. */
+  async describe(workflowId: string): Promise<ListedTask> {
+    try {
+      return listedTask(await this.temporal.workflow.getHandle(workflowId).describe());
+    } catch (err) {
+      throw notFound(workflowId, err) ?? err;
+    }
+  }
+
+  /** What an agentTask's `status` query answers now: phase, every turn, totals, open window. */
+  async taskStatus(workflowId: string): Promise<TaskStatus> {
+    try {
+      return await this.temporal.workflow.getHandle<AgentTaskWorkflow>(workflowId).query(statusQuery);
+    } catch (err) {
+      throw notFound(workflowId, err) ?? err;
+    }
   }
 
   /**

@@ -29,6 +29,11 @@ export class TaskNotFoundError extends CcflowError {
   override readonly name = 'TaskNotFoundError';
 }
 
+/** Thrown for a follow-up to a task that is closed or closing, when the caller asked not to continue it in a new task. */
+export class TaskClosedError extends CcflowError {
+  override readonly name = 'TaskClosedError';
+}
+
 /** Thrown when a task (or pipeline, or follow-up) ended without a result; `failureType` is from the failure table. */
 export class TaskFailedError extends CcflowError {
   override readonly name = 'TaskFailedError';

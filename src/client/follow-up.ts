@@ -1,5 +1,5 @@
 import type { ChangeSummary, PushRecord } from '../schemas/git.js';
-import { CcflowError } from './errors.js';
+import { CcflowError, TaskClosedError } from './errors.js';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -47,6 +47,18 @@ export interface FollowUpOpts {
   newWorkflowId?: string;
   /** Called once the path is known (e.g. to tell a person a new task started). */
   onStart?: (what: { kind: 'update' | 'continued'; workflowId: string }) => void;
+  /**
+   * The Update's id. The task names the turn's live events with it, so a caller that chooses it
+   * can follow its own turn as it runs; resending with the same id runs the turn once.
+   * @default a random UUID
+   */
+  updateId?: string;
+  /**
+   * A closed task is continued in a new task (`true`), or the follow-up fails with
+   * TaskClosedError (`false`: for callers whose session ends with its task).
+   * @default true
+   */
+  continueClosed?: boolean;
 }
 
 /** Thrown for a follow-up that cannot be delivered at all (unknown task, not an agentTask). */
@@ -92,13 +104,20 @@ export async function startFollowUp(
   if (description.status.name === 'RUNNING') {
     o.onStart?.({ kind: 'update', workflowId });
     try {
-      const update = await handle.startUpdate(followUpUpdate, { args: [input], waitForStage: WorkflowUpdateStage.ACCEPTED });
+      const update = await handle.startUpdate(followUpUpdate, {
+        args: [input],
+        waitForStage: WorkflowUpdateStage.ACCEPTED,
+        ...(o.updateId ? { updateId: o.updateId } : {}),
+      });
       return { kind: 'update', workflowId, result: () => update.result() };
     } catch (err) {
       if (!(await isClosing(handle, err))) throw err;
+      if (o.continueClosed === false)
+        throw new TaskClosedError(`task ${workflowId} is closing and takes no more follow-ups`, { cause: err });
       await handle.result().catch(() => undefined);
     }
   }
+  if (o.continueClosed === false) throw new TaskClosedError(`task ${workflowId} is closed`);
   return startContinuation(client, workflowId, input, o);
 }
 
@@ -124,6 +143,7 @@ export async function sendFollowUp(
     // Accepted, but the task closed under it before running it: continue it like any closed task.
     const handle = client.workflow.getHandle(workflowId);
     if (!(await isClosing(handle, err))) throw err;
+    if (o.continueClosed === false) throw new TaskClosedError(`task ${workflowId} closed before it ran the follow-up`, { cause: err });
     await handle.result().catch(() => undefined);
     return continueTask(client, workflowId, input, o);
   }

@@ -14,13 +14,21 @@ export {
   type DiffOpts,
 } from './changes.js';
 export { resolveConnectOpts, type ConnectOpts } from './connection.js';
-export { CcflowError, InvalidInputError, ServerUnreachableError, TaskFailedError, TaskNotFoundError, describeFailure } from './errors.js';
+export {
+  CcflowError,
+  InvalidInputError,
+  ServerUnreachableError,
+  TaskClosedError,
+  TaskFailedError,
+  TaskNotFoundError,
+  describeFailure,
+} from './errors.js';
 export { FollowUpError, type FirstResult, type FollowUpOpts, type FollowUpOutcome, type StartedFollowUp } from './follow-up.js';
 export { STATUS_QUERIES, type ListOpts, type ListedTask } from './list.js';
 export { PipelineSpecError, readPipelineFile } from './pipeline.js';
 export { WAITING_FOR_WORKER, type WatchOpts } from './progress.js';
 export { renderTranscriptFiles, type TaskTranscript, type TranscriptFile, type TranscriptOpts } from './transcript.js';
-export { readWorkspaceFiles } from './workspace-files.js';
+export { MAX_SEED_BYTES, readWorkspaceFiles } from './workspace-files.js';
 export { resolveRepoLocation } from './repo-location.js';
 export type { QueuePoller } from './workers.js';
 export { TaskSpec, type TaskResult, type TaskSpecInput, type TurnSummary } from '../schemas/task-spec.js';

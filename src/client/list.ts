@@ -1,5 +1,5 @@
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
-import { CcflowCostUsd, CcflowStatus, CcflowTurns } from '../workflows/search-attributes.js';
+import { CcflowCostUsd, CcflowOrigin, CcflowStatus, CcflowTurns } from '../workflows/search-attributes.js';
 import { InvalidInputError } from './errors.js';
 
 /** `--status` values and the visibility query each one means. */
@@ -31,11 +31,22 @@ export interface ListedTask {
   costUsd?: number;
   durationMs: number;
   startTime: string;
+  /** Who started it (`StartOpts.origin`). */
+  origin?: string;
+  /** What its starter kept with it (`StartOpts.memo`). */
+  memo?: Record<string, unknown>;
 }
 
-export function listedTask(w: WorkflowExecutionInfo, now = Date.now()): ListedTask {
+/** What listing and describing a workflow both tell. */
+type WorkflowFacts = Pick<
+  WorkflowExecutionInfo,
+  'workflowId' | 'type' | 'status' | 'typedSearchAttributes' | 'closeTime' | 'startTime' | 'memo'
+>;
+
+export function listedTask(w: WorkflowFacts, now = Date.now()): ListedTask {
   const turns = w.typedSearchAttributes.get(CcflowTurns);
   const cost = w.typedSearchAttributes.get(CcflowCostUsd);
+  const origin = w.typedSearchAttributes.get(CcflowOrigin);
   return {
     workflowId: w.workflowId,
     type: w.type,
@@ -44,6 +55,8 @@ export function listedTask(w: WorkflowExecutionInfo, now = Date.now()): ListedTa
     ...(cost !== undefined ? { costUsd: cost } : {}),
     durationMs: (w.closeTime?.getTime() ?? now) - w.startTime.getTime(),
     startTime: w.startTime.toISOString(),
+    ...(origin !== undefined ? { origin } : {}),
+    ...(w.memo && Object.keys(w.memo).length > 0 ? { memo: w.memo } : {}),
   };
 }
 
@@ -54,6 +67,8 @@ export interface ListOpts {
   limit?: number;
   /** A visibility query ANDed with the rest, e.g. `CcflowCostUsd > 1`. */
   query?: string;
+  /** Only tasks started with this `StartOpts.origin`. */
+  origin?: string;
 }
 
 /** Recent ccflow workflows on a task queue, newest first. */
@@ -66,6 +81,7 @@ export async function listTasks(client: Client, taskQueue: string, o: ListOpts =
     if (!q) throw new InvalidInputError(`status must be one of ${Object.keys(STATUS_QUERIES).join(', ')}, not "${o.status}"`);
     clauses.push(q);
   }
+  if (o.origin !== undefined) clauses.push(`${CcflowOrigin.name}=${JSON.stringify(o.origin)}`);
   if (o.query) clauses.push(`(${o.query})`);
   const tasks: ListedTask[] = [];
   for await (const w of client.workflow.list({ query: clauses.join(' AND '), pageSize: Math.min(limit, 100) })) {

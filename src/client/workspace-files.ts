@@ -3,7 +3,7 @@ import path from 'node:path';
 import { InvalidInputError } from './errors.js';
 
 /** Workspace seed files travel in the workflow input, so they are kept small. */
-const MAX_SEED_BYTES = 512 * 1024;
+export const MAX_SEED_BYTES = 512 * 1024;
 const SKIP_DIRS = new Set(['.git', 'node_modules']);
 
 /**

@@ -15,6 +15,24 @@ export function taskPromptText(userPrompt: string): string {
   );
 }
 
+/** Files a prompt brings along may total this much (decoded); they travel in workflow history. */
+export const MAX_ATTACHMENT_BYTES = 512 * 1024;
+
+/** A filename safe on any file system: odd runs become `_`, no leading dots, never empty. */
+export function safeAttachmentName(name: string): string {
+  const safe = name
+    .replace(/[^A-Za-z0-9._-]+/g, '_')
+    .replace(/^\.+/, (dots) => '_'.repeat(dots.length))
+    .slice(0, 255);
+  return safe.length > 0 ? safe : 'file';
+}
+
+/** The prompt with the paths of its attachments announced first (the agent protocol's wording). */
+export function withAttachmentPaths(prompt: string, paths: readonly string[]): string {
+  if (paths.length === 0) return prompt;
+  return ['[Attachments available at the following absolute paths]', ...paths.map((p) => `- ${p}`), '', prompt].join('\n');
+}
+
 /** The message that resumes a session whose result was missing or invalid. */
 export function correctivePromptText(problem: { kind: 'missing' } | { kind: 'invalid'; errors: readonly string[] }): string {
   const what =

@@ -7,7 +7,7 @@ import { DEFAULT_ALLOWED_TOOLS } from './constants.js';
 
 /** What the summary reads of a task spec (given or validated). */
 export interface DescribedTask {
-  prompt: string;
+  prompt?: string | undefined;
   model?: string | undefined;
   allowedTools?: readonly string[] | undefined;
   permissionMode?: string | undefined;
@@ -23,7 +23,8 @@ const SCHEMA_CHARS = 1_500;
 const DEFAULT_SCHEMA_NOTE = { summary: 'string (the default result schema)' };
 
 /** The prompt's first non-empty line, shortened: the workflow's summary in the UI. */
-export function taskSummary(prompt: string): string {
+export function taskSummary(prompt: string | undefined): string {
+  if (prompt === undefined) return 'An open session, waiting for its first prompt';
   const first =
     prompt
       .split('\n')

@@ -49,6 +49,10 @@ export const RunClaudeInput = SandboxRef.extend({
   newSessionId: z.string().optional(),
   /** Watchdog: no stream output for this long while no tool runs means a stall. */
   stallSeconds: z.number().optional(),
+  /** `text`: no result tool; the final message is the result (`submit` when absent). */
+  resultMode: z.enum(['submit', 'text']).optional(),
+  /** Which turn this run serves, named in the live events it publishes (schemas/live-events.ts). */
+  liveKey: z.string().optional(),
   /**
    * What the resumed session's runs reported so far. claude reports a resumed session's whole
    * cost as `total_cost_usd` (2.1.330), so the run's own cost is the difference.
@@ -123,3 +127,12 @@ export const DestroyedSandbox = z.object({
   artifactsSaved: z.number().int(),
 });
 export type DestroyedSandbox = z.infer<typeof DestroyedSandbox>;
+
+export const StageAttachmentsInput = SandboxRef.extend({
+  /** The turn they come with; each turn's files get a directory of their own. */
+  turn: z.number().int().positive(),
+  files: z.array(z.object({ filename: z.string(), contentBase64: z.string() })),
+});
+export type StageAttachmentsInput = z.infer<typeof StageAttachmentsInput>;
+export const StagedAttachments = z.object({ paths: z.array(z.string()) });
+export type StagedAttachments = z.infer<typeof StagedAttachments>;

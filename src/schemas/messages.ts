@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_ATTACHMENT_BYTES } from '../domain/prompts.js';
 import { ApprovalStatus } from './approvals.js';
 import { ChangeSummary, PushRecord, RepoState } from './git.js';
 import { JsonSchemaObject, TurnSummary } from './task-spec.js';
@@ -13,10 +14,23 @@ import { JsonSchemaObject, TurnSummary } from './task-spec.js';
 /** Longest follow-up prompt accepted; prompts travel in workflow history. */
 export const MAX_FOLLOW_UP_PROMPT_CHARS = 200_000;
 
+/** A file a follow-up brings: staged in the sandbox, its path announced at the top of the prompt. */
+export const FollowUpAttachment = z.strictObject({
+  filename: z.string().min(1, 'must be a non-empty string'),
+  contentBase64: z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64'),
+});
+export type FollowUpAttachment = z.infer<typeof FollowUpAttachment>;
+
 export const FollowUpInput = z.strictObject({
   prompt: z.string().trim().min(1, 'must be a non-empty string').max(MAX_FOLLOW_UP_PROMPT_CHARS),
   /** The result format of this turn; the task's resultSchema when absent. */
   resultSchema: JsonSchemaObject.optional(),
+  attachments: z
+    .array(FollowUpAttachment)
+    .refine((a) => a.reduce((n, f) => n + Math.floor((f.contentBase64.length * 3) / 4), 0) <= MAX_ATTACHMENT_BYTES, {
+      message: `more than ${MAX_ATTACHMENT_BYTES / 1024} KB in all`,
+    })
+    .optional(),
 });
 export type FollowUpInput = z.infer<typeof FollowUpInput>;
 

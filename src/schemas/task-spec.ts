@@ -11,7 +11,15 @@ import { DEFAULT_MAX_HOST_RESTARTS } from '../domain/constants.js';
  * stays zod-free) before it creates anything.
  */
 
-export const PERMISSION_MODES = ['default', 'acceptEdits', 'bypassPermissions', 'dontAsk', 'plan'] as const;
+export const PERMISSION_MODES = ['default', 'acceptEdits', 'bypassPermissions', 'dontAsk', 'plan', 'auto'] as const;
+/**
+ * How a turn hands back its result: `submit`, a JSON object the agent submits through the
+ * result tool, validated against `resultSchema`; `text`, the agent's final message as
+ * `{ "text": ... }` (a conversation, such as a NATS session; no result tool is offered).
+ */
+export const RESULT_MODES = ['submit', 'text'] as const;
+/** How much of a final message a `text` result keeps (it travels in workflow history). */
+export const MAX_TEXT_RESULT_CHARS = 16_000;
 export const SANDBOX_PROVIDERS = ['local', 'e2b'] as const;
 
 /** The result schema used when a task does not give one. */
@@ -128,61 +136,70 @@ export const ContinueFrom = z.strictObject({
 });
 export type ContinueFrom = z.output<typeof ContinueFrom>;
 
-export const TaskSpec = z
-  .strictObject({
-    prompt: z.string().trim().min(1, 'must not be empty').describe('What the agent should do.'),
-    resultSchema: JsonSchemaObject.default(DEFAULT_RESULT_SCHEMA).describe('JSON Schema of the result the agent submits.'),
-    model: z.string().min(1).optional(),
-    allowedTools: z.array(z.string().min(1)).optional().describe('Tools the agent may use without asking.'),
-    permissionMode: z.enum(PERMISSION_MODES).default('dontAsk'),
-    maxTurns: z.number().int().positive().optional(),
-    maxBudgetUsd: z.number().positive().optional(),
-    appendSystemPrompt: z.string().optional(),
-    files: WorkspaceFiles.optional().describe('Files seeded into the workspace: path → content.'),
-    sandbox: SandboxSpec.optional(),
-    timeouts: TaskTimeouts.prefault({}),
-    resultRetries: z
-      .number()
-      .int()
-      .min(0)
-      .max(10)
-      .default(2)
-      .describe('How many corrective resumes to try when the agent submits no valid result.'),
-    keepAliveSeconds: z
-      .number()
-      .int()
-      .min(0)
-      .max(7 * 24 * 3600)
-      .default(0)
-      .describe('How long the task stays open for follow-ups after each result (0: it ends with its first result).'),
-    continueFrom: ContinueFrom.optional().describe("Start from an earlier task's saved session and workspace."),
-    repo: RepoSpec.optional().describe('A git repository the worker fetches and checks out as the workspace.'),
-    push: PushSpec.optional().describe("Push the task's commits to this branch after each turn with a valid result."),
-    approval: ApprovalSpec.optional().describe('Tool calls that wait for a human to allow or deny them (see README, Approvals).'),
-    network: NetworkPolicy.optional(),
-    limits: SandboxLimitsSpec.optional(),
-    maxHostRestarts: z
-      .number()
-      .int()
-      .min(0)
-      .max(10)
-      .default(DEFAULT_MAX_HOST_RESTARTS)
-      .describe('How often the task moves to another host when the host of its bubblewrap sandbox is lost (HostLost).'),
-  })
-  .superRefine((spec, ctx) => {
-    // A continued task works on the repository of the task it continues: naming another would
-    // silently start a second history.
-    if (spec.repo && spec.continueFrom) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['repo'],
-        message: "not allowed with continueFrom: the continued task's repository carries over",
-      });
-    }
-    if (spec.push && !spec.repo && !spec.continueFrom) {
-      ctx.addIssue({ code: 'custom', path: ['push'], message: 'needs repo: there is nothing to push without a repository' });
-    }
-  });
+/** The task spec's fields; `TaskSpec` adds the checks that span fields. */
+const TaskSpecFields = z.strictObject({
+  prompt: z
+    .string()
+    .trim()
+    .min(1, 'must not be empty')
+    .optional()
+    .describe('What the agent should do. Without one the task opens its sandbox and waits: its first follow-up is its first turn.'),
+  resultSchema: JsonSchemaObject.default(DEFAULT_RESULT_SCHEMA).describe('JSON Schema of the result the agent submits.'),
+  model: z.string().min(1).optional(),
+  allowedTools: z.array(z.string().min(1)).optional().describe('Tools the agent may use without asking.'),
+  permissionMode: z.enum(PERMISSION_MODES).default('dontAsk'),
+  maxTurns: z.number().int().positive().optional(),
+  maxBudgetUsd: z.number().positive().optional(),
+  appendSystemPrompt: z.string().optional(),
+  files: WorkspaceFiles.optional().describe('Files seeded into the workspace: path → content.'),
+  sandbox: SandboxSpec.optional(),
+  timeouts: TaskTimeouts.prefault({}),
+  resultRetries: z
+    .number()
+    .int()
+    .min(0)
+    .max(10)
+    .default(2)
+    .describe('How many corrective resumes to try when the agent submits no valid result.'),
+  keepAliveSeconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(7 * 24 * 3600)
+    .default(0)
+    .describe('How long the task stays open for follow-ups after each result (0: it ends with its first result).'),
+  continueFrom: ContinueFrom.optional().describe("Start from an earlier task's saved session and workspace."),
+  resultMode: z.enum(RESULT_MODES).default('submit').describe('`submit`: a validated JSON result; `text`: the final message.'),
+  repo: RepoSpec.optional().describe('A git repository the worker fetches and checks out as the workspace.'),
+  push: PushSpec.optional().describe("Push the task's commits to this branch after each turn with a valid result."),
+  approval: ApprovalSpec.optional().describe('Tool calls that wait for a human to allow or deny them (see README, Approvals).'),
+  network: NetworkPolicy.optional(),
+  limits: SandboxLimitsSpec.optional(),
+  maxHostRestarts: z
+    .number()
+    .int()
+    .min(0)
+    .max(10)
+    .default(DEFAULT_MAX_HOST_RESTARTS)
+    .describe('How often the task moves to another host when the host of its bubblewrap sandbox is lost (HostLost).'),
+});
+export const TaskSpec = TaskSpecFields.superRefine((spec, ctx) => {
+  if (spec.prompt === undefined && spec.keepAliveSeconds === 0) {
+    ctx.addIssue({ code: 'custom', path: ['prompt'], message: 'is required unless keepAliveSeconds keeps the task open for follow-ups' });
+  }
+  // A continued task works on the repository of the task it continues: naming another would
+  // silently start a second history.
+  if (spec.repo && spec.continueFrom) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['repo'],
+      message: "not allowed with continueFrom: the continued task's repository carries over",
+    });
+  }
+  if (spec.push && !spec.repo && !spec.continueFrom) {
+    ctx.addIssue({ code: 'custom', path: ['push'], message: 'needs repo: there is nothing to push without a repository' });
+  }
+});
 /** What a user writes. */
 export type TaskSpecInput = z.input<typeof TaskSpec>;
 /** What the workflow works with, defaults applied. */

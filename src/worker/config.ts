@@ -14,6 +14,7 @@ import {
   type ProviderName,
 } from '../domain/constants.js';
 import { PACKAGE_ROOT, ccflowHome } from '../home.js';
+import { DEFAULT_LIVE_SUBJECT_PREFIX } from '../schemas/live-events.js';
 import { loadGitConfig, type GitConfig } from './git-config.js';
 import { POLICY_RANK, type EgressPolicyKind } from '../domain/network.js';
 import { credentialFromEnv, type UpstreamCredential } from '../proxy/credentials.js';
@@ -60,6 +61,17 @@ export interface WorkerConfig {
   e2b?: E2BConfig;
   /** git on this host: the worker's own credentials and limits (see git-config.ts). */
   git: GitConfig;
+  /** Live events on NATS (CCFLOW_NATS_URL), for front ends that relay them; none when absent. */
+  live?: LiveConfig;
+}
+
+export interface LiveConfig {
+  /** CCFLOW_NATS_URL: one or more comma-separated server URLs. */
+  natsUrl: string;
+  /** CCFLOW_NATS_CREDS: a `.creds` file to authenticate with. */
+  natsCreds?: string;
+  /** CCFLOW_LIVE_SUBJECT_PREFIX; events of a task go to `<prefix>.<task>`. @default 'ccflow.live' */
+  subjectPrefix: string;
 }
 
 /** What keeps sandboxes in their box: the model proxy, egress, limits (see src/worker/security.ts). */
@@ -157,6 +169,15 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
           domain: env.E2B_DOMAIN || undefined,
         }
       : undefined,
+    ...(env.CCFLOW_NATS_URL
+      ? {
+          live: {
+            natsUrl: env.CCFLOW_NATS_URL,
+            ...(env.CCFLOW_NATS_CREDS ? { natsCreds: env.CCFLOW_NATS_CREDS } : {}),
+            subjectPrefix: env.CCFLOW_LIVE_SUBJECT_PREFIX || DEFAULT_LIVE_SUBJECT_PREFIX,
+          },
+        }
+      : {}),
   };
 }
 

@@ -12,6 +12,8 @@ import { SandboxSecurity } from './security.js';
 import { createActivityMetrics, installRuntime } from './telemetry.js';
 import { ensureSearchAttributes } from './search-attributes.js';
 import { startSweeper } from './sweep.js';
+import { NatsLiveSink } from './live-nats.js';
+import { describeTarget } from '../frontends/nats/connection.js';
 
 /** Activities a worker runs beside its agents (fetch a result, save a session, probe, create a sandbox). */
 const BOOKKEEPING_ACTIVITY_SLOTS = 32;
@@ -69,6 +71,15 @@ export async function buildWorkerServices(
       hostStartTimeoutSeconds: config.hostStartTimeoutSeconds,
       maxConcurrentAgents: config.maxConcurrentAgents,
       git: { host: createGitHost(config.git), scratchDir: os.tmpdir() },
+      ...(config.live
+        ? {
+            live: new NatsLiveSink({
+              connection: { server: config.live.natsUrl, ...(config.live.natsCreds ? { creds: config.live.natsCreds } : {}) },
+              subjectPrefix: config.live.subjectPrefix,
+              onError: (err) => console.error(`ccflow worker: live events: ${String(err)}`),
+            }),
+          }
+        : {}),
     };
     return { deps, security, describe: () => security.describe(), close: () => security.close() };
   } catch (err) {
@@ -138,7 +149,11 @@ export async function createWorkers(o: {
   });
   return {
     run: async () => {
-      await Promise.all([shared.run(), host.run()]);
+      try {
+        await Promise.all([shared.run(), host.run()]);
+      } finally {
+        await o.deps.live?.close?.();
+      }
     },
     shutdown: () => {
       shared.shutdown();
@@ -196,7 +211,8 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<v
       console.error(
         `ccflow worker: polling ${config.taskQueue} and ${config.hostTaskQueue} on ${config.address} ` +
           `(sandbox: ${config.defaultProvider}${config.unsafeNoSandbox ? ', UNISOLATED' : ''}; ${info.join('; ')}; artifacts: ${store}` +
-          `${config.metricsPort !== undefined ? `; metrics: http://${config.metricsHost}:${config.metricsPort}/metrics` : ''})`,
+          `${config.metricsPort !== undefined ? `; metrics: http://${config.metricsHost}:${config.metricsPort}/metrics` : ''}` +
+          `${config.live ? `; live events: ${config.live.subjectPrefix}.> on ${describeTarget({ server: config.live.natsUrl })}` : ''})`,
       );
       // This host's own bubblewrap sandboxes: after a crash or a lost-host failover, the worker
       // that comes back destroys what its tasks left here (E2B sandboxes are `ccflow sweep`'s).

@@ -81,6 +81,7 @@ export function sandboxActivities(sandbox: CreatedSandbox, timeouts: TaskTimeout
     destroySandbox: short.destroySandbox,
     probeSandbox: session.probeSandbox,
     clearResult: session.clearResult,
+    stageAttachments: session.stageAttachments,
     saveSession: session.saveSession,
     restoreSession: session.restoreSession,
     prepareRepo: repo.prepareRepo,

@@ -122,11 +122,18 @@ export async function agentTask(input: unknown, open?: OpenTask): Promise<TaskRe
   let failure: unknown;
   try {
     await work.run(async () => {
-      if (!open) {
-        firstRecord.prompt = spec.prompt.slice(0, MAX_PROMPT_RECORD);
+      const prompt = spec.prompt;
+      if (!open && prompt === undefined) {
+        // No prompt: the session opens idle, and its first follow-up is turn 1.
+        status.turns.splice(status.turns.indexOf(firstRecord), 1);
+        for (const t of status.turns) t.turn -= 1;
+        serving = true;
+        await session.openIdle();
+      } else if (!open && prompt !== undefined) {
+        firstRecord.prompt = prompt.slice(0, MAX_PROMPT_RECORD);
         last = await session.first();
         // The turn's commit goes into the saved workspace, so it is captured before the save.
-        const changes = await repo.capture(pool.activities(last.entry), refOf(last), 1, spec.prompt);
+        const changes = await repo.capture(pool.activities(last.entry), refOf(last), 1, prompt);
         // Histories from before sessions were saved go straight to teardown, as they did then.
         if (!patched(SESSION_PERSISTENCE_PATCH)) {
           record(firstRecord, last, changes);
@@ -179,6 +186,23 @@ export async function agentTask(input: unknown, open?: OpenTask): Promise<TaskRe
       ...(status.continuedFrom ? { continuedFrom: status.continuedFrom } : {}),
     };
   }
+  if (failure === undefined && serving) {
+    // An open session whose every turn failed, or that closed before its first prompt.
+    status.phase = 'done';
+    return {
+      workflowId: workflowInfo().workflowId,
+      result: {},
+      sessionId: status.sessionId ?? '',
+      numTurns: status.numTurns,
+      totalCostUsd: status.totalCostUsd,
+      durationMs: status.turns.reduce((sum, t) => sum + t.durationMs, 0),
+      sandboxId: status.sandboxId ?? '',
+      resultAttempts: status.resultAttempts,
+      artifactsDir,
+      turns: status.turns,
+      ...(status.continuedFrom ? { continuedFrom: status.continuedFrom } : {}),
+    };
+  }
   status.phase = 'failed';
   if (timedOut) {
     throw ApplicationFailure.create({
@@ -195,7 +219,7 @@ export async function agentTask(input: unknown, open?: OpenTask): Promise<TaskRe
     const startedTurn = Date.now();
     const before = { numTurns: status.numTurns, costUsd: status.totalCostUsd };
     try {
-      const out = await session.followUp(ticket.input, ticket.record.turn);
+      const out = await session.followUp(ticket.input, ticket.liveKey, ticket.record.turn);
       const changes = await repo.capture(pool.activities(out.entry), refOf(out), ticket.record.turn, ticket.input.prompt);
       await session.save(out.entry, out.sessionId, ticket.record.turn);
       const pushed = await repo.push(pool.activities(out.entry));

@@ -1,4 +1,4 @@
-import { ApplicationFailure, condition, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, condition, currentUpdateInfo, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { FollowUpInput, FollowUpResult, TaskStatus } from '../schemas/messages.js';
 import type { TurnSummary } from '../schemas/task-spec.js';
 import { checkFollowUpInput } from './follow-up-input.js';
@@ -12,6 +12,11 @@ export interface FollowUpTicket {
   input: FollowUpInput;
   /** Its entry in the task's turns, updated as it runs. */
   record: TurnSummary;
+  /**
+   * Names the turn in the task's live events: the Update's id, which the sender chooses, so a
+   * front end can follow its own prompt's stream.
+   */
+  liveKey: string;
   resolve(result: FollowUpResult): void;
   reject(err: unknown): void;
 }
@@ -108,6 +113,7 @@ export class FollowUpInbox {
       durationMs: 0,
     };
     this.status.turns.push(record);
+    const liveKey = currentUpdateInfo()?.id ?? `turn-${record.turn}`;
     return new Promise<FollowUpResult>((resolve, reject) => {
       if (this.state === 'ended') {
         reject(
@@ -119,7 +125,7 @@ export class FollowUpInbox {
         );
         return;
       }
-      this.queue.push({ input, record, resolve, reject });
+      this.queue.push({ input, record, liveKey, resolve, reject });
     });
   }
 }

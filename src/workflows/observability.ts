@@ -227,7 +227,7 @@ export const interceptors = (): WorkflowInterceptors => {
     async scheduleLocalActivity(input: LocalActivityInput, next: Next<WorkflowOutboundCallsInterceptor, 'scheduleLocalActivity'>) {
       const summary = input.options.summary ?? activitySummary(input.activityType, input.args);
       const result = await next(summary ? { ...input, options: { ...input.options, summary } } : input);
-      if (input.activityType === 'validateTaskSpec' && isRecord(result) && typeof result.prompt === 'string') {
+      if (input.activityType === 'validateTaskSpec' && isRecord(result) && typeof result.permissionMode === 'string') {
         o.spec = result as unknown as TaskSpec;
         upsertSearchAttributes([{ key: CcflowModel, value: o.spec.model ?? 'default' }]);
         publish();

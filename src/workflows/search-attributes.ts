@@ -19,6 +19,12 @@ export const CcflowCostUsd = defineSearchAttributeKey('CcflowCostUsd', SearchAtt
 export const CcflowTurns = defineSearchAttributeKey('CcflowTurns', SearchAttributeType.INT);
 /** The sandbox provider the task runs in (`local`, `e2b`). */
 export const CcflowSandbox = defineSearchAttributeKey('CcflowSandbox', SearchAttributeType.KEYWORD);
+/**
+ * Who started the task, when a front end did: set by the client at start, e.g.
+ * `nats:cc-headless.alice.control` for the sessions of one NATS controller, which finds its open
+ * sessions again through it after a restart.
+ */
+export const CcflowOrigin = defineSearchAttributeKey('CcflowOrigin', SearchAttributeType.KEYWORD);
 
 /** What a running task waits for (`approval`: a tool call held for a human); unset otherwise. */
 export const CcflowWaiting = defineSearchAttributeKey('CcflowWaiting', SearchAttributeType.KEYWORD);
@@ -33,6 +39,7 @@ export const CCFLOW_SEARCH_ATTRIBUTES = [
   CcflowCostUsd,
   CcflowTurns,
   CcflowSandbox,
+  CcflowOrigin,
   CcflowWaiting,
   CcflowModelKeyInSandbox,
 ] as const;

@@ -1,6 +1,6 @@
 import { ActivityFailure, ApplicationFailure, isCancellation, log, upsertMemo, uuid4, workflowInfo } from '@temporalio/workflow';
 import { DEFAULT_MAX_HOST_RESTARTS } from '../domain/constants.js';
-import { correctivePromptText, taskPromptText } from '../domain/prompts.js';
+import { correctivePromptText, taskPromptText, withAttachmentPaths } from '../domain/prompts.js';
 import type { FetchedResult, RunClaudeOutput } from '../schemas/activities.js';
 import type { FollowUpInput, TaskStatus } from '../schemas/messages.js';
 import type { TaskSpec } from '../schemas/task-spec.js';
@@ -17,6 +17,8 @@ interface Turn {
   prompt: string;
   session: { resume: string } | { fresh: string };
   resultSchema: Record<string, unknown>;
+  /** Names the turn in the task's live events: `start` for the task's prompt, the Update's id for a follow-up. */
+  liveKey: string;
 }
 
 /** What one turn came to: its valid result, where it ran, and what it cost. */
@@ -85,28 +87,52 @@ export class TaskSession {
   }
 
   /**
-   * A follow-up (turn `turnNo`): `--resume` in the current sandbox, or in a new one where the
-   * saved session is restored (the sandbox expired, or its host was lost).
+   * A task without a prompt: its sandbox now (seeded, or holding an earlier task's session, or
+   * its repository checked out), so a bad seed shows at once, and no turn. Its first follow-up
+   * starts the session.
    */
-  async followUp(input: FollowUpInput, turnNo: number): Promise<TurnOutcome> {
+  async openIdle(): Promise<void> {
+    this.status.phase = 'creating-sandbox';
+    const entry = await this.pool.create(true);
+    this.status.sandboxId = entry.sandbox.sandboxId;
+    const from = this.spec.continueFrom;
+    if (from) {
+      const restored = await this.restore(entry, from);
+      if (!from.workspaceOnly) this.status.sessionId = restored;
+    }
+    await this.repo.prepare(this.pool.activities(entry), { sandboxId: entry.sandbox.sandboxId, provider: entry.sandbox.provider });
+  }
+
+  /**
+   * A follow-up (turn `turnNo`): `--resume` in the current sandbox, or in a new one where the
+   * saved session is restored (the sandbox expired, or its host was lost). A task that opened
+   * without a prompt starts its session with its first follow-up.
+   */
+  async followUp(input: FollowUpInput, liveKey: string, turnNo: number): Promise<TurnOutcome> {
     const startedAt = Date.now();
     const before = this.totals();
     let sessionId = this.status.sessionId;
-    if (!sessionId)
+    if (!sessionId && this.runCount > 0)
       throw ApplicationFailure.create({ type: 'SessionNotFound', nonRetryable: true, message: 'the task has no session to resume' });
     const resultSchema = input.resultSchema ?? this.spec.resultSchema;
-    const prompt = taskPromptText(input.prompt);
     let restored = false;
     for (let sandboxRestarts = 0; ;) {
       this.status.phase = 'following-up';
       let entry = this.pool.current as SandboxEntry;
       try {
         if (!(await this.usable(entry))) {
-          if (entry.lost) sessionId = this.resumePoint(entry).sessionId;
-          entry = await this.restoreInto(sessionId);
-          restored = true;
+          if (!sessionId) {
+            entry = await this.freshInto();
+          } else {
+            if (entry.lost) sessionId = this.resumePoint(entry).sessionId;
+            entry = await this.restoreInto(sessionId);
+            restored = true;
+          }
         }
-        const out = await this.untilValid(entry, { prompt, resultSchema, session: { resume: sessionId } }, turnNo);
+        const staged = await this.stage(entry, input, turnNo);
+        const prompt = this.promptText(staged ? withAttachmentPaths(input.prompt, staged) : input.prompt);
+        const session: Turn['session'] = sessionId ? { resume: sessionId } : { fresh: uuid4() };
+        const out = await this.untilValid(entry, { prompt, resultSchema, session, liveKey }, turnNo);
         return { ...out, ...this.since(before, startedAt), restored: restored || out.restored };
       } catch (err) {
         if (sandboxRestarts < MAX_SANDBOX_RESTARTS && failureType(err) === 'SandboxLost') {
@@ -166,6 +192,16 @@ export class TaskSession {
     return true;
   }
 
+  /** A new sandbox seeded as the first one was (nothing ran yet, so nothing was saved), now the current one. */
+  private async freshInto(): Promise<SandboxEntry> {
+    this.status.phase = 'creating-sandbox';
+    const entry = await this.pool.create(true);
+    this.status.sandboxId = entry.sandbox.sandboxId;
+    await this.repo.prepare(this.pool.activities(entry), { sandboxId: entry.sandbox.sandboxId, provider: entry.sandbox.provider });
+    this.status.phase = 'following-up';
+    return entry;
+  }
+
   /** A new sandbox with this task's saved session restored into it, now the current one. */
   private async restoreInto(sessionId: string): Promise<SandboxEntry> {
     this.status.phase = 'creating-sandbox';
@@ -222,9 +258,16 @@ export class TaskSession {
   /** The first turn's prompt, resuming an earlier task's session when the task continues one. */
   private async firstTurn(entry: SandboxEntry): Promise<Turn> {
     const fresh = uuid4();
-    const prompt = taskPromptText(this.spec.prompt);
+    const prompt = this.promptText(this.spec.prompt ?? '');
     const from = this.spec.continueFrom;
-    if (!from) return { prompt, resultSchema: this.spec.resultSchema, session: { fresh } };
+    const liveKey = 'start';
+    if (!from) return { prompt, resultSchema: this.spec.resultSchema, session: { fresh }, liveKey };
+    const restored = await this.restore(entry, from);
+    return { prompt, resultSchema: this.spec.resultSchema, session: from.workspaceOnly ? { fresh } : { resume: restored }, liveKey };
+  }
+
+  /** Restores an earlier task's saved session into a sandbox; returns its session id. */
+  private async restore(entry: SandboxEntry, from: NonNullable<TaskSpec['continueFrom']>): Promise<string> {
     this.status.phase = 'restoring-session';
     this.status.continuedFrom = from.workflowId;
     upsertMemo({ continuedFrom: from.workflowId });
@@ -235,7 +278,24 @@ export class TaskSession {
       sessionId: from.sessionId,
       workspaceOnly: from.workspaceOnly,
     });
-    return { prompt, resultSchema: this.spec.resultSchema, session: from.workspaceOnly ? { fresh } : { resume: restored.sessionId } };
+    return restored.sessionId;
+  }
+
+  /** Writes a follow-up's attachments into the sandbox it runs in; their paths, or undefined without any. */
+  private async stage(entry: SandboxEntry, input: FollowUpInput, turn: number): Promise<string[] | undefined> {
+    if (!input.attachments || input.attachments.length === 0) return undefined;
+    const { paths } = await this.pool.activities(entry).stageAttachments({
+      sandboxId: entry.sandbox.sandboxId,
+      provider: entry.sandbox.provider,
+      turn,
+      files: input.attachments,
+    });
+    return paths;
+  }
+
+  /** What the agent is told: the prompt, plus how to hand back a result when it submits one. */
+  private promptText(prompt: string): string {
+    return this.spec.resultMode === 'text' ? prompt : taskPromptText(prompt);
   }
 
   /**
@@ -257,13 +317,18 @@ export class TaskSession {
         current = next.entry;
         restored ||= next.restored;
         this.status.phase = 'running';
-        out = await this.run(current, '', { resume: out.sessionId }, turn.resultSchema, next.decision);
+        out = await this.run(current, '', { resume: out.sessionId }, turn.resultSchema, turn.liveKey, next.decision);
       }
       return out;
     };
     const attemptsBefore = this.status.resultAttempts;
     this.status.phase = 'running';
-    let last = await settled(await this.run(current, turn.prompt, turn.session, turn.resultSchema));
+    let last = await settled(await this.run(current, turn.prompt, turn.session, turn.resultSchema, turn.liveKey));
+    if (this.spec.resultMode === 'text') {
+      // The final message is the result: nothing to fetch, nothing to correct.
+      this.status.resultAttempts += 1;
+      return { result: { text: last.resultText ?? '' }, sessionId: last.sessionId, entry: current, restored };
+    }
     for (;;) {
       const acts = this.pool.activities(current);
       const ref = { sandboxId: current.sandbox.sandboxId, provider: current.sandbox.provider };
@@ -286,7 +351,9 @@ export class TaskSession {
       }
       this.status.phase = 'correcting';
       const problem = fetched.status === 'invalid' ? { kind: 'invalid' as const, errors } : { kind: 'missing' as const };
-      last = await settled(await this.run(current, correctivePromptText(problem), { resume: last.sessionId }, turn.resultSchema));
+      last = await settled(
+        await this.run(current, correctivePromptText(problem), { resume: last.sessionId }, turn.resultSchema, turn.liveKey),
+      );
     }
   }
 
@@ -333,6 +400,7 @@ export class TaskSession {
     prompt: string,
     session: Turn['session'],
     resultSchema: Record<string, unknown>,
+    liveKey: string,
     decision?: Decision,
   ): Promise<RunClaudeOutput> {
     const runName = `run-${++this.runCount}`;
@@ -355,6 +423,8 @@ export class TaskSession {
       appendSystemPrompt: spec.appendSystemPrompt,
       stallSeconds: spec.timeouts.stallSeconds,
       ...(spec.network !== undefined ? { network: spec.network } : {}),
+      liveKey,
+      ...(spec.resultMode === 'text' ? { resultMode: 'text' as const } : {}),
       ...('resume' in session ? { resumeSessionId: session.resume } : { newSessionId: session.fresh }),
       ...(sessionCostUsd !== undefined ? { sessionCostUsd } : {}),
       ...(approval ? { approval } : {}),

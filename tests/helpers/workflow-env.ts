@@ -19,6 +19,7 @@ import type {
   RunClaudeInput,
   RunClaudeOutput,
   SandboxRef,
+  StageAttachmentsInput,
 } from '../../src/schemas/activities.js';
 import type {
   CaptureChangesInput,
@@ -117,6 +118,10 @@ export function fakeActivities(taskQueue: string, script: FakeScript = {}) {
     },
     async clearResult(input: SandboxRef) {
       record('clearResult', input);
+    },
+    async stageAttachments(input: StageAttachmentsInput) {
+      record('stageAttachments', input);
+      return { paths: input.files.map((f, i) => `/staged/turn-${input.turn}/${i + 1}-${f.filename}`) };
     },
     async saveSession(input: SaveSessionInput) {
       const n = record('saveSession', input);

@@ -36,6 +36,16 @@ describe('buildClaudeArgs', () => {
     }
   });
 
+  test('a text-result run has no MCP server and no submit tool, still strict; deltas only when asked', () => {
+    const { mcpConfigPath: _none, ...noServer } = base;
+    const args = buildClaudeArgs({ ...noServer, allowedTools: ['Read'] });
+    assert.equal(args.includes('--mcp-config'), false);
+    assert.ok(args.includes('--strict-mcp-config'), 'no MCP server from the sandbox either');
+    assert.deepEqual(flag(args, '--allowedTools')?.split(','), ['Read']);
+    assert.equal(args.includes('--include-partial-messages'), false);
+    assert.ok(buildClaudeArgs({ ...base, includePartialMessages: true }).includes('--include-partial-messages'));
+  });
+
   test('passes every task option, and the prompt never appears in argv', () => {
     const args = buildClaudeArgs({
       ...base,

@@ -45,8 +45,17 @@ function sourceText(dir = path.join(PACKAGE_ROOT, 'src')): string {
     .join('\n');
 }
 
-test('compose has PostgreSQL, Temporal, its Web UI, SeaweedFS and ccflow workers, wired to each other', () => {
-  assert.deepEqual(Object.keys(services).sort(), ['postgresql', 'seaweedfs', 'seaweedfs-init', 'temporal', 'temporal-ui', 'worker']);
+test('compose has PostgreSQL, Temporal, its Web UI, SeaweedFS, NATS, ccflow workers and the NATS front end, wired to each other', () => {
+  assert.deepEqual(Object.keys(services).sort(), [
+    'nats',
+    'nats-frontend',
+    'postgresql',
+    'seaweedfs',
+    'seaweedfs-init',
+    'temporal',
+    'temporal-ui',
+    'worker',
+  ]);
   for (const [name, s] of Object.entries(services)) {
     assert.ok(s.image || s.build, `${name} has an image or a build`);
     const deps = Array.isArray(s.depends_on) ? s.depends_on : Object.keys(s.depends_on ?? {});
@@ -78,6 +87,7 @@ test('compose has PostgreSQL, Temporal, its Web UI, SeaweedFS and ccflow workers
   assert.deepEqual(services.worker?.depends_on, {
     temporal: { condition: 'service_started' },
     'seaweedfs-init': { condition: 'service_completed_successfully' },
+    nats: { condition: 'service_started' },
   });
 
   // Images pinned to the versions ccflow is tested with (the dev server's server and UI).
@@ -103,6 +113,19 @@ test('the deployment is scaled out: two worker replicas sharing SeaweedFS, not a
   assert.match(String(services['seaweedfs-init']?.command ?? ''), /s3\.bucket\.create -name ccflow\b/);
   assert.deepEqual(services['seaweedfs-init']?.depends_on, { seaweedfs: { condition: 'service_healthy' } });
   assert.ok(services.seaweedfs?.volumes?.some((v) => v.endsWith(':/data')));
+});
+
+test('the NATS front end and the workers meet on the nats service, pinned to the tested version', () => {
+  const pkg = JSON.parse(read('package.json')) as { ccflow: { tools: Record<string, string> } };
+  assert.equal(services.nats?.image, `nats:${pkg.ccflow.tools['nats-server']}`);
+  assert.ok(services.nats?.ports?.includes('4222:4222'));
+  const url = 'nats://nats:4222';
+  assert.equal(env('worker').CCFLOW_NATS_URL, url);
+  const frontend = services['nats-frontend'];
+  assert.equal(frontend?.image, services.worker?.image, 'the front end runs the ccflow image');
+  assert.deepEqual(frontend?.command?.slice(0, 3), ['nats', '--server', url]);
+  assert.equal(env('nats-frontend').TEMPORAL_ADDRESS, env('worker').TEMPORAL_ADDRESS);
+  assert.deepEqual(frontend?.depends_on, ['temporal', 'nats']);
 });
 
 test('every variable the worker gets is one ccflow reads; every ${VAR} is in .env.example', () => {

@@ -17,6 +17,10 @@ describe('follow-up input (the Update validator)', () => {
       [{ prompt: 'x', resultSchema: { type: 'string' } }, /resultSchema: must be a JSON Schema object/],
       [{ prompt: 'x', resultSchema: { type: 'object', properties: [] } }, /"properties" must be an object/],
       [{ prompt: 'x'.repeat(200_001) }, /longer than 200000 characters/],
+      [{ prompt: 'x', attachments: {} }, /attachments: must be an array/],
+      [{ prompt: 'x', attachments: [{ filename: '', contentBase64: 'aGk=' }] }, /attachments\[0\]\.filename: must be a non-empty string/],
+      [{ prompt: 'x', attachments: [{ filename: 'a', contentBase64: '!!' }] }, /attachments\[0\]\.contentBase64: must be base64/],
+      [{ prompt: 'x', attachments: [{ filename: 'a', contentBase64: 'A'.repeat(700_000) }] }, /more than 512 KB in all/],
     ];
     for (const [input, pattern] of cases) assert.throws(() => checkFollowUpInput(input), pattern);
   });
@@ -44,6 +48,14 @@ describe('the Update validator and the FollowUpInput schema', () => {
       { prompt: 'x', resultSchema: [] },
       { prompt: 'x', resultSchema: { type: 'object', properties: [] } },
       { prompt: 'x', resultSchema: { type: 'object', properties: null } },
+      { prompt: 'x', attachments: [] },
+      { prompt: 'x', attachments: [{ filename: 'a.txt', contentBase64: 'aGk=' }] },
+      { prompt: 'x', attachments: [{ filename: 'a.txt', contentBase64: 'aGk=', mime: 'text/plain' }] },
+      { prompt: 'x', attachments: [{ filename: 'a.txt' }] },
+      { prompt: 'x', attachments: [{ filename: 'a', contentBase64: 'not base64!' }] },
+      { prompt: 'x', attachments: [{ filename: 'a', contentBase64: 'A'.repeat(699_052) }] },
+      { prompt: 'x', attachments: [{ filename: 'a', contentBase64: 'A'.repeat(699_056) }] },
+      { prompt: 'x', attachments: 'a.txt' },
     ];
     for (const input of inputs) {
       const byValidator = (() => {

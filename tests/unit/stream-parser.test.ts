@@ -50,7 +50,12 @@ const lines = {
     permission_denials: [],
   },
   otherSystem: { type: 'system', subtype: 'api_retry', session_id: SESSION },
-  future: { type: 'stream_event', event: { type: 'content_block_delta' } },
+  partial: {
+    type: 'stream_event',
+    uuid: 'u1',
+    event: { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Hel' } },
+  },
+  future: { type: 'hook_event', hook: 'PreToolUse' },
 };
 const jsonl = (...objs: unknown[]) => objs.map((o) => JSON.stringify(o)).join('\n') + '\n';
 
@@ -62,7 +67,9 @@ describe('parseStreamLine', () => {
     assert.equal(parseStreamLine(JSON.stringify(lines.toolResult)).kind, 'user');
     assert.equal(parseStreamLine(JSON.stringify(lines.result)).kind, 'result');
     assert.equal(parseStreamLine(JSON.stringify(lines.otherSystem)).kind, 'system');
-    assert.deepEqual(parseStreamLine(JSON.stringify(lines.future)), { kind: 'unknown', type: 'stream_event' });
+    const partial = parseStreamLine(JSON.stringify(lines.partial));
+    assert.ok(partial.kind === 'partial' && partial.event.event.delta?.text === 'Hel', JSON.stringify(partial));
+    assert.deepEqual(parseStreamLine(JSON.stringify(lines.future)), { kind: 'unknown', type: 'hook_event' });
   });
 
   test('turns garbage into garbage events instead of throwing', () => {

@@ -37,14 +37,25 @@ export async function workerCommand(): Promise<number> {
   return EXIT.ok;
 }
 
-export async function devCommand(o: { port: number; uiPort?: number; db?: string }, io: Io = defaultIo): Promise<number> {
+export async function devCommand(
+  o: { port: number; uiPort?: number; db?: string; nats?: boolean; natsPort?: number },
+  io: Io = defaultIo,
+): Promise<number> {
   const server = await startDevServer({ port: o.port, uiPort: o.uiPort, dbFile: o.db ?? path.join(ccflowHome(), 'temporal.db') });
   io.stderr.write(`Temporal dev server on ${server.address}, Web UI at ${server.uiUrl}\n`);
-  const { runWorker } = await import('../../worker/index.js');
+  const stops: Array<() => Promise<void>> = [() => server.stop()];
   try {
-    await runWorker({ ...process.env, TEMPORAL_ADDRESS: server.address });
+    const env: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_ADDRESS: server.address };
+    if (o.nats) {
+      const { startDevNats } = await import('./dev-nats.js');
+      const nats = await startDevNats({ port: o.natsPort ?? 4222, temporalAddress: server.address, io });
+      stops.push(nats.stop);
+      env.CCFLOW_NATS_URL = nats.url;
+    }
+    const { runWorker } = await import('../../worker/index.js');
+    await runWorker(env);
   } finally {
-    await server.stop();
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
   }
   return EXIT.ok;
 }

@@ -83,16 +83,36 @@ export function devServerArgs(
   return args;
 }
 
-/** Starts the pinned Temporal dev server and resolves once it answers gRPC calls. */
+/** The server process ended before it answered (a port taken meanwhile, most often). */
+class ExitedWhileStarting extends Error {}
+
+/**
+ * Starts the pinned Temporal dev server and resolves once it answers gRPC calls. With free
+ * ports picked here (port 0), a server that dies while starting is started again on others:
+ * another process can take a port between the check and the server's bind.
+ */
 export async function startDevServer(opts: DevServerOpts = {}): Promise<DevServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (err) {
+      if (!(err instanceof ExitedWhileStarting) || opts.port !== 0 || attempt >= 3) throw err;
+    }
+  }
+}
+
+async function startOnce(opts: DevServerOpts): Promise<DevServer> {
   const port = opts.port === 0 ? await freePort() : (opts.port ?? 7233);
   const uiPort = opts.uiPort === 0 || (opts.port === 0 && opts.uiPort === undefined) ? await freePort() : (opts.uiPort ?? port + 1000);
   const ip = opts.ip ?? '127.0.0.1';
   if (opts.dbFile) mkdirSync(path.dirname(opts.dbFile), { recursive: true });
   const args = devServerArgs({ ...opts, port, uiPort, ip, namespace: opts.namespace ?? 'default', logLevel: opts.logLevel ?? 'warn' });
   const child = spawn(temporalBinary(), args, { stdio: opts.inheritStdio ? 'inherit' : ['ignore', 'ignore', 'pipe'] });
+  // The start of its output says why it failed (a panic's reason); the end, where it was.
+  let stderrHead = '';
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
+    if (stderrHead.length < 1_000) stderrHead = (stderrHead + d.toString('utf8')).slice(0, 1_000);
     stderr = (stderr + d.toString('utf8')).slice(-4_000);
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -112,7 +132,10 @@ export async function startDevServer(opts: DevServerOpts = {}): Promise<DevServe
   let lastError: unknown;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) {
-      throw new Error(`the Temporal dev server exited with code ${child.exitCode} while starting: ${stderr.trim() || '(no output)'}`);
+      const output = stderrHead.length < 1_000 ? stderr : `${stderrHead} [...] ${stderr.slice(-1_500)}`;
+      throw new ExitedWhileStarting(
+        `the Temporal dev server exited with code ${child.exitCode} while starting: ${output.trim() || '(no output)'}`,
+      );
     }
     try {
       const conn = await Connection.connect({ address, connectTimeout: 1_000 });

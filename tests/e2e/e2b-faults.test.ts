@@ -54,6 +54,7 @@ describe('E2B faults end to end', () => {
   let d: DoubleFixture;
   /** The provider the worker uses; tests swap what it delegates to. */
   let current: SandboxProvider;
+  let modelEndpoints: E2BProviderOpts['modelEndpoints'];
   const destroyed: string[] = [];
   const switchable: SandboxProvider = {
     name: 'e2b',
@@ -69,9 +70,12 @@ describe('E2B faults end to end', () => {
   before(async () => {
     h = await startHarness({
       script,
-      providerFactory: async (tmp) => {
-        d = await startDouble({ rootDir: `${tmp}/e2b`, commandDeadlineMs: 2_000 });
-        current = d.provider();
+      providerFactory: async (tmp, security) => {
+        // As e2bProviderFactory wires it: the model proxy is the one host its sandboxes reach.
+        const proxyPort = Number(new URL(security.modelProxyTcpUrl).port);
+        d = await startDouble({ rootDir: `${tmp}/e2b`, commandDeadlineMs: 2_000, publicPorts: [proxyPort] });
+        modelEndpoints = await security.e2bModelEndpoints();
+        current = d.provider({ modelEndpoints });
         return { provider: switchable, close: () => d.close() };
       },
     });
@@ -99,7 +103,7 @@ describe('E2B faults end to end', () => {
 
   describe('the same run, one attempt, with a provider that gets E2B wrong', () => {
     async function runOnce(providerOpts: Partial<E2BProviderOpts>): Promise<RunClaudeOutput> {
-      const provider = d.provider(providerOpts);
+      const provider = d.provider({ modelEndpoints, ...providerOpts });
       const acts = createActivities({ ...h.deps, providers: { e2b: provider }, defaultProvider: 'e2b' });
       const env = new MockActivityEnvironment({ attempt: 1 });
       const created = (await env.run(acts.createSandbox, {
@@ -201,7 +205,7 @@ describe('E2B faults end to end', () => {
   });
 
   test('a wrong E2B key fails the task at once, non-retryable, saying which key', async () => {
-    current = d.provider({ apiKey: 'e2b_wrong_key' });
+    current = d.provider({ modelEndpoints, apiKey: 'e2b_wrong_key' });
     try {
       const started = Date.now();
       const handle = await h.client.workflow.start('agentTask', {
@@ -218,7 +222,7 @@ describe('E2B faults end to end', () => {
       assert.equal(activity.cause.nonRetryable, true, 'not retried');
       assert.ok(Date.now() - started < 10_000);
     } finally {
-      current = d.provider();
+      current = d.provider({ modelEndpoints });
     }
   });
 

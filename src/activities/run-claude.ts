@@ -32,6 +32,9 @@ import { MAX_ARCHIVED_FILE_BYTES, MAX_ATTEMPT_DIRS } from './lifecycle.js';
 import type { SandboxAccess } from './sandboxes.js';
 import { currentTask } from './task.js';
 
+/** The agent's CPU priority below the worker's (`nice` is in every sandbox's /usr/bin). */
+const AGENT_NICE = ['/usr/bin/nice', '-n', '10'];
+
 /** The agent run: one `claude -p` process in the sandbox, followed (or reattached to) until its result. */
 export const createRunClaudeActivity = (deps: ActivityDeps, sandboxes: SandboxAccess, timing: RunTiming, slots: AgentSlots) => ({
   async runClaude(input: RunClaudeInput): Promise<RunClaudeOutput> {
@@ -95,7 +98,9 @@ export const createRunClaudeActivity = (deps: ActivityDeps, sandboxes: SandboxAc
       const summary = await runAgent({
         sandbox,
         runDir,
-        argv,
+        // Agents yield the CPU to the worker: a busy host slows agents down a little rather
+        // than starve the worker's heartbeats and workflow tasks.
+        argv: [...AGENT_NICE, ...argv],
         env,
         cwd: SANDBOX_WORKDIR,
         prompt: input.prompt,

@@ -43,8 +43,10 @@ export async function runInSandbox(sandbox: Sandbox, argv: string[], o: ToolOpts
     exitCodePath: files.exitCode,
   });
   const wait = o.sleep ?? ((ms: number) => sleep(ms));
+  const exit = sandbox.exited?.(pid);
   for (let delay = Math.min(FIRST_POLL_MS, o.pollMs); ; delay = Math.min(delay * 2, o.pollMs)) {
-    await wait(delay);
+    // The exit itself wakes us where the provider can tell; the backing-off looks otherwise.
+    await (exit ? Promise.race([wait(delay), exit]) : wait(delay));
     const state = await sandbox.processState(pid, files.exitCode);
     if (state.state === 'exited') {
       // Bounded: a helper's stderr is read into the worker's memory.

@@ -97,6 +97,7 @@ export interface AgentRunSummary {
 }
 
 const READ_CHUNK_BYTES = 1 << 20;
+const NEVER = new Promise<never>(() => undefined);
 
 /** Thrown when the run was cancelled; its process group is already killed. Carries the progress so far. */
 export class RunCancelled extends Error {
@@ -243,7 +244,8 @@ export async function runAgent(req: AgentRunRequest): Promise<AgentRunSummary> {
         await sandbox.kill(pid, 'SIGKILL');
         break;
       }
-      await sleep(timing.pollIntervalMs, undefined, { signal }).catch(() => undefined);
+      // Woken by the exit itself where the provider can tell (the worker started the process).
+      await Promise.race([sleep(timing.pollIntervalMs, undefined, { signal }).catch(() => undefined), sandbox.exited?.(pid) ?? NEVER]);
     }
   } catch (err) {
     if (err instanceof SandboxNotFoundError) {

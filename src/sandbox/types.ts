@@ -99,6 +99,12 @@ export interface Sandbox {
   execDetached(command: string[], opts: ExecDetachedOpts): Promise<ProcessHandle>;
   /** Whether a process started by execDetached is still running (exit code read from its file). */
   processState(pid: number, exitCodePath: string): Promise<ProcessState>;
+  /**
+   * Resolves when a process this worker started exits, so a follower wakes at once instead of
+   * at its next poll. Undefined when the provider cannot tell (a process another worker
+   * started, a remote sandbox): then processState polling is the only way.
+   */
+  exited?(pid: number): Promise<void> | undefined;
   /** Signals the whole process group started by execDetached. Quiet if it is already gone. */
   kill(pid: number, signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
 

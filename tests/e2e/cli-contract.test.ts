@@ -45,6 +45,8 @@ const script = {
           text: 'Trying to write.',
           toolUse: [{ name: 'Write', input: { file_path: '/home/user/workspace/forbidden.txt', content: 'x' } }],
         },
+        // The agent's CPU priority, as its tools see it.
+        { text: 'Checking my priority.', toolUse: [{ name: 'Bash', input: { command: 'nice', description: 'niceness' } }] },
         { toolUse: [{ name: SUBMIT_RESULT_TOOL, input: { summary: 'checked the contract' } }] },
         { text: 'Done.' },
       ],
@@ -127,6 +129,14 @@ describe('claude CLI contract (what the pinned CLI sends for a ccflow task)', ()
     );
     const second = h.model.mainRequests()[1]?.body;
     assert.match(JSON.stringify(second), /"is_error":true/);
+  });
+
+  test('the agent runs at a lower CPU priority than the worker (niceness 10)', () => {
+    const messages = (h.model.mainRequests()[2]?.body as { messages: Array<{ content: unknown }> }).messages;
+    const last = messages.at(-1)?.content as Array<{ type: string; content?: unknown }>;
+    const output = last.find((b) => b.type === 'tool_result')?.content;
+    const text = typeof output === 'string' ? output : JSON.stringify(output);
+    assert.equal(text.trim(), '10', `nice printed ${text}`);
   });
 
   test('the init line lists the result tool and the result server as connected', () => {

@@ -186,6 +186,37 @@ for (const isolation of ['bubblewrap', 'none'] as const) {
       assert.equal(await sb.readFile(paths.stdoutPath), undefined);
     });
 
+    test('a process this worker started signals its exit; one it did not start has no signal', async () => {
+      const sb = await provider.create({ metadata: {} });
+      const paths = runPaths();
+      await sb.writeFile(`${path.posix.dirname(paths.stdoutPath)}/go`, '');
+      const { pid } = await sb.execDetached(['sh', '-c', `while [ -e ${path.posix.dirname(paths.stdoutPath)}/go ]; do sleep 0.05; done`], {
+        ...paths,
+        env: BASE_ENV,
+      });
+      const exited = sb.exited(pid);
+      assert.ok(exited, 'a started process has an exit signal');
+      let done = false;
+      void exited.then(() => (done = true));
+      await sleep(200);
+      assert.equal(done, false, 'no signal while it runs');
+      assert.equal((await sb.processState(pid, paths.exitCodePath)).state, 'running');
+      await rm(path.join(sb.dir, 'fs/home', path.posix.relative('/home/user', path.posix.dirname(paths.stdoutPath)), 'go'));
+      // A timer keeps this test's event loop alive (the worker's always is: the child is unref'd).
+      const timer = new AbortController();
+      await Promise.race([
+        exited,
+        sleep(30_000, undefined, { signal: timer.signal }).then(
+          () => assert.fail('no exit signal in 30 s'),
+          () => undefined,
+        ),
+      ]);
+      timer.abort();
+      assert.equal((await sb.processState(pid, paths.exitCodePath)).state, 'exited', 'the signal comes once it has exited');
+      assert.equal(sb.exited(pid), undefined, 'the entry goes with the process');
+      assert.equal(sb.exited(1), undefined);
+    });
+
     test('env is exactly what was given', async () => {
       process.env['CCFLOW_TEST_LEAK'] = 'leaked';
       try {

@@ -43,6 +43,13 @@ import { STATUS_FD, WRAPPER, parentOf, readExitCode, readJailExitCode, signalGro
 import { ProcRecord, readJson, readSandboxRecord, writeJsonAtomic, type SandboxRecord } from './records.js';
 
 /**
+ * Exit events of the processes this worker process started, by host pid (a pid is not reused
+ * while its entry is here: the entry goes when the process exits). Shared by every sandbox
+ * object, as activities connect anew each time.
+ */
+const CHILD_EXITS = new Map<number, Promise<void>>();
+
+/**
  * Host files made visible read-only under /opt/ccflow in every sandbox: exactly what the agent
  * and the result server need, nothing of the project's node_modules.
  */
@@ -320,8 +327,15 @@ export class LocalSandbox implements Sandbox {
       signalGroup(pid, 'SIGKILL');
       throw err;
     }
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    CHILD_EXITS.set(pid, exited);
+    void exited.then(() => CHILD_EXITS.delete(pid));
     child.unref();
     return pid;
+  }
+
+  exited(pid: number): Promise<void> | undefined {
+    return CHILD_EXITS.get(pid);
   }
 
   private async procRecord(pid: number): Promise<ProcRecord | undefined> {

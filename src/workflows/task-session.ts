@@ -381,17 +381,7 @@ export class TaskSession {
       const { alive } = await this.pool.activities(entry).probeSandbox(ref);
       if (alive) return { entry, restored: false, decision };
     }
-    this.status.phase = 'creating-sandbox';
-    const fresh = await this.pool.create(false);
-    this.status.sandboxId = fresh.sandbox.sandboxId;
-    this.status.phase = 'restoring-session';
-    await this.pool.activities(fresh).restoreSession({
-      sandboxId: fresh.sandbox.sandboxId,
-      provider: fresh.sandbox.provider,
-      fromWorkflowId: workflowInfo().workflowId,
-      sessionId,
-    });
-    return { entry: fresh, restored: true, decision };
+    return { entry: await this.restoreInto(sessionId), restored: true, decision };
   }
 
   /** One agent run (one claude process) in a sandbox. */

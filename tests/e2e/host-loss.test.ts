@@ -8,7 +8,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
@@ -86,13 +86,18 @@ async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
   }
 }
 
-/** Processes of jailed agents (claude, its shell, its MCP server): HOME is the sandbox's, and they carry the model key. */
-async function jailedProcesses(apiKey: string): Promise<Array<{ pid: number; environ: string }>> {
+/**
+ * Processes of jailed agents (claude, its shell, its MCP server): HOME is the sandbox's, and
+ * they carry a model token this harness's proxy minted (workers share its state, so the
+ * tokens of every host verify here).
+ */
+async function jailedProcesses(h: Harness): Promise<Array<{ pid: number; environ: string }>> {
   const found: Array<{ pid: number; environ: string }> = [];
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const environ = (await readFile(`/proc/${entry}/environ`).catch(() => undefined))?.toString('latin1');
-    if (environ?.includes(`ANTHROPIC_API_KEY=${apiKey}\0`) && environ.split('\0').includes(`HOME=${SANDBOX_HOME}`)) {
+    const token = /(?:^|\0)ANTHROPIC_API_KEY=(ccflow-sbx\.[^\0]*)/.exec(environ ?? '')?.[1];
+    if (environ && token && h.security.ownsToken(token) && environ.split('\0').includes(`HOME=${SANDBOX_HOME}`)) {
       found.push({ pid: Number(entry), environ });
     }
   }
@@ -146,11 +151,26 @@ describe('losing a host', () => {
     worker.kill('SIGKILL');
     await exited;
     host.worker = undefined;
-    const jailed = await jailedProcesses(h.apiKey);
+    const jailed = await jailedProcesses(h);
     assert.ok(jailed.length > 0, 'the agent was running when the host died');
-    for (const p of jailed) process.kill(p.pid, 'SIGKILL');
-    await waitFor('the jailed processes to die', async () => ((await jailedProcesses(h.apiKey)).length === 0 ? true : undefined), 10_000);
-    if (!o.disk) await rm(host.root, { recursive: true, force: true });
+    for (const p of jailed) {
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch (err) {
+        // Gone already: a jail's processes die with its first one.
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+      }
+    }
+    await waitFor('the jailed processes to die', async () => ((await jailedProcesses(h)).length === 0 ? true : undefined), 10_000);
+    if (!o.disk) {
+      // The machine's disk goes with it, the sandboxes' own disk images included.
+      const mounts = (await readFile('/proc/mounts', 'utf8'))
+        .split('\n')
+        .map((l) => l.split(' ')[1] ?? '')
+        .filter((m) => m.startsWith(`${host.root}/`));
+      for (const m of mounts.sort().reverse()) execFileSync('umount', ['-l', m]);
+      await rm(host.root, { recursive: true, force: true });
+    }
   }
 
   before(async () => {
@@ -212,7 +232,7 @@ describe('losing a host', () => {
     await sleep(2_000);
 
     // No secret reaches a sandbox: the jailed agent has neither the S3 key nor any AWS variable.
-    const jailed = await jailedProcesses(h.apiKey);
+    const jailed = await jailedProcesses(h);
     assert.ok(jailed.length > 0);
     const s3Secret = h.artifactEnv.AWS_SECRET_ACCESS_KEY ?? '';
     for (const p of jailed) {

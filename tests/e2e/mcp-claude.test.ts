@@ -296,7 +296,7 @@ describe('claude drives ccflow through `ccflow mcp`', () => {
     const followUpRequest = requestsOf('outer session')[2];
     assert.match(JSON.stringify(followUpRequest?.body), new RegExp(workflowId));
     // The first turn's result, as the inner task saved it.
-    const first = await readFile(path.join(h.tmp, 'artifacts', workflowId, 'turns', '1', 'result.json'), 'utf8');
+    const first = (await h.artifacts.get({ namespace: 'default', workflowId }, 'turns/1/result.json'))?.toString('utf8') ?? '';
     assert.match(first, /"words":\s*3/);
   });
 });

@@ -30,7 +30,7 @@ export async function bundleResultServer(outfile = RESULT_SERVER_BUNDLE) {
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   bundleResultServer(process.argv[2]).then(
-    (out) => console.log(`ccflow: result server bundled to ${path.relative(process.cwd(), out)}`),
+    (out) => console.error(`ccflow: result server bundled to ${path.relative(process.cwd(), out)}`),
     (err) => {
       console.error(err);
       process.exit(1);

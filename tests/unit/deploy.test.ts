@@ -118,7 +118,7 @@ test('the deployment is scaled out: two worker replicas sharing SeaweedFS, not a
 test('the NATS front end and the workers meet on the nats service, pinned to the tested version', () => {
   const pkg = JSON.parse(read('package.json')) as { ccflow: { tools: Record<string, string> } };
   assert.equal(services.nats?.image, `nats:${pkg.ccflow.tools['nats-server']}`);
-  assert.ok(services.nats?.ports?.includes('4222:4222'));
+  assert.ok(services.nats?.ports?.includes('127.0.0.1:4222:4222'));
   const url = 'nats://nats:4222';
   assert.equal(env('worker').CCFLOW_NATS_URL, url);
   const frontend = services['nats-frontend'];

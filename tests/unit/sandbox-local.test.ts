@@ -482,7 +482,7 @@ describe('bubblewrap isolation', () => {
     });
   });
 
-  test('/opt/ccflow holds claude, node, the bundled result server and the relay, and nothing else', async () => {
+  test('/opt/ccflow holds claude, node, the bundled result server, the approval hook and the relay, and nothing else', async () => {
     const r = await run(sb, ['/bin/sh', '-c', 'find /opt/ccflow -mindepth 1 | sort']);
     assert.deepEqual(r.stdout.trim().split('\n'), [
       '/opt/ccflow/bin',
@@ -491,6 +491,7 @@ describe('bubblewrap isolation', () => {
       '/opt/ccflow/relay',
       '/opt/ccflow/relay/relay.mjs',
       '/opt/ccflow/result-server',
+      '/opt/ccflow/result-server/approval-hook.mjs',
       '/opt/ccflow/result-server/server.mjs',
     ]);
     // The bundle loads all it imports (fastmcp, zod) from itself, then asks for its settings.

@@ -42,6 +42,7 @@ const SESSION_ID_RE = /^[A-Za-z0-9][A-Za-z0-9-]{0,127}$/;
 interface Manifest {
   sessionId: string;
   turn: number;
+  sessionCostUsd?: number;
   savedAt: string;
   transcriptBytes: number;
   workspaceBytes: number | null;
@@ -151,6 +152,7 @@ export const createSessionActivities = (deps: SessionDeps) => {
         const manifest: Manifest = {
           sessionId: input.sessionId,
           turn: input.turn,
+          ...(input.sessionCostUsd !== undefined ? { sessionCostUsd: input.sessionCostUsd } : {}),
           savedAt: new Date().toISOString(),
           transcriptBytes: transcript.bytes,
           workspaceBytes,
@@ -234,7 +236,8 @@ export const createSessionActivities = (deps: SessionDeps) => {
       }
       await runTool(sandbox, ['rm', '-f', '--', tarball], { prefix: `${SANDBOX_FILES.session}/rm`, pollMs });
       ctx.log.info('session restored', { from, sessionId, sandboxId: input.sandboxId });
-      return { sessionId, transcriptBytes, workspaceBytes };
+      const cost = !input.workspaceOnly && manifest.sessionId === sessionId ? manifest.sessionCostUsd : undefined;
+      return { sessionId, transcriptBytes, workspaceBytes, ...(cost !== undefined ? { sessionCostUsd: cost } : {}) };
     },
   };
 };

@@ -13,6 +13,11 @@ export const SaveSessionInput = SandboxRef.extend({
   sessionId: z.string(),
   /** Which turn of the task this save follows (1 = the task prompt). */
   turn: z.number().int(),
+  /**
+   * What the session's runs reported in all so far: a resumed claude reports the session's
+   * whole cost, so a task that continues this session counts only what it adds.
+   */
+  sessionCostUsd: z.number().optional(),
 });
 export type SaveSessionInput = z.infer<typeof SaveSessionInput>;
 
@@ -38,6 +43,8 @@ export type RestoreSessionInput = z.infer<typeof RestoreSessionInput>;
 
 export const RestoredSession = z.object({
   sessionId: z.string(),
+  /** The session's cost so far, as saved with it (when the saved session is the one restored). */
+  sessionCostUsd: z.number().optional(),
   transcriptBytes: z.number().int(),
   workspaceBytes: z.number().int(),
 });

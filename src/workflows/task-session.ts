@@ -163,6 +163,7 @@ export class TaskSession {
         provider: entry.sandbox.provider,
         sessionId,
         turn,
+        ...(this.status.sessionCosts?.[sessionId] !== undefined ? { sessionCostUsd: this.status.sessionCosts[sessionId] } : {}),
       });
       this.status.sessionSaveError = saved.workspaceError;
       if (saved.workspaceBytes !== null) this.status.savedSession = { sessionId, turn };
@@ -278,6 +279,10 @@ export class TaskSession {
       sessionId: from.sessionId,
       workspaceOnly: from.workspaceOnly,
     });
+    // The continued session's cost so far is the earlier task's: this task counts what it adds.
+    if (restored.sessionCostUsd !== undefined) {
+      this.status.sessionCosts = { ...this.status.sessionCosts, [restored.sessionId]: restored.sessionCostUsd };
+    }
     return restored.sessionId;
   }
 

@@ -260,6 +260,20 @@ describe('follow-ups', () => {
     const result = (await h.client.workflow.getHandle('fu-closed-2').result()) as TaskResult;
     assert.equal(result.continuedFrom, 'fu-closed');
     assert.equal(result.sessionId, first.sessionId, 'the same Claude session goes on');
+    // claude reports the resumed session's whole cost; the new task counts only what it added.
+    const raw =
+      (await h.artifacts.get({ namespace: 'default', workflowId: 'fu-closed-2' }, 'runs/run-1/a1/transcript.jsonl'))?.toString('utf8') ??
+      '';
+    const reported = raw
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; total_cost_usd?: number })
+      .find((l) => l.type === 'result')?.total_cost_usd;
+    assert.ok(reported !== undefined && reported > first.totalCostUsd, `claude reported ${reported} for the resumed session`);
+    assert.ok(
+      Math.abs(result.totalCostUsd - (reported - first.totalCostUsd)) < 1e-9,
+      `${result.totalCostUsd} is this task's share of ${reported}`,
+    );
     const bodies = requestsFor(h, '[fu-closed]').filter((b) => b.includes('Show me src/kept.ts'));
     assert.ok(
       bodies.some((b) => b.includes('Closed turn done.')),

@@ -21,6 +21,7 @@ export async function recordHistory(address: string, workflowId: string): Promis
     { maxBuffer: 64 * 1024 * 1024 },
   );
   await mkdir(HISTORY_FIXTURES_DIR, { recursive: true });
-  // Named by workflow id: replay needs it (child workflow ids derive from it).
-  await writeFile(path.join(HISTORY_FIXTURES_DIR, `${workflowId}.json`), stdout);
+  // Named by workflow id: replay needs it (child workflow ids derive from it). Stack traces in
+  // failures name files by this checkout's path: the fixture says /ccflow instead.
+  await writeFile(path.join(HISTORY_FIXTURES_DIR, `${workflowId}.json`), stdout.split(`${PACKAGE_ROOT}/`).join('/ccflow/'));
 }

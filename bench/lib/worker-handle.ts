@@ -6,7 +6,7 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -43,6 +43,14 @@ export async function buildWorkerProcess(): Promise<number> {
     if (!existsSync(ENTRY)) throw new Error(`could not build the worker process:\n${out}`, { cause: err });
     console.warn(`bench: tsc reported type errors while building the worker (JavaScript was emitted):\n${out.slice(0, 2_000)}`);
   }
+  // What the compiled worker mounts into sandboxes, where it looks for them (its package root
+  // is BUILD_DIR): the bundled result server, and the relay and approval hook as they are.
+  await execFileAsync(
+    process.execPath,
+    [path.join(REPO_ROOT, 'scripts', 'bundle-result-server.mjs'), path.join(BUILD_DIR, 'dist', 'sandbox', 'result-server.mjs')],
+    { cwd: REPO_ROOT },
+  );
+  await symlink(path.join(REPO_ROOT, 'sandbox-template'), path.join(BUILD_DIR, 'sandbox-template'));
   return Date.now() - t0;
 }
 
@@ -178,7 +186,7 @@ export async function startWorkerProcess(o: WorkerProcessOpts): Promise<WorkerPr
  * worker given the file never loads webpack.
  */
 export async function bundleToFile(file: string): Promise<void> {
-  const worker = pathToFileURL(path.join(BUILD_DIR, 'src', 'worker.js')).href;
+  const worker = pathToFileURL(path.join(BUILD_DIR, 'src', 'worker', 'index.js')).href;
   const script = `const { bundleWorkflows } = await import(${JSON.stringify(worker)}); const b = await bundleWorkflows(); (await import('node:fs')).writeFileSync(${JSON.stringify(file)}, b.code);`;
   await execFileAsync(process.execPath, ['--input-type=module', '-e', script], { cwd: REPO_ROOT, maxBuffer: 16 << 20 });
 }

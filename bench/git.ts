@@ -18,6 +18,7 @@ import { captureChange, createGitHost, createSeedBundle, fetchRepo, seedWorkspac
 import { runProcess } from '../src/git/process.js';
 import { SANDBOX_CCFLOW_DIR, SANDBOX_HOME, SANDBOX_WORKDIR } from '../src/sandbox/layout.js';
 import type { TaskResult } from '../src/schemas/task-spec.js';
+import type { SandboxSecurity } from '../src/worker/security.js';
 import { TASK_QUEUE, type BenchEnv } from './lib/env.js';
 import { fetchHistory, timeline } from './lib/history.js';
 import { summarize, type Summary } from './lib/stats.js';
@@ -102,7 +103,12 @@ function hostRunner(): WorkspaceRunner {
 }
 
 /** (1): the capture of a typical turn (two edits and a new file) on 10,000 files. */
-async function captureBench(dir: string, iterations: number, log: (s: string) => void): Promise<GitResult['capture']> {
+async function captureBench(
+  dir: string,
+  security: SandboxSecurity,
+  iterations: number,
+  log: (s: string) => void,
+): Promise<GitResult['capture']> {
   const files = 10_000;
   const bare = await makeRepo(path.join(dir, 'files10k.git'), { textFiles: files, binaries: 0, binaryBytes: 0 });
   const git = createGitHost({ env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, GIT_CONFIG_NOSYSTEM: '1' } });
@@ -112,7 +118,13 @@ async function captureBench(dir: string, iterations: number, log: (s: string) =>
   const identity = { ...DEFAULT_COMMIT_IDENTITY };
   const pollMs = DEFAULT_RUN_TIMING.pollIntervalMs;
 
-  const measure = async (runner: WorkspaceRunner, layout: { workspace: string; stateDir: string }, home: string, hostWorkspace: string) => {
+  const measure = async (
+    runner: WorkspaceRunner,
+    layout: { workspace: string; stateDir: string },
+    home: string,
+    /** Writes a file of the workspace, by its path relative to it (the agent's edits). */
+    edit: (rel: string, content: string) => Promise<void>,
+  ) => {
     await seedWorkspace(runner, {
       layout,
       home,
@@ -126,9 +138,9 @@ async function captureBench(dir: string, iterations: number, log: (s: string) =>
     const times: number[] = [];
     // One untimed turn first: page cache.
     for (let i = -1; i < iterations; i++) {
-      await writeFile(path.join(hostWorkspace, 'src', `d${String((i + 1) % 100).padStart(3, '0')}`, 'f0.ts'), `// edited in turn ${i}\n`);
-      await writeFile(path.join(hostWorkspace, 'src', `d${String((i + 51) % 100).padStart(3, '0')}`, 'f1.ts'), `// edited too ${i}\n`);
-      await writeFile(path.join(hostWorkspace, 'src', `new-${i + 1}.ts`), `export const n = ${i};\n`);
+      await edit(`src/d${String((i + 1) % 100).padStart(3, '0')}/f0.ts`, `// edited in turn ${i}\n`);
+      await edit(`src/d${String((i + 51) % 100).padStart(3, '0')}/f1.ts`, `// edited too ${i}\n`);
+      await edit(`src/new-${i + 1}.ts`, `export const n = ${i};\n`);
       const t0 = performance.now();
       const c = await captureChange(runner, {
         layout,
@@ -147,13 +159,14 @@ async function captureBench(dir: string, iterations: number, log: (s: string) =>
     return summarize(times);
   };
 
-  const provider = benchLocalProvider(path.join(dir, 'git-sandboxes'));
+  const provider = benchLocalProvider(path.join(dir, 'git-sandboxes'), security);
   const sbx = await provider.create({ metadata: { bench: 'git-capture' } });
   let sandbox: Summary;
   try {
     const runner = sandboxRunner(sbx, { prefix: `${SANDBOX_CCFLOW_DIR}/git/run`, pollMs });
-    const hostWorkspace = path.join(dir, 'git-sandboxes', sbx.sandboxId, 'home', 'workspace');
-    sandbox = await measure(runner, { workspace: SANDBOX_WORKDIR, stateDir: SANDBOX_CCFLOW_DIR }, SANDBOX_HOME, hostWorkspace);
+    sandbox = await measure(runner, { workspace: SANDBOX_WORKDIR, stateDir: SANDBOX_CCFLOW_DIR }, SANDBOX_HOME, (rel, content) =>
+      sbx.writeFile(`${SANDBOX_WORKDIR}/${rel}`, content),
+    );
   } finally {
     await provider.destroy(sbx.sandboxId);
   }
@@ -163,7 +176,7 @@ async function captureBench(dir: string, iterations: number, log: (s: string) =>
     hostRunner(),
     { workspace: path.join(hostHome, 'workspace'), stateDir: path.join(hostHome, '.ccflow') },
     hostHome,
-    path.join(hostHome, 'workspace'),
+    (rel, content) => writeFile(path.join(hostHome, 'workspace', rel), content),
   );
   log(
     `  capture on ${files} files: sandbox p50 ${sandbox.p50.toFixed(0)} ms (target ${CAPTURE_TARGET_MS}), host p50 ${host.p50.toFixed(0)} ms`,
@@ -236,7 +249,7 @@ export async function gitBench(
 ): Promise<GitResult> {
   const dir = path.join(env.dir, 'git');
   await mkdir(dir, { recursive: true });
-  const capture = await captureBench(dir, o.iterations, o.log);
+  const capture = await captureBench(dir, env.security, o.iterations, o.log);
   const firstOutput = await firstOutputBench(env, worker, dir, { iterations: o.quick ? 2 : 5, quick: o.quick, log: o.log });
   return { capture, firstOutput };
 }

@@ -76,7 +76,7 @@ export const CLAUDE_SEGMENT = 'runClaude.claude';
 export function causeOf(key: string): string {
   if (key.startsWith('wft.') || key === 'start' || key === 'result') return 'Temporal: workflow tasks and client round trips';
   if (key.endsWith('.queue')) return 'Temporal: activity dispatch (scheduled → started)';
-  if (key.endsWith('.poll')) return 'polling: a process exit noticed at the next poll';
+  if (key.endsWith('.poll')) return 'noticing a process exit (woken by the exit, or the next poll)';
   const activity = key.split('.')[0]?.replace(/#\d+$/, '') ?? key;
   return `${activity}: its own work`;
 }
@@ -112,7 +112,8 @@ export function breakdown(c0: number, c1: number, tl: Timeline, recs: TimingReco
     );
     push(`${name}.queue`, `${name}: scheduled → started`, sp.scheduled, sp.started);
     // An activity that runs a process in the sandbox (claude; tar for saveSession) is cut at
-    // the spawn, the exit (exit-code file mtime) and the moment the activity noticed the exit.
+    // the spawn, the exit (when the sandbox saw its process end) and the moment the activity
+    // noticed the exit (its wait is woken by that exit, or its next poll).
     const exec = within(sp, 'execDetached');
     const exit = within(sp, 'exitSeen');
     const claude = sp.name === 'runClaude';
@@ -131,7 +132,7 @@ export function breakdown(c0: number, c1: number, tl: Timeline, recs: TimingReco
           exit.fileTime,
         );
       else push(`${name}.process`, `${name}: jailed process, execDetached → exit`, exec.t0, exit.fileTime);
-      push(`${name}.poll`, `${name}: process exit → exit noticed (polling)`, exit.fileTime, exit.t1);
+      push(`${name}.poll`, `${name}: process exit → exit noticed`, exit.fileTime, exit.t1);
       push(
         `${name}.finish`,
         claude ? `${name}: exit noticed → completed (last drain, completion RPC)` : `${name}: exit noticed → completed`,
@@ -155,9 +156,9 @@ export function breakdown(c0: number, c1: number, tl: Timeline, recs: TimingReco
   const preExecWrites = recs.filter(
     (r) => r.op === 'writeFile' && rc?.started !== undefined && exec && r.t0 >= rc.started - 2 && r.t1 <= exec.t0,
   );
-  const archiveReads = recs.filter(
-    (r) => r.op === 'readFile' && ds?.started !== undefined && destroyRec && r.t0 >= ds.started - 2 && r.t1 <= destroyRec.t0,
-  );
+  // destroySandbox connects, streams the transcripts to the artifact store (sized and
+  // streamed reads), revokes the sandbox's tokens, then has the provider destroy it.
+  const archiveFrom = ds ? within(ds, 'connect') : undefined;
   const result = rc ? within(rc, 'resultSeen') : undefined;
   const firstOutput = rc ? within(rc, 'firstOutput') : undefined;
   const d = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : b - a);
@@ -171,9 +172,7 @@ export function breakdown(c0: number, c1: number, tl: Timeline, recs: TimingReco
       firstOutputMs: d(exec?.t0, firstOutput?.t1),
       resultToExitMs: d(result?.fileTime, exit?.fileTime),
       exitNoticedMs: d(exit?.fileTime, exit?.t1),
-      artifactSaveMs: archiveReads.length
-        ? Math.max(...archiveReads.map((r) => r.t1)) - Math.min(...archiveReads.map((r) => r.t0))
-        : undefined,
+      artifactSaveMs: d(archiveFrom?.t1, destroyRec?.t0),
       sandboxDestroyMs: destroyRec ? destroyRec.t1 - destroyRec.t0 : undefined,
       polls: exit?.polls,
     },
@@ -212,11 +211,11 @@ export async function overheadBench(
 ): Promise<OverheadResult> {
   const prompt = taskPromptText(OVERHEAD_PROMPT);
   const model = { baseUrl: env.model.url, apiKey: BENCH_API_KEY };
-  const provider = benchLocalProvider(path.join(env.dir, 'baseline-sandboxes'));
+  const provider = benchLocalProvider(path.join(env.dir, 'baseline-sandboxes'), env.security);
   const plainRoot = path.join(env.dir, 'plain');
   const one = async (i: number) => ({
     a: await runPlain({ root: plainRoot, prompt, model, expected: OVERHEAD_RESULT }),
-    b: await runInSandbox({ provider, prompt, model, expected: OVERHEAD_RESULT }),
+    b: await runInSandbox({ provider, security: env.security, prompt, expected: OVERHEAD_RESULT }),
     c: await runAgentTask(env, worker, `bench-overhead-${i}`),
   });
 

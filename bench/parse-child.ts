@@ -15,7 +15,7 @@ import { RunState } from '../src/claude/run-state.js';
 import { StreamJsonParser } from '../src/claude/stream.js';
 import { localSandboxMounts } from '../src/worker/index.js';
 import { LocalSandboxProvider } from '../src/sandbox/local/index.js';
-import { SANDBOX_CCFLOW_DIR, SANDBOX_HOME } from '../src/sandbox/layout.js';
+import { SANDBOX_CCFLOW_DIR } from '../src/sandbox/layout.js';
 import { REPO_ROOT } from './lib/paths.js';
 
 /** runner.ts reads the output file in chunks of this size (READ_CHUNK_BYTES). */
@@ -52,7 +52,7 @@ async function main(): Promise<void> {
   const provider = new LocalSandboxProvider({ rootDir: scratch, mounts: localSandboxMounts(root), isolation: 'none' });
   const sandbox = await provider.create({ metadata: { owner: 'ccflow-bench' } });
   const inside = `${SANDBOX_CCFLOW_DIR}/runs/run-1/a1/stdout.jsonl`;
-  const host = path.join(sandbox.dir, 'home', inside.slice(SANDBOX_HOME.length + 1));
+  const host = sandbox.hostPath(inside);
   await mkdir(path.dirname(host), { recursive: true });
   await link(file, host);
 

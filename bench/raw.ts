@@ -2,7 +2,9 @@
  * The two baselines of the overhead benchmark, run with the same argv/env builders and the same
  * result MCP server configuration as the runClaude activity, so only the orchestration differs:
  * (a) `claude -p` spawned directly in a plain directory;
- * (b) `claude -p` started with LocalSandbox.execDetached in the bubblewrap jail ccflow uses.
+ * (b) `claude -p` started with LocalSandbox.execDetached in the bubblewrap jail ccflow uses, with
+ *     the model reached as ccflow's runs reach it: through the model proxy (a worker's
+ *     SandboxSecurity) over the socket bound into the jail, which has no other network.
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -13,6 +15,7 @@ import { buildClaudeArgs, buildClaudeEnv, buildMcpConfig, endpointEnv, type Mode
 import { runFiles } from '../src/claude/runner.js';
 import { claudeBinaryPath, localSandboxMounts } from '../src/worker/index.js';
 import { LocalSandboxProvider, type LocalSandbox } from '../src/sandbox/local/index.js';
+import type { SandboxSecurity } from '../src/worker/security.js';
 import {
   SANDBOX_CCFLOW_DIR,
   SANDBOX_CLAUDE_BIN,
@@ -53,27 +56,27 @@ function ccflowFiles(dir: string) {
 }
 
 /** Checks the run did what the scenario says: a success result line and the submitted result. */
-async function verify(stdoutFile: string, resultFile: string, stderrFile: string, expected: unknown): Promise<void> {
-  const out = (await readFile(stdoutFile, 'utf8').catch(() => '')).trim().split('\n');
-  const last = out.at(-1) ?? '';
+function verify(stdout: string | undefined, result: string | undefined, stderr: string | undefined, expected: unknown): void {
+  const last = (stdout ?? '').trim().split('\n').at(-1) ?? '';
   const ok = /"type":"result"/.test(last) && /"subtype":"success"/.test(last);
-  const result = await readFile(resultFile, 'utf8').catch(() => undefined);
   if (!ok || result === undefined || JSON.stringify(JSON.parse(result)) !== JSON.stringify(expected)) {
-    const stderr = await readFile(stderrFile, 'utf8').catch(() => '');
     throw new Error(
-      `baseline run did not complete the scenario (result file: ${result ?? 'missing'}); last line: ${last.slice(0, 300)}; stderr: ${stderr.slice(-500)}`,
+      `baseline run did not complete the scenario (result file: ${result ?? 'missing'}); last line: ${last.slice(0, 300)}; stderr: ${(stderr ?? '').slice(-500)}`,
     );
   }
 }
 
-/** Watches a stdout file for its first byte, recording when (ms since t0). */
-function watchFirstOutput(file: string, t0: number): { stop: () => void; firstOutputMs: () => number | undefined } {
+/** Watches a stdout file (by its size) for its first byte, recording when (ms since t0). */
+function watchFirstOutput(
+  size: () => Promise<number | undefined>,
+  t0: number,
+): { stop: () => void; firstOutputMs: () => number | undefined } {
   let first: number | undefined;
   let stopped = false;
   void (async () => {
     while (!stopped && first === undefined) {
-      const st = await stat(file).catch(() => undefined);
-      if (st && st.size > 0) first = nowMs() - t0;
+      const n = await size().catch(() => undefined);
+      if (n !== undefined && n > 0) first = nowMs() - t0;
       else await sleep(WATCH_MS);
     }
   })();
@@ -131,7 +134,7 @@ export async function runPlain(o: { root: string; prompt: string; model: ModelEn
     if (bin === undefined) throw new Error('empty argv');
     const t0 = nowMs();
     const child = spawn(bin, args, { cwd: workdir, env, stdio: [stdin.fd, stdout.fd, stderr.fd] });
-    const watch = watchFirstOutput(rf.stdout, t0);
+    const watch = watchFirstOutput(async () => (await stat(rf.stdout).catch(() => undefined))?.size, t0);
     const code = await new Promise<number | null>((resolve, reject) => {
       child.once('error', reject);
       child.once('exit', (c) => resolve(c));
@@ -140,7 +143,8 @@ export async function runPlain(o: { root: string; prompt: string; model: ModelEn
     watch.stop();
     await Promise.all([stdin.close(), stdout.close(), stderr.close()]);
     if (code !== 0) throw new Error(`claude exited with ${code}: ${(await readFile(rf.stderr, 'utf8')).slice(-500)}`);
-    await verify(rf.stdout, f.result, rf.stderr, o.expected);
+    const text = (p: string) => readFile(p, 'utf8').catch(() => undefined);
+    verify(await text(rf.stdout), await text(f.result), await text(rf.stderr), o.expected);
     return { wallMs: t1 - t0, firstOutputMs: watch.firstOutputMs(), resultToExitMs: await resultToExit(rf.stdout, t1) };
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -150,12 +154,12 @@ export async function runPlain(o: { root: string; prompt: string; model: ModelEn
 /** (b) `claude -p` in a local bubblewrap sandbox, started exactly as runAgent starts it. */
 export async function runInSandbox(o: {
   provider: LocalSandboxProvider;
+  security: SandboxSecurity;
   prompt: string;
-  model: ModelEndpoint;
   expected: unknown;
 }): Promise<RawOutcome> {
   const c0 = nowMs();
-  const sandbox: LocalSandbox = await o.provider.create({ metadata: { owner: 'ccflow-bench' } });
+  const sandbox: LocalSandbox = await o.provider.create({ metadata: { owner: 'ccflow-bench' }, network: 'model', task: BASELINE_TASK });
   const createMs = nowMs() - c0;
   let outcome: RawOutcome;
   let destroyMs: number;
@@ -169,10 +173,13 @@ export async function runInSandbox(o: {
   return { ...outcome, createMs, destroyMs };
 }
 
-async function runJailed(sandbox: LocalSandbox, o: { prompt: string; model: ModelEndpoint; expected: unknown }): Promise<RawOutcome> {
-  const host = (p: string) => `${sandbox.dir}/home${p.slice(SANDBOX_HOME.length)}`;
+/** The task baseline sandboxes are attributed to (the proxy's records). */
+const BASELINE_TASK = { namespace: 'default', workflowId: 'bench-baseline' };
+
+async function runJailed(sandbox: LocalSandbox, o: { security: SandboxSecurity; prompt: string; expected: unknown }): Promise<RawOutcome> {
   const f = ccflowFiles(SANDBOX_CCFLOW_DIR);
-  const rf = runFiles(`${SANDBOX_CCFLOW_DIR}/runs/run-1/a1`);
+  const runDir = `${SANDBOX_CCFLOW_DIR}/runs/run-1/a1`;
+  const rf = runFiles(runDir);
   await sandbox.writeFile(f.schema, JSON.stringify(DEFAULT_RESULT_SCHEMA));
   await sandbox.writeFile(
     f.mcpConfig,
@@ -193,9 +200,18 @@ async function runJailed(sandbox: LocalSandbox, o: { prompt: string; model: Mode
     permissionMode: 'dontAsk',
     newSessionId: randomUUID(),
   });
-  const env = buildClaudeEnv({ home: SANDBOX_HOME, path: SANDBOX_PATH, model: endpointEnv(o.model) });
+  // As the runClaude activity gets it: a token for the model proxy, reached through the
+  // socket the provider binds into the jail (the jail has no other network).
+  const model = o.security.modelAccess.runEnv({
+    provider: 'local',
+    sandboxId: sandbox.sandboxId,
+    task: BASELINE_TASK,
+    run: runDir,
+    network: 'model',
+  });
+  const env = buildClaudeEnv({ home: SANDBOX_HOME, path: SANDBOX_PATH, model });
   const t0 = nowMs();
-  await sandbox.execDetached(argv, {
+  const { pid } = await sandbox.execDetached(argv, {
     cwd: SANDBOX_WORKDIR,
     env,
     stdinPath: rf.prompt,
@@ -203,29 +219,45 @@ async function runJailed(sandbox: LocalSandbox, o: { prompt: string; model: Mode
     stderrPath: rf.stderr,
     exitCodePath: rf.exitCode,
   });
-  const watch = watchFirstOutput(host(rf.stdout), t0);
-  // The exit-code file's mtime is when the jailed wrapper saw claude end: the exact end,
-  // whatever this loop's granularity.
-  let exitAt: number | undefined;
-  const deadline = Date.now() + 300_000;
-  while (exitAt === undefined) {
-    const st = await stat(host(rf.exitCode)).catch(() => undefined);
-    if (st) exitAt = st.mtimeMs;
-    else if (Date.now() > deadline) throw new Error('sandboxed claude did not exit within 5 minutes');
-    else await sleep(WATCH_MS);
+  // This process started it: the sandbox says the moment bwrap (and so claude) ended.
+  const exited = sandbox.exited(pid);
+  if (exited === undefined) throw new Error('the sandbox does not know the process it just started');
+  const watch = watchFirstOutput(() => sandbox.fileSize(rf.stdout), t0);
+  let timer: NodeJS.Timeout | undefined;
+  const exitAt = await Promise.race([
+    exited.then(() => nowMs()),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('sandboxed claude did not exit within 5 minutes')), 300_000);
+    }),
+  ]).finally(() => {
+    clearTimeout(timer);
+    watch.stop();
+  });
+  const state = await sandbox.processState(pid, rf.exitCode);
+  const text = async (p: string) => (await sandbox.readFile(p))?.toString('utf8');
+  if (state.state !== 'exited' || state.exitCode !== 0) {
+    const code = state.state === 'exited' ? state.exitCode : 'still running';
+    throw new Error(`sandboxed claude exited with ${code}: ${(await text(rf.stderr))?.slice(-500) ?? ''}`);
   }
-  watch.stop();
-  const code = (await readFile(host(rf.exitCode), 'utf8')).trim();
-  if (code !== '0') throw new Error(`sandboxed claude exited with ${code}: ${(await readFile(host(rf.stderr), 'utf8')).slice(-500)}`);
-  await verify(host(rf.stdout), host(f.result), host(rf.stderr), o.expected);
+  verify(await text(rf.stdout), await text(f.result), await text(rf.stderr), o.expected);
   return {
     wallMs: exitAt - t0,
     firstOutputMs: watch.firstOutputMs(),
-    resultToExitMs: await resultToExit(host(rf.stdout), exitAt),
+    resultToExitMs: await resultToExit(sandbox.hostPath(rf.stdout), exitAt),
   };
 }
 
-/** A local provider like the worker's (bubblewrap, the package's mounts) under `rootDir`. */
-export function benchLocalProvider(rootDir: string): LocalSandboxProvider {
-  return new LocalSandboxProvider({ rootDir, mounts: localSandboxMounts(REPO_ROOT) });
+/**
+ * A local provider like the worker's under `rootDir`: bubblewrap, the package's mounts, and the
+ * given security's limit and disk mechanisms and proxies (its jails reach the model only
+ * through its model proxy).
+ */
+export function benchLocalProvider(rootDir: string, security: SandboxSecurity): LocalSandboxProvider {
+  return new LocalSandboxProvider({
+    rootDir,
+    mounts: localSandboxMounts(REPO_ROOT),
+    limits: security.limits,
+    disk: security.disk,
+    network: security.localNetwork,
+  });
 }

@@ -37,7 +37,8 @@ export interface TimingRecord {
   path?: string;
   /**
    * `resultSeen`: mtime of the stdout file when the result line was read (≈ when it was written).
-   * `exitSeen`: mtime of the exit-code file (≈ when the process ended).
+   * `exitSeen`: when the process ended (the sandbox's `exited` promise, for a process this
+   * worker started; else the exit-code file's mtime).
    */
   fileTime?: number;
   /** Output reads and process-state polls of this sandbox so far (on `exitSeen`, once per process). */
@@ -54,11 +55,14 @@ export function timingProvider(inner: SandboxProvider, record: (r: TimingRecord)
     return out;
   };
   /** Per sandbox: what was already seen, so each milestone is recorded once (exits once per process). */
-  const seen = new Map<string, { firstOutput: boolean; result: boolean; exited: Set<number>; polls: number }>();
+  const seen = new Map<
+    string,
+    { firstOutput: boolean; result: boolean; exited: Set<number>; polls: number; exitTimes: Map<number, Promise<number>> }
+  >();
   const state = (id: string) => {
     let s = seen.get(id);
     if (!s) {
-      s = { firstOutput: false, result: false, exited: new Set(), polls: 0 };
+      s = { firstOutput: false, result: false, exited: new Set(), polls: 0, exitTimes: new Map() };
       seen.set(id, s);
     }
     return s;
@@ -67,7 +71,7 @@ export function timingProvider(inner: SandboxProvider, record: (r: TimingRecord)
   const wrap = (sb: Sandbox): Sandbox => {
     const id = sb.sandboxId;
     const hostPath = (p: string): string | undefined =>
-      sb instanceof LocalSandbox && p.startsWith(`${SANDBOX_HOME}/`) ? `${sb.dir}/home${p.slice(SANDBOX_HOME.length)}` : undefined;
+      sb instanceof LocalSandbox && p.startsWith(`${SANDBOX_HOME}/`) ? sb.hostPath(p) : undefined;
     const mtime = async (p: string): Promise<number | undefined> => {
       const h = hostPath(p);
       return h === undefined ? undefined : (await stat(h).catch(() => undefined))?.mtimeMs;
@@ -79,8 +83,17 @@ export function timingProvider(inner: SandboxProvider, record: (r: TimingRecord)
         // Recorded up front too, so a spawn that never returns still shows up.
         const t0 = nowMs();
         record({ sandboxId: id, op: 'execBegin', t0, t1: t0, path: opts.stdoutPath });
-        return timed(id, 'execDetached', () => sb.execDetached(command, opts));
+        return timed(id, 'execDetached', async () => {
+          const handle = await sb.execDetached(command, opts);
+          // A jail's exit code is kept outside it (bwrap's status), with no exit-code file to
+          // date the exit by: the exit time is when the sandbox sees its process end.
+          const exitTime = sb.exited?.(handle.pid)?.then(() => nowMs());
+          if (exitTime) state(id).exitTimes.set(handle.pid, exitTime);
+          return handle;
+        });
       },
+      // Passed through, so the runner waits on it as it does without this wrapper.
+      ...(sb.exited ? { exited: (pid: number) => sb.exited?.(pid) } : {}),
       async processState(pid, exitCodePath) {
         const s = state(id);
         s.polls += 1;
@@ -88,13 +101,16 @@ export function timingProvider(inner: SandboxProvider, record: (r: TimingRecord)
         const ps = await sb.processState(pid, exitCodePath);
         if (ps.state === 'exited' && !s.exited.has(pid)) {
           s.exited.add(pid);
+          const t1 = nowMs();
+          const exitTime = s.exitTimes.get(pid);
+          s.exitTimes.delete(pid);
           record({
             sandboxId: id,
             op: 'exitSeen',
             t0,
-            t1: nowMs(),
+            t1,
             path: exitCodePath,
-            fileTime: await mtime(exitCodePath),
+            fileTime: exitTime ? Math.min(await exitTime, t1) : await mtime(exitCodePath),
             polls: s.polls,
           });
         }

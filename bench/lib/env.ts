@@ -1,12 +1,15 @@
 /**
  * The benchmark's world: a Temporal dev server on free ports, the scripted model server (in this
- * process), a client, and worker processes built from the current source.
+ * process), a client, worker processes built from the current source, and, for what the
+ * benchmark runs in sandboxes of its own (the (b) baseline, git capture), a sandbox security
+ * like a worker's: its jails reach the model only through its model proxy.
  */
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { parseScript, startModelServer, type ModelServer } from '../../src/testing/model/index.js';
 import { startDevServer, type DevServer } from '../../src/testing/dev-server.js';
+import { SandboxSecurity } from '../../src/worker/security.js';
 import { benchScript } from '../scenario.js';
 import { BENCH_TMP } from './paths.js';
 import { startWorkerProcess, type WorkerProcess } from './worker-handle.js';
@@ -20,6 +23,8 @@ export interface BenchEnv {
   server: DevServer;
   model: ModelServer;
   client: Client;
+  /** Proxies and limit/disk mechanisms for the benchmark's own sandboxes (benchLocalProvider). */
+  security: SandboxSecurity;
   /** Scratch directory of this run (sandboxes, artifacts, logs, profiles). */
   dir: string;
   startWorker(o: { name: string; maxConcurrentAgents: number; workflowBundleFile?: string }): Promise<WorkerProcess>;
@@ -35,6 +40,18 @@ export async function startBenchEnv(): Promise<BenchEnv> {
     await model.close();
     throw err;
   });
+  const security = await SandboxSecurity.start({
+    stateDir: path.join(dir, 'bench-proxy'),
+    upstreamUrl: model.url,
+    credential: { kind: 'apiKey', value: BENCH_API_KEY },
+    isolation: 'bubblewrap',
+    log: (level, message, fields) => {
+      if (level !== 'info') console.error(`bench proxy: ${level}: ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}`);
+    },
+  }).catch(async (err: unknown) => {
+    await Promise.all([server.stop(), model.close()]);
+    throw err;
+  });
   const connection = await Connection.connect({ address: server.address });
   const client = new Client({ connection });
   const workers: WorkerProcess[] = [];
@@ -42,6 +59,7 @@ export async function startBenchEnv(): Promise<BenchEnv> {
     server,
     model,
     client,
+    security,
     dir,
     async startWorker(o) {
       const w = await startWorkerProcess({
@@ -62,6 +80,7 @@ export async function startBenchEnv(): Promise<BenchEnv> {
     async close() {
       for (const w of workers) await w.stop().catch(() => undefined);
       await connection.close();
+      await security.close();
       await Promise.all([server.stop(), model.close()]);
     },
   };

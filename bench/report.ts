@@ -23,20 +23,20 @@ export interface Target {
 const PART_EXPLAINED: Array<[RegExp, string]> = [
   [
     /^saveSession\./,
-    'saveSession archives the session after every turn: it copies the transcript to the artifact store and runs tar over the workspace in the sandbox (a jailed process whose exit runTool notices by polling every pollIntervalMs, 100 ms)',
+    'saveSession archives the session after every turn: it copies the transcript to the artifact store and runs tar over the workspace in the sandbox (a jailed process, whose exit wakes runTool)',
   ],
   [
     /^destroySandbox\.exec$/,
-    'destroySandbox copies transcripts to the artifact store, then the provider SIGKILLs the sandbox process groups, waits for them by scanning /proc, and removes the directory',
+    "destroySandbox streams transcripts to the artifact store and revokes the sandbox's model tokens, then the provider detaches its proxies, SIGKILLs its process groups, waits for them by scanning /proc, removes its limits, unmounts its disk image and removes the directory",
   ],
-  [
-    /\.poll$/,
-    'the exit is noticed by polling output and process state every pollIntervalMs (100 ms): on average half an interval passes, plus the time of one poll',
-  ],
+  [/\.poll$/, 'the wait for the process is woken by its exit (the worker started it), then one look at its process state'],
   [/^runClaude\.prep$/, 'connect to the sandbox and write the schema, MCP config and prompt before spawning'],
   [/^wft\./, 'a workflow task round trip (server → worker → server) between two activities'],
   [/\.queue$/, 'activity dispatch: scheduled on the server until a worker poller picks it up'],
-  [/^createSandbox\.exec$/, 'the local provider creates the sandbox directory and its record'],
+  [
+    /^createSandbox\.exec$/,
+    'the local provider creates the sandbox directory, its disk image (mkfs.ext4, loop-mounted), its limits, the proxy sockets and its record',
+  ],
 ];
 
 function explain(key: string): string {
@@ -167,7 +167,7 @@ export function evaluateTargets(r: BenchResults): Target[] {
       reason:
         g.capture.sandbox.p50 <= CAPTURE_TARGET_MS
           ? undefined
-          : `the git work alone took ${ms(g.capture.host.p50)} ms p50 on the host; the rest is the sandbox process start and polling (see section 5)`,
+          : `the git work alone took ${ms(g.capture.host.p50)} ms p50 on the host; the rest is the jailed process's start and the wait for its exit (see section 5)`,
     });
     out.push({
       name: `added time to first agent output, ${fmt(g.firstOutput.repoPackMiB)} MiB repository`,
@@ -304,7 +304,7 @@ export function renderMarkdown(r: BenchResults): string {
     L.push('## 1. Overhead per task', '');
     L.push(
       `The same scenario (Bash writes a file, \`submit_result\`, a closing text: 3 model turns), ${o.iterations} times each way, interleaved a → b → c, after one untimed round: ` +
-        '(a) `claude -p` in a plain directory; (b) `claude -p` in the bubblewrap sandbox ccflow uses, started with `LocalSandbox.execDetached` and the argv/env/MCP config builders of the runClaude activity, timed from the spawn to the exit-code file the jail writes; ' +
+        '(a) `claude -p` in a plain directory; (b) `claude -p` in the bubblewrap sandbox ccflow uses, started with `LocalSandbox.execDetached` and the argv/env/MCP config builders of the runClaude activity, reaching the model as (c) does, through a model proxy over the socket bound into the jail (its only network; about 1 ms per model request), timed from the spawn to the exit of the jail; ' +
         '(c) a full `agentTask` through Temporal with one worker process as `ccflow worker` runs it (compiled, default settings), timed from `workflow.start` to the result in the client.',
       '',
     );
@@ -366,9 +366,9 @@ export function renderMarkdown(r: BenchResults): string {
           ['execDetached (bwrap spawn, proc record)', ms(w.execDetachedMs, 1)],
           ['spawn → first output seen by the runner', ms(w.firstOutputMs)],
           ["result line written → process exit (the CLI's own shutdown, in (a) and (b) too)", ms(w.resultToExitMs)],
-          ['process exit → noticed by the runner (poll latency)', ms(w.exitNoticedMs, 1)],
+          ['process exit → noticed by the runner', ms(w.exitNoticedMs, 1)],
           ['output reads + process-state polls per run', ms(w.polls)],
-          ['artifact save (reads before destroy)', ms(w.artifactSaveMs, 1)],
+          ['artifact save and token revocation (before the provider destroys)', ms(w.artifactSaveMs, 1)],
           ['sandbox destroy (provider)', ms(w.sandboxDestroyMs, 1)],
         ],
       ),
@@ -560,8 +560,8 @@ export function renderMarkdown(r: BenchResults): string {
     L.push('## 5. Working on a repository', '');
     L.push(
       `Recording a turn's change (two edited files and a new one) on a repository of ${fmt(g.capture.files)} files, ${g.capture.iterations} turns after an untimed one: ` +
-        "the capture script inside a bubblewrap sandbox, run the way captureChanges runs it (helper process polled from 5 ms, doubling up to the worker's " +
-        `${g.capture.pollMs} ms), and the same script run directly on the host.`,
+        "the capture script inside a bubblewrap sandbox, run the way captureChanges runs it (the helper process's exit wakes the wait; else it is looked at from 5 ms, doubling up to the worker's " +
+        `${g.capture.pollMs} ms), in a sandbox with the worker's disk image and limits, and the same script run directly on the host.`,
       '',
     );
     L.push(

@@ -118,6 +118,9 @@ export function endpointEnv(e: ModelEndpoint): Record<string, string> {
   return { ANTHROPIC_API_KEY: e.apiKey, ...(e.baseUrl ? { ANTHROPIC_BASE_URL: e.baseUrl } : {}) };
 }
 
+/** claude's MCP server start timeout in ccflow's runs (MCP_TIMEOUT, ms). */
+export const MCP_START_TIMEOUT_MS = 120_000;
+
 /**
  * The whole environment of the claude process: an explicit allow-list, never the worker's
  * own environment. `model` says how to reach the model (for ccflow's runs: the proxy's
@@ -132,6 +135,10 @@ export function buildClaudeEnv(o: { home: string; path: string; model: Record<st
     DISABLE_AUTOUPDATER: '1',
     DISABLE_ERROR_REPORTING: '1',
     DISABLE_TELEMETRY: '1',
+    // How long claude waits for the result server to start (its default is 30 s). On a host
+    // busy with many agents (niced below the worker) a start can take longer; a slow start is
+    // better than a task failed with ResultServerUnavailable.
+    MCP_TIMEOUT: String(MCP_START_TIMEOUT_MS),
     ...o.model,
   };
 }

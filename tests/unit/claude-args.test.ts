@@ -96,6 +96,8 @@ describe('buildClaudeEnv', () => {
     assert.equal(env.ANTHROPIC_API_KEY, 'k');
     assert.equal(env.ANTHROPIC_BASE_URL, 'http://127.0.0.1:9');
     assert.equal(env.CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC, '1');
+    // The result server may start slowly on a busy host: claude waits 2 minutes, not its 30 s.
+    assert.equal(env.MCP_TIMEOUT, '120000');
     assert.equal(env.HOME, '/home/user');
     assert.equal(env.CCFLOW_SHOULD_NOT_LEAK, undefined);
     assert.equal(buildClaudeEnv({ home: '/h', path: '/p', model: endpointEnv({ apiKey: 'k' }) }).ANTHROPIC_BASE_URL, undefined);

@@ -59,25 +59,11 @@ export class CgroupV1Limits implements LimitController {
   }
 
   async hits(sandboxId: string): Promise<LimitHit[]> {
-    const out: LimitHit[] = [];
-    const limits = this.limits.get(sandboxId);
-    const oom = counter(await this.fs.read(`${this.dir('memory', sandboxId)}/memory.oom_control`), 'oom_kill');
-    if (oom > 0) {
-      out.push({
-        limit: 'memory',
-        count: oom,
-        detail: `the kernel killed ${oom} process${oom === 1 ? '' : 'es'} out of memory${limits ? ` (limit ${formatBytes(limits.memoryBytes)})` : ''}`,
-      });
-    }
-    const refused = counter(await this.fs.read(`${this.dir('pids', sandboxId)}/pids.events`), 'max');
-    if (refused > 0) {
-      out.push({
-        limit: 'processes',
-        count: refused,
-        detail: `${refused} fork${refused === 1 ? ' was' : 's were'} refused at the process limit${limits ? ` (${limits.processes})` : ''}`,
-      });
-    }
-    return out;
+    return cgroupHits(
+      counter(await this.fs.read(`${this.dir('memory', sandboxId)}/memory.oom_control`), 'oom_kill'),
+      counter(await this.fs.read(`${this.dir('pids', sandboxId)}/pids.events`), 'max'),
+      this.limits.get(sandboxId),
+    );
   }
 
   async destroy(sandboxId: string): Promise<void> {
@@ -106,6 +92,26 @@ export class CgroupV1Limits implements LimitController {
 }
 
 /** `name N` from a flat keyed file (oom_control, pids.events, memory.events); 0 when absent. */
+/** What a sandbox's cgroup counters say it ran into: OOM kills and forks refused (v1 and v2 alike). */
+export function cgroupHits(oomKills: number, forksRefused: number, limits: SandboxLimits | undefined): LimitHit[] {
+  const out: LimitHit[] = [];
+  if (oomKills > 0) {
+    out.push({
+      limit: 'memory',
+      count: oomKills,
+      detail: `the kernel killed ${oomKills} process${oomKills === 1 ? '' : 'es'} out of memory${limits ? ` (limit ${formatBytes(limits.memoryBytes)})` : ''}`,
+    });
+  }
+  if (forksRefused > 0) {
+    out.push({
+      limit: 'processes',
+      count: forksRefused,
+      detail: `${forksRefused} fork${forksRefused === 1 ? ' was' : 's were'} refused at the process limit${limits ? ` (${limits.processes})` : ''}`,
+    });
+  }
+  return out;
+}
+
 export function counter(text: string | undefined, name: string): number {
   const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(text ?? '');
   return m?.[1] === undefined ? 0 : Number(m[1]);

@@ -4,8 +4,8 @@
  * (see detect.ts for how it is chosen); `ccflow` enables them for the sandboxes below it.
  */
 import { realCgroupFs, type CgroupFs } from './cgroupfs.js';
-import { counter, rmdirWhenEmpty } from './cgroup-v1.js';
-import { formatBytes, type LimitController, type LimitHit, type SandboxLimits } from './types.js';
+import { cgroupHits, counter, rmdirWhenEmpty } from './cgroup-v1.js';
+import { type LimitController, type LimitHit, type SandboxLimits } from './types.js';
 
 const CPU_PERIOD_US = 100_000;
 const ENTER = 'echo $$ > "$1" || exit 125; shift; exec "$@"';
@@ -57,26 +57,12 @@ export class CgroupV2Limits implements LimitController {
   }
 
   async hits(sandboxId: string): Promise<LimitHit[]> {
-    const out: LimitHit[] = [];
     const dir = this.dir(sandboxId);
-    const limits = this.limits.get(sandboxId);
-    const oom = counter(await this.fs.read(`${dir}/memory.events`), 'oom_kill');
-    if (oom > 0) {
-      out.push({
-        limit: 'memory',
-        count: oom,
-        detail: `the kernel killed ${oom} process${oom === 1 ? '' : 'es'} out of memory${limits ? ` (limit ${formatBytes(limits.memoryBytes)})` : ''}`,
-      });
-    }
-    const refused = counter(await this.fs.read(`${dir}/pids.events`), 'max');
-    if (refused > 0) {
-      out.push({
-        limit: 'processes',
-        count: refused,
-        detail: `${refused} fork${refused === 1 ? ' was' : 's were'} refused at the process limit${limits ? ` (${limits.processes})` : ''}`,
-      });
-    }
-    return out;
+    return cgroupHits(
+      counter(await this.fs.read(`${dir}/memory.events`), 'oom_kill'),
+      counter(await this.fs.read(`${dir}/pids.events`), 'max'),
+      this.limits.get(sandboxId),
+    );
   }
 
   async destroy(sandboxId: string): Promise<void> {

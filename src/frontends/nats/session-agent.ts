@@ -100,11 +100,10 @@ export class SessionAgent {
     return this.remainingLifetimeS() === 0;
   }
 
-  /** The spawn reply. */
-  descriptor(): Record<string, unknown> {
+  /** The session's settings as the spawn and list replies both carry them. */
+  #settings(): Record<string, unknown> {
     const i = this.#info;
     return {
-      ...this.#subjects(),
       cwd: i.cwd,
       model: i.model,
       allowed_tools: i.allowedTools,
@@ -112,6 +111,15 @@ export class SessionAgent {
       max_turns: i.maxTurns,
       max_lifetime_s: i.maxLifetimeS,
       ...(i.askTools ? { ask_tools: i.askTools } : {}),
+    };
+  }
+
+  /** The spawn reply. */
+  descriptor(): Record<string, unknown> {
+    const i = this.#info;
+    return {
+      ...this.#subjects(),
+      ...this.#settings(),
       created_at: i.createdAt.toISOString(),
       instance_id: this.service.id,
       total_cost_usd: i.totalCostUsd,
@@ -124,13 +132,7 @@ export class SessionAgent {
     const i = this.#info;
     return {
       ...this.#subjects(),
-      cwd: i.cwd,
-      model: i.model,
-      allowed_tools: i.allowedTools,
-      permission_mode: i.permissionMode,
-      max_turns: i.maxTurns,
-      max_lifetime_s: i.maxLifetimeS,
-      ...(i.askTools ? { ask_tools: i.askTools } : {}),
+      ...this.#settings(),
       remaining_lifetime_s: this.remainingLifetimeS() ?? 0,
       active_request: this.#active !== undefined,
       queued_requests: this.#queue.length,

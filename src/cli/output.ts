@@ -53,6 +53,14 @@ export function formatResult(r: {
   return lines.join('\n');
 }
 
+/** Resolves at SIGINT or SIGTERM: long-running commands (worker, server, front ends) stop then. */
+export function waitForSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+}
+
 /** Aborts on the first Ctrl-C, so a watcher can say the task keeps running. */
 export function interruptSignal(): AbortSignal {
   const ctl = new AbortController();

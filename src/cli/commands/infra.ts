@@ -5,7 +5,7 @@ import { CcflowClient } from '../../client/index.js';
 import { ccflowHome } from '../../home.js';
 import { startDevServer, temporalBinary } from '../../testing/dev-server.js';
 import { EXIT } from '../errors.js';
-import { defaultIo, type Io } from '../output.js';
+import { defaultIo, waitForSignal, type Io } from '../output.js';
 
 export interface ServerOptions {
   port: number;
@@ -101,11 +101,4 @@ export async function sweepCommand(o: { grace: number; dryRun?: boolean }, io: I
   } finally {
     await client.disconnect();
   }
-}
-
-function waitForSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-  });
 }

@@ -5,7 +5,7 @@ import type { SeedPermissionMode, SpawnDefaults } from '../../frontends/nats/con
 import { startNatsFrontend, type NatsFrontend } from '../../frontends/nats/serve.js';
 import type { NatsConnectFlags } from '../../frontends/nats/connection.js';
 import { EXIT } from '../errors.js';
-import { defaultIo, type Io } from '../output.js';
+import { defaultIo, waitForSignal, type Io } from '../output.js';
 
 export interface NatsCommandOptions extends NatsConnectFlags {
   owner?: string;
@@ -68,11 +68,4 @@ export async function natsCommand(o: NatsCommandOptions, io: Io = defaultIo): Pr
   } finally {
     await client.disconnect();
   }
-}
-
-function waitForSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-  });
 }
